@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// stackOptions says where a local stack listens; 0 ports are picked free.
+type stackOptions struct {
+	Name            string // database name prefix
+	ServicePort     int
+	HealthPort      int
+	HydraPublicPort int
+	HydraAdminPort  int
+	PostLogoutURL   string
+	RequestTTL      time.Duration
+	HydraBinary     string
+	Dir             string
+	Stdout, Stderr  io.Writer
+}
+
+// stack is this service and a Hydra wired to it, on one PostgreSQL cluster.
+type stack struct {
+	ServiceURL  string
+	HealthURL   string
+	DatabaseURL string
+	Hydra       *devstack.Hydra
+	done        chan struct{} // closed when the service has stopped
+	err         error         // why it stopped; read after done
+	cancel      context.CancelFunc
+}
+
+// startStack creates the two databases, migrates ours, starts this service in
+// process (through run, as in production) and a Hydra pointed at it.
+func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*stack, error) {
+	ports := []*int{&o.ServicePort, &o.HealthPort, &o.HydraPublicPort, &o.HydraAdminPort}
+	for _, p := range ports {
+		if *p == 0 {
+			free, err := devstack.FreePort()
+			if err != nil {
+				return nil, err
+			}
+			*p = free
+		}
+	}
+	appDB, err := pg.CreateDatabase(ctx, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	hydraDB, err := pg.CreateDatabase(ctx, o.Name+"_hydra")
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, appDB)
+	if err != nil {
+		return nil, err
+	}
+	_, err = db.Migrate(ctx)
+	db.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	s := &stack{
+		ServiceURL:  "http://127.0.0.1:" + strconv.Itoa(o.ServicePort),
+		HealthURL:   "http://127.0.0.1:" + strconv.Itoa(o.HealthPort),
+		DatabaseURL: appDB,
+		done:        make(chan struct{}),
+	}
+	env := map[string]string{
+		"DATABASE_URL":    appDB,
+		"HYDRA_ADMIN_URL": "http://127.0.0.1:" + strconv.Itoa(o.HydraAdminPort),
+		"PUBLIC_URL":      s.ServiceURL,
+		"LISTEN_ADDR":     "127.0.0.1:" + strconv.Itoa(o.ServicePort),
+		"METRICS_ADDR":    "127.0.0.1:" + strconv.Itoa(o.HealthPort),
+		"SECRET_KEY":      randomHex(32),
+		"DEV_MODE":        "true",
+		"LOG_FORMAT":      "text",
+	}
+	serveCtx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	go func() {
+		s.err = run(serveCtx, []string{"blink-consent", "serve"}, func(k string) string { return env[k] }, o.Stdout, o.Stderr)
+		close(s.done)
+	}()
+	if err := waitHealthy(ctx, s.HealthURL+"/healthz", s); err != nil {
+		cancel()
+		return nil, err
+	}
+
+	s.Hydra, err = devstack.StartHydra(ctx, devstack.HydraConfig{
+		Binary:        o.HydraBinary,
+		Dir:           o.Dir,
+		DSN:           hydraDB,
+		PublicPort:    o.HydraPublicPort,
+		AdminPort:     o.HydraAdminPort,
+		ProviderURL:   s.ServiceURL,
+		PostLogoutURL: o.PostLogoutURL,
+		RequestTTL:    o.RequestTTL,
+		Secret:        randomHex(24),
+	})
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop ends Hydra and the service, waiting for the service's graceful shutdown.
+func (s *stack) Stop() error {
+	s.Hydra.Stop()
+	s.cancel()
+	<-s.done
+	return s.err
+}
+
+func waitHealthy(ctx context.Context, url string, s *stack) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			err := s.err
+			if err == nil {
+				err = errors.New("it stopped")
+			}
+			return fmt.Errorf("the service did not start: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the service was not healthy at %s within 30s", url)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

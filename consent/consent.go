@@ -1,0 +1,52 @@
+// Package consent answers Hydra's consent challenges.
+package consent
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// Hydra is the part of Hydra's admin API the consent flow uses.
+type Hydra interface {
+	Consent(ctx context.Context, challenge string) (hydra.ConsentRequest, error)
+	AcceptConsent(ctx context.Context, challenge string, a hydra.AcceptConsent) (string, error)
+}
+
+// HandleShow answers GET /consent?consent_challenge=…. A consent the user
+// already remembered (skip=true), or one for a client trusted with
+// skip_consent, is accepted at once with the requested scopes and audience.
+func HandleShow(h Hydra) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		challenge, ok := web.RequireChallenge(w, r, "consent_challenge")
+		if !ok {
+			return
+		}
+		cr, err := h.Consent(r.Context(), challenge)
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		r = web.SetLang(r, cr.UILocales)
+
+		if cr.Skip || cr.Client.SkipConsent {
+			slog.InfoContext(r.Context(), "consent granted without asking",
+				"client", cr.Client.ID, "subject", cr.Subject, "remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent)
+			redirect, err := h.AcceptConsent(r.Context(), challenge, hydra.AcceptConsent{
+				GrantScope:    cr.RequestedScope,
+				GrantAudience: cr.RequestedAudience,
+			})
+			if err != nil {
+				web.Fail(w, r, err)
+				return
+			}
+			web.SeeOther(w, r, redirect)
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.Notice("consent.unavailable.title", "consent.unavailable.body", cr.Client.DisplayName()))
+	})
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const goodKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func valid() map[string]string {
+	return map[string]string{
+		"DATABASE_URL":    "postgres://app:s3cret-pw@127.0.0.1:5432/app",
+		"HYDRA_ADMIN_URL": "http://127.0.0.1:4445/",
+		"PUBLIC_URL":      "https://login.blink.sv",
+		"SECRET_KEY":      goodKey,
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.ListenAddr != ":3000" || c.MetricsAddr != ":9090" {
+		t.Errorf("defaults: listen %q metrics %q", c.ListenAddr, c.MetricsAddr)
+	}
+	if c.HydraAdminURL.String() != "http://127.0.0.1:4445" {
+		t.Errorf("trailing slash kept: %q", c.HydraAdminURL)
+	}
+	if !c.Secure() || c.DevMode || c.LogFormat != "json" || len(c.SecretKey) != 32 {
+		t.Errorf("unexpected config %+v", c)
+	}
+}
+
+func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  map[string]string
+		wantVar string
+	}{
+		{"missing database", map[string]string{"DATABASE_URL": ""}, "DATABASE_URL"},
+		{"database not postgres", map[string]string{"DATABASE_URL": "mysql://root:s3cret-pw@x/db"}, "DATABASE_URL"},
+		{"missing hydra", map[string]string{"HYDRA_ADMIN_URL": ""}, "HYDRA_ADMIN_URL"},
+		{"relative hydra", map[string]string{"HYDRA_ADMIN_URL": "127.0.0.1:4445"}, "HYDRA_ADMIN_URL"},
+		{"missing public", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL"},
+		{"http public without dev", map[string]string{"PUBLIC_URL": "http://login.blink.sv"}, "PUBLIC_URL"},
+		{"public with query", map[string]string{"PUBLIC_URL": "https://x.example?a=b"}, "PUBLIC_URL"},
+		{"missing key", map[string]string{"SECRET_KEY": ""}, "SECRET_KEY"},
+		{"short key", map[string]string{"SECRET_KEY": "s3cret-pw00"}, "SECRET_KEY"},
+		{"short hex key", map[string]string{"SECRET_KEY": goodKey[:62]}, "SECRET_KEY"},
+		{"bad listen", map[string]string{"LISTEN_ADDR": "3000"}, "LISTEN_ADDR"},
+		{"bad metrics", map[string]string{"METRICS_ADDR": "nope"}, "METRICS_ADDR"},
+		{"bad dev mode", map[string]string{"DEV_MODE": "maybe"}, "DEV_MODE"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			for k, v := range tt.change {
+				m[k] = v
+			}
+			_, err := Load(env(m))
+			if err == nil {
+				t.Fatal("Load accepted an invalid configuration")
+			}
+			if !strings.Contains(err.Error(), tt.wantVar+":") {
+				t.Errorf("error %q does not name %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Errorf("error leaks a secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(env(map[string]string{}))
+	if err == nil {
+		t.Fatal("empty environment accepted")
+	}
+	for _, name := range []string{"DATABASE_URL", "HYDRA_ADMIN_URL", "PUBLIC_URL", "SECRET_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestDevModeAllowsHTTP(t *testing.T) {
+	m := valid()
+	m["PUBLIC_URL"] = "http://127.0.0.1:3000"
+	m["DEV_MODE"] = "true"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Secure() || !c.DevMode {
+		t.Errorf("dev mode over http: secure=%v dev=%v", c.Secure(), c.DevMode)
+	}
+}
+
+func TestSecretKeyEncodings(t *testing.T) {
+	for _, v := range []string{
+		goodKey,
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+	} {
+		key, err := parseSecretKey(v)
+		if err != nil || len(key) != 32 || key[31] != 0x1f {
+			t.Errorf("parseSecretKey(%q) = %x, %v", v, key, err)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	client "github.com/ory/hydra-client-go/v2"
+)
+
+// OAuthClient is a registered client, with its secret.
+type OAuthClient struct {
+	ID          string
+	Secret      string
+	Name        string
+	RedirectURI string
+	Scopes      []string
+}
+
+// ClientSpec describes a client to register.
+type ClientSpec struct {
+	Name              string
+	RedirectURI       string
+	Scopes            []string
+	Audience          []string
+	SkipConsent       bool
+	SkipLogoutConsent bool
+	ClientURI         string
+	PolicyURI         string
+	TosURI            string
+	LogoURI           string
+}
+
+// CreateClient registers a confidential authorization-code client through
+// Hydra's admin API, as `hydra create oauth2-client` would.
+func CreateClient(ctx context.Context, adminURL string, s ClientSpec) (OAuthClient, error) {
+	cfg := client.NewConfiguration()
+	cfg.Servers = client.ServerConfigurations{{URL: adminURL}}
+	cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	api := client.NewAPIClient(cfg).OAuth2API
+
+	body := client.NewOAuth2Client()
+	body.SetClientName(s.Name)
+	body.GrantTypes = []string{"authorization_code", "refresh_token"}
+	body.ResponseTypes = []string{"code", "id_token"}
+	body.RedirectUris = []string{s.RedirectURI}
+	body.SetScope(strings.Join(s.Scopes, " "))
+	body.SetTokenEndpointAuthMethod("client_secret_basic")
+	body.SetSkipConsent(s.SkipConsent)
+	body.SetSkipLogoutConsent(s.SkipLogoutConsent)
+	if len(s.Audience) > 0 {
+		body.Audience = s.Audience
+	}
+	for _, u := range []struct {
+		v   string
+		set func(string)
+	}{{s.ClientURI, body.SetClientUri}, {s.PolicyURI, body.SetPolicyUri}, {s.TosURI, body.SetTosUri}, {s.LogoURI, body.SetLogoUri}} {
+		if u.v != "" {
+			u.set(u.v)
+		}
+	}
+	created, _, err := api.CreateOAuth2Client(ctx).OAuth2Client(*body).Execute()
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("creating client %q: %w", s.Name, err)
+	}
+	return OAuthClient{
+		ID:          created.GetClientId(),
+		Secret:      created.GetClientSecret(),
+		Name:        s.Name,
+		RedirectURI: s.RedirectURI,
+		Scopes:      s.Scopes,
+	}, nil
+}

@@ -1,0 +1,185 @@
+// Package devstack starts the real parts around the service on one machine: a
+// throwaway PostgreSQL cluster, Ory Hydra v2.3.0 and demo OAuth clients. The
+// `dev` command and the integration tests both stand on it.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Postgres is a throwaway PostgreSQL cluster listening on 127.0.0.1.
+type Postgres struct {
+	Port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// ErrNoPostgres means the PostgreSQL server binaries are not installed.
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found: install PostgreSQL 15 (Debian: apt-get install postgresql-15) or put its bin directory on PATH")
+
+// findPostgresBin finds a PostgreSQL server program on PATH or in Debian's
+// /usr/lib/postgresql/<version>/bin, newest version first.
+func findPostgresBin(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNoPostgres
+}
+
+// unprivileged returns the credential to run PostgreSQL with when this process
+// is root (initdb and postgres refuse to run as root), or nil otherwise.
+func unprivileged() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root and no unprivileged user (postgres or nobody) exists to run PostgreSQL as")
+}
+
+// StartPostgres creates a cluster in dir and starts it on port (0 picks a free one).
+// The server dies with this process, even if this process is killed.
+func StartPostgres(ctx context.Context, dir string, port int) (*Postgres, error) {
+	initdb, err := findPostgresBin("initdb")
+	if err != nil {
+		return nil, err
+	}
+	postgres, err := findPostgresBin("postgres")
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	cred, err := unprivileged()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	attr := &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
+
+	initCmd := exec.CommandContext(ctx, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initCmd.SysProcAttr = attr
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb failed: %w\n%s", err, out)
+	}
+
+	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		logFile.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200")
+	cmd.SysProcAttr = attr
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting postgres: %w", err)
+	}
+	pg := &Postgres{Port: port, dir: dir, cmd: cmd, done: make(chan error, 1)}
+	go func() { pg.done <- cmd.Wait(); logFile.Close() }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, pg.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return pg, nil
+		}
+		select {
+		case werr := <-pg.done:
+			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+			return nil, fmt.Errorf("postgres exited: %v\n%s", werr, log)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			pg.Stop()
+			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", err)
+		}
+	}
+}
+
+// URL is the connection URL of database name.
+func (p *Postgres) URL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.Port, name)
+}
+
+// CreateDatabase creates database name and returns its URL.
+func (p *Postgres) CreateDatabase(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return p.URL(name), nil
+}
+
+// Stop shuts the cluster down (fast mode) and waits for it.
+func (p *Postgres) Stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,118 @@
+package hydra
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeAdmin answers every admin call with one status and body, as Hydra v2.3.0 would.
+func fakeAdmin(t *testing.T, status int, body string, delay time.Duration) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return New(u, 200*time.Millisecond)
+}
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		check  func(error) bool
+	}{
+		{"expired", 401, `{"error":"request_unauthorized","error_description":"The login request has expired, please try again."}`,
+			func(err error) bool { return errors.Is(err, ErrExpired) }},
+		{"unknown", 404, `{"error":"Not Found","error_description":"Unable to locate the requested resource"}`,
+			func(err error) bool { return errors.Is(err, ErrNotFound) }},
+		{"handled", 410, `{"redirect_to":"http://127.0.0.1:4444/oauth2/auth?client_id=x&login_verifier=y"}`,
+			func(err error) bool {
+				var h *HandledError
+				return errors.As(err, &h) && strings.Contains(h.RedirectTo, "login_verifier=y")
+			}},
+		{"server error", 500, `{"error":"server_error"}`,
+			func(err error) bool { return errors.Is(err, ErrUnavailable) }},
+		{"bad request", 400, `{"error":"invalid_request"}`,
+			func(err error) bool { return errors.Is(err, ErrInvalid) }},
+		{"html from a proxy", 502, `<html>bad gateway</html>`,
+			func(err error) bool { return errors.Is(err, ErrUnavailable) }},
+		{"garbage 200", 200, `not json`,
+			func(err error) bool { return errors.Is(err, ErrUnavailable) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fakeAdmin(t, tt.status, tt.body, 0)
+			_, err := c.Login(context.Background(), "challenge")
+			if err == nil || !tt.check(err) {
+				t.Fatalf("Login error = %v", err)
+			}
+			_, err = c.AcceptLogin(context.Background(), "challenge", AcceptLogin{Subject: "s"})
+			if err == nil || !tt.check(err) {
+				t.Fatalf("AcceptLogin error = %v", err)
+			}
+		})
+	}
+}
+
+func TestUnreachableAndSlow(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u, _ := url.Parse(srv.URL)
+	srv.Close() // nothing listens there any more
+	_, err := New(u, time.Second).Consent(context.Background(), "c")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("unreachable: %v", err)
+	}
+
+	slow := fakeAdmin(t, 200, `{}`, 2*time.Second)
+	start := time.Now()
+	_, err = slow.Login(context.Background(), "c")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("slow: %v", err)
+	}
+	if time.Since(start) > 1500*time.Millisecond {
+		t.Errorf("the timeout did not cut the call short")
+	}
+}
+
+func TestRequestContextIsPassedThrough(t *testing.T) {
+	c := fakeAdmin(t, 200, `{}`, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Login(ctx, "c")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
+
+func TestLoginDecodes(t *testing.T) {
+	c := fakeAdmin(t, 200, `{"challenge":"ch","skip":true,"subject":"u1","session_id":"sid",
+		"request_url":"http://127.0.0.1:4444/oauth2/auth?client_id=a","requested_scope":["openid","read"],
+		"client":{"client_id":"a","client_name":"App","skip_consent":true},
+		"oidc_context":{"ui_locales":["es"],"login_hint":"x@y.z"}}`, 0)
+	lr, err := c.Login(context.Background(), "ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lr.Skip || lr.Subject != "u1" || lr.Client.DisplayName() != "App" || !lr.Client.SkipConsent ||
+		len(lr.UILocales) != 1 || lr.UILocales[0] != "es" || lr.LoginHint != "x@y.z" || lr.SessionID != "sid" {
+		t.Errorf("decoded %+v", lr)
+	}
+}

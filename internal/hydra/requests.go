@@ -1,0 +1,232 @@
+package hydra
+
+import (
+	"context"
+	"net/http"
+
+	client "github.com/ory/hydra-client-go/v2"
+)
+
+// OAuthClient is the part of an OAuth 2.0 client the pages show.
+type OAuthClient struct {
+	ID                string
+	Name              string
+	LogoURI           string
+	ClientURI         string
+	PolicyURI         string
+	TosURI            string
+	SkipConsent       bool
+	SkipLogoutConsent bool
+}
+
+// DisplayName is the client's name, or its id when it has none.
+func (c OAuthClient) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func fromSDKClient(c *client.OAuth2Client) OAuthClient {
+	if c == nil {
+		return OAuthClient{}
+	}
+	return OAuthClient{
+		ID:                c.GetClientId(),
+		Name:              c.GetClientName(),
+		LogoURI:           c.GetLogoUri(),
+		ClientURI:         c.GetClientUri(),
+		PolicyURI:         c.GetPolicyUri(),
+		TosURI:            c.GetTosUri(),
+		SkipConsent:       c.GetSkipConsent(),
+		SkipLogoutConsent: c.GetSkipLogoutConsent(),
+	}
+}
+
+// LoginRequest is Hydra's login request, as far as this service uses it.
+type LoginRequest struct {
+	Challenge      string
+	Skip           bool
+	Subject        string
+	SessionID      string
+	RequestURL     string
+	RequestedScope []string
+	Client         OAuthClient
+	UILocales      []string
+	LoginHint      string
+}
+
+// Login fetches a login request.
+func (c *Client) Login(ctx context.Context, challenge string) (LoginRequest, error) {
+	r, err := call(ctx, c, "get login request", func(ctx context.Context) (*client.OAuth2LoginRequest, *http.Response, error) {
+		return c.api.GetOAuth2LoginRequest(ctx).LoginChallenge(challenge).Execute()
+	})
+	if err != nil {
+		return LoginRequest{}, err
+	}
+	lr := LoginRequest{
+		Challenge:      r.Challenge,
+		Skip:           r.Skip,
+		Subject:        r.Subject,
+		SessionID:      r.GetSessionId(),
+		RequestURL:     r.RequestUrl,
+		RequestedScope: r.RequestedScope,
+		Client:         fromSDKClient(&r.Client),
+	}
+	if oc := r.OidcContext; oc != nil {
+		lr.UILocales = oc.UiLocales
+		lr.LoginHint = oc.GetLoginHint()
+	}
+	return lr, nil
+}
+
+// AcceptLogin is the body of an accepted login.
+type AcceptLogin struct {
+	Subject     string
+	Remember    bool
+	RememberFor int64 // seconds; 0 = the browser session
+	ACR         string
+	AMR         []string
+	Context     map[string]any
+}
+
+// AcceptLogin accepts the login and returns where to send the browser.
+func (c *Client) AcceptLogin(ctx context.Context, challenge string, a AcceptLogin) (string, error) {
+	body := client.NewAcceptOAuth2LoginRequest(a.Subject)
+	body.SetRemember(a.Remember)
+	body.SetRememberFor(a.RememberFor)
+	if a.ACR != "" {
+		body.SetAcr(a.ACR)
+	}
+	if len(a.AMR) > 0 {
+		body.SetAmr(a.AMR)
+	}
+	if a.Context != nil {
+		body.Context = a.Context
+	}
+	r, err := call(ctx, c, "accept login request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
+		return c.api.AcceptOAuth2LoginRequest(ctx).LoginChallenge(challenge).AcceptOAuth2LoginRequest(*body).Execute()
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.RedirectTo, nil
+}
+
+// Rejection is why a request is refused, in OAuth 2.0 error terms.
+type Rejection struct {
+	Error       string // e.g. access_denied
+	Description string
+}
+
+func (rj Rejection) body() client.RejectOAuth2Request {
+	b := client.NewRejectOAuth2Request()
+	b.SetError(rj.Error)
+	if rj.Description != "" {
+		b.SetErrorDescription(rj.Description)
+	}
+	return *b
+}
+
+// RejectLogin refuses the login and returns where to send the browser.
+func (c *Client) RejectLogin(ctx context.Context, challenge string, rj Rejection) (string, error) {
+	r, err := call(ctx, c, "reject login request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
+		return c.api.RejectOAuth2LoginRequest(ctx).LoginChallenge(challenge).RejectOAuth2Request(rj.body()).Execute()
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.RedirectTo, nil
+}
+
+// ConsentRequest is Hydra's consent request, as far as this service uses it.
+type ConsentRequest struct {
+	Challenge         string
+	Skip              bool
+	Subject           string
+	RequestURL        string
+	RequestedScope    []string
+	RequestedAudience []string
+	Client            OAuthClient
+	UILocales         []string
+	Context           map[string]any
+	ACR               string
+	AMR               []string
+}
+
+// Consent fetches a consent request.
+func (c *Client) Consent(ctx context.Context, challenge string) (ConsentRequest, error) {
+	r, err := call(ctx, c, "get consent request", func(ctx context.Context) (*client.OAuth2ConsentRequest, *http.Response, error) {
+		return c.api.GetOAuth2ConsentRequest(ctx).ConsentChallenge(challenge).Execute()
+	})
+	if err != nil {
+		return ConsentRequest{}, err
+	}
+	cr := ConsentRequest{
+		Challenge:         r.Challenge,
+		Skip:              r.GetSkip(),
+		Subject:           r.GetSubject(),
+		RequestURL:        r.GetRequestUrl(),
+		RequestedScope:    r.RequestedScope,
+		RequestedAudience: r.RequestedAccessTokenAudience,
+		Client:            fromSDKClient(r.Client),
+		ACR:               r.GetAcr(),
+		AMR:               r.Amr,
+	}
+	if m, ok := r.Context.(map[string]any); ok {
+		cr.Context = m
+	}
+	if oc := r.OidcContext; oc != nil {
+		cr.UILocales = oc.UiLocales
+	}
+	return cr, nil
+}
+
+// AcceptConsent is the body of a granted consent. Claims are rebuilt on every
+// accept: Hydra keeps none from an earlier one.
+type AcceptConsent struct {
+	GrantScope       []string
+	GrantAudience    []string
+	Remember         bool
+	RememberFor      int64 // seconds; 0 = forever
+	IDTokenClaims    map[string]any
+	AccessTokenClaim map[string]any
+}
+
+// AcceptConsent grants the consent and returns where to send the browser.
+func (c *Client) AcceptConsent(ctx context.Context, challenge string, a AcceptConsent) (string, error) {
+	body := client.NewAcceptOAuth2ConsentRequest()
+	// GrantScope is omitempty: a nil slice would grant nothing, so send an empty one explicitly.
+	body.GrantScope = append([]string{}, a.GrantScope...)
+	body.GrantAccessTokenAudience = append([]string{}, a.GrantAudience...)
+	body.SetRemember(a.Remember)
+	body.SetRememberFor(a.RememberFor)
+	if a.IDTokenClaims != nil || a.AccessTokenClaim != nil {
+		s := client.NewAcceptOAuth2ConsentRequestSession()
+		if a.IDTokenClaims != nil {
+			s.IdToken = a.IDTokenClaims
+		}
+		if a.AccessTokenClaim != nil {
+			s.AccessToken = a.AccessTokenClaim
+		}
+		body.SetSession(*s)
+	}
+	r, err := call(ctx, c, "accept consent request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
+		return c.api.AcceptOAuth2ConsentRequest(ctx).ConsentChallenge(challenge).AcceptOAuth2ConsentRequest(*body).Execute()
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.RedirectTo, nil
+}
+
+// RejectConsent refuses the consent and returns where to send the browser.
+func (c *Client) RejectConsent(ctx context.Context, challenge string, rj Rejection) (string, error) {
+	r, err := call(ctx, c, "reject consent request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
+		return c.api.RejectOAuth2ConsentRequest(ctx).ConsentChallenge(challenge).RejectOAuth2Request(rj.body()).Execute()
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.RedirectTo, nil
+}

@@ -1,0 +1,137 @@
+// Package server assembles the HTTP handlers and runs the listeners.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// Deps is everything the handlers stand on.
+type Deps struct {
+	Config           config.Config
+	Logger           *slog.Logger
+	Store            *store.Store
+	Hydra            *hydra.Client
+	LoginRememberFor int64
+}
+
+// NewHandler returns the public listener's handler with every middleware.
+func NewHandler(d Deps) http.Handler {
+	r := chi.NewRouter()
+	// The recoverer sits inside the request id, logger, headers and language so
+	// a panic's page carries all of them.
+	r.Use(requestID, accessLog(d.Logger), securityHeaders(d.Config.Secure()), language,
+		recoverPanics, limitBody, crossOriginProtection)
+	routes(r, d)
+	return r
+}
+
+// NewHealthHandler returns the health listener's handler.
+func NewHealthHandler(d Deps) http.Handler {
+	r := chi.NewRouter()
+	healthRoutes(r, d)
+	return r
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+}
+
+type pinger interface{ Ping(context.Context) error }
+type readier interface{ Ready(context.Context) error }
+
+// handleReadyz reports 200 when PostgreSQL and Hydra both answer, else 503
+// naming the one that failed.
+func handleReadyz(db pinger, h readier) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status := map[string]string{"postgres": "ok", "hydra": "ok"}
+		code := http.StatusOK
+		if err := db.Ping(ctx); err != nil {
+			status["postgres"] = "unavailable"
+			code = http.StatusServiceUnavailable
+			slog.WarnContext(ctx, "readiness: PostgreSQL does not answer", "err", err)
+		}
+		if err := h.Ready(ctx); err != nil {
+			status["hydra"] = "unavailable"
+			code = http.StatusServiceUnavailable
+			slog.WarnContext(ctx, "readiness: Hydra does not answer", "err", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(status)
+	})
+}
+
+// Run serves the public and health listeners until ctx is done, then shuts
+// down gracefully: in-flight requests get up to shutdownGrace to finish.
+func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error {
+	const shutdownGrace = 20 * time.Second
+	publicLn, err := net.Listen("tcp", d.Config.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("server: LISTEN_ADDR %s: %w", d.Config.ListenAddr, err)
+	}
+	healthLn, err := net.Listen("tcp", d.Config.MetricsAddr)
+	if err != nil {
+		publicLn.Close()
+		return fmt.Errorf("server: METRICS_ADDR %s: %w", d.Config.MetricsAddr, err)
+	}
+	errLog := slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)
+	public := &http.Server{
+		Handler:           NewHandler(d),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          errLog,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	health := &http.Server{
+		Handler:           NewHealthHandler(d),
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ErrorLog:          errLog,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- public.Serve(publicLn) }()
+	go func() { errc <- health.Serve(healthLn) }()
+	d.Logger.Info("listening", "public", publicLn.Addr().String(), "health", healthLn.Addr().String(), "public_url", d.Config.PublicURL.String())
+	if ready != nil {
+		ready(publicLn.Addr(), healthLn.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		public.Close()
+		health.Close()
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	d.Logger.Info("shutting down: letting in-flight requests finish")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err = errors.Join(public.Shutdown(shutdownCtx), health.Shutdown(shutdownCtx))
+	if err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	d.Logger.Info("stopped")
+	return nil
+}

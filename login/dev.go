@@ -1,0 +1,78 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// DevUsers finds a user by id, email or phone for the development sign-in.
+type DevUsers interface {
+	UserByIdentifier(ctx context.Context, idEmailOrPhone string) (store.User, error)
+}
+
+// HandleDevSubmit answers POST /login from the development sign-in form: it
+// signs in as the named user without any code. Outside DEV_MODE it does not exist.
+func HandleDevSubmit(h Hydra, users DevUsers, s Settings) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.DevMode {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		challenge, ok := web.RequireChallenge(w, r, "login_challenge")
+		if !ok {
+			return
+		}
+		lr, err := h.Login(r.Context(), challenge)
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		r = web.SetLang(r, lr.UILocales)
+
+		var redirect string
+		switch r.PostFormValue("action") {
+		case "cancel":
+			redirect, err = h.RejectLogin(r.Context(), challenge, hydra.Rejection{
+				Error: "access_denied", Description: "The resource owner denied the request",
+			})
+		case "continue":
+			u, uerr := users.UserByIdentifier(r.Context(), r.PostFormValue("user"))
+			if errors.Is(uerr, store.ErrNotFound) || (uerr == nil && !u.Active()) {
+				web.Render(w, r, http.StatusUnprocessableEntity, views.DevLogin(challenge, lr.Client.DisplayName()))
+				return
+			}
+			if uerr != nil {
+				web.Fail(w, r, uerr)
+				return
+			}
+			slog.WarnContext(r.Context(), "development sign-in without a code", "subject", u.ID)
+			redirect, err = h.AcceptLogin(r.Context(), challenge, hydra.AcceptLogin{
+				Subject:     u.ID,
+				Remember:    r.PostFormValue("remember") == "true",
+				RememberFor: s.RememberFor,
+				AMR:         []string{"dev"},
+				ACR:         "0",
+				Context:     map[string]any{"method": "dev"},
+			})
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		web.SeeOther(w, r, redirect)
+	})
+}

@@ -1,0 +1,92 @@
+// Package login answers Hydra's login challenges.
+package login
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// Hydra is the part of Hydra's admin API the login flow uses.
+type Hydra interface {
+	Login(ctx context.Context, challenge string) (hydra.LoginRequest, error)
+	AcceptLogin(ctx context.Context, challenge string, a hydra.AcceptLogin) (string, error)
+	RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error)
+}
+
+// Users finds the account behind a subject.
+type Users interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+// Settings are the login flow's knobs.
+type Settings struct {
+	// RememberFor is how long Hydra remembers a sign-in, in seconds.
+	RememberFor int64
+	// DevMode shows the development sign-in form instead of the code sign-in.
+	DevMode bool
+}
+
+var errAccountUnusable = errors.New("login: the account is disabled or gone")
+
+// HandleShow answers GET /login?login_challenge=…. A remembered sign-in
+// (skip=true) is accepted at once with exactly Hydra's subject, unless the
+// account was disabled or deleted since, in which case the login is rejected.
+func HandleShow(h Hydra, users Users, s Settings) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		challenge, ok := web.RequireChallenge(w, r, "login_challenge")
+		if !ok {
+			return
+		}
+		lr, err := h.Login(r.Context(), challenge)
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		r = web.SetLang(r, lr.UILocales)
+
+		if lr.Skip {
+			redirect, err := acceptRemembered(r.Context(), h, users, lr)
+			if err != nil {
+				web.Fail(w, r, err)
+				return
+			}
+			web.SeeOther(w, r, redirect)
+			return
+		}
+
+		if s.DevMode {
+			web.Render(w, r, http.StatusOK, views.DevLogin(challenge, lr.Client.DisplayName()))
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.Notice("login.unavailable.title", "login.unavailable.body", lr.Client.DisplayName()))
+	})
+}
+
+// acceptRemembered accepts a skip=true login after checking the account, or
+// rejects it when the account may no longer sign in.
+func acceptRemembered(ctx context.Context, h Hydra, users Users, lr hydra.LoginRequest) (string, error) {
+	u, err := users.UserByID(ctx, lr.Subject)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.Active()) {
+		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID)
+		return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
+			Error:       "access_denied",
+			Description: "This account can no longer sign in.",
+		})
+	}
+	if err != nil {
+		return "", err
+	}
+	slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject)
+	// Hydra takes acr, amr and context from this body only, so say what this step is.
+	return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
+		Subject: lr.Subject,
+		Context: map[string]any{"remembered": true},
+	})
+}
