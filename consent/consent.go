@@ -17,10 +17,13 @@ type Hydra interface {
 	AcceptConsent(ctx context.Context, challenge string, a hydra.AcceptConsent) (string, error)
 }
 
+// Store makes each consent challenge single-use.
+type Store = web.ChallengeStore
+
 // HandleShow answers GET /consent?consent_challenge=…. A consent the user
 // already remembered (skip=true), or one for a client trusted with
 // skip_consent, is accepted at once with the requested scopes and audience.
-func HandleShow(h Hydra) http.Handler {
+func HandleShow(h Hydra, st Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		challenge, ok := web.RequireChallenge(w, r, "consent_challenge")
 		if !ok {
@@ -36,15 +39,21 @@ func HandleShow(h Hydra) http.Handler {
 		if cr.Skip || cr.Client.SkipConsent {
 			slog.InfoContext(r.Context(), "consent granted without asking",
 				"client", cr.Client.ID, "subject", cr.Subject, "remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent)
-			redirect, err := h.AcceptConsent(r.Context(), challenge, hydra.AcceptConsent{
-				GrantScope:    cr.RequestedScope,
-				GrantAudience: cr.RequestedAudience,
+			redirect, err := web.Use(r.Context(), st, challenge, func() (string, error) {
+				return h.AcceptConsent(r.Context(), challenge, hydra.AcceptConsent{
+					GrantScope:    cr.RequestedScope,
+					GrantAudience: cr.RequestedAudience,
+				})
 			})
 			if err != nil {
 				web.Fail(w, r, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
+			return
+		}
+		if used, err := st.ChallengeUsed(r.Context(), challenge); err != nil || used {
+			web.Fail(w, r, web.UsedOr(used, err))
 			return
 		}
 		web.Render(w, r, http.StatusOK, views.Notice("consent.unavailable.title", "consent.unavailable.body", cr.Client.DisplayName()))

@@ -1,7 +1,6 @@
 package login
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,14 +11,9 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// DevUsers finds a user by id, email or phone for the development sign-in.
-type DevUsers interface {
-	UserByIdentifier(ctx context.Context, idEmailOrPhone string) (store.User, error)
-}
-
 // HandleDevSubmit answers POST /login from the development sign-in form: it
 // signs in as the named user without any code. Outside DEV_MODE it does not exist.
-func HandleDevSubmit(h Hydra, users DevUsers, s Settings) http.Handler {
+func HandleDevSubmit(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.DevMode {
 			web.Problem(w, r, http.StatusNotFound, "notfound")
@@ -43,11 +37,13 @@ func HandleDevSubmit(h Hydra, users DevUsers, s Settings) http.Handler {
 		var redirect string
 		switch r.PostFormValue("action") {
 		case "cancel":
-			redirect, err = h.RejectLogin(r.Context(), challenge, hydra.Rejection{
-				Error: "access_denied", Description: "The resource owner denied the request",
+			redirect, err = web.Use(r.Context(), st, challenge, func() (string, error) {
+				return h.RejectLogin(r.Context(), challenge, hydra.Rejection{
+					Error: "access_denied", Description: "The resource owner denied the request",
+				})
 			})
 		case "continue":
-			u, uerr := users.UserByIdentifier(r.Context(), r.PostFormValue("user"))
+			u, uerr := st.UserByIdentifier(r.Context(), r.PostFormValue("user"))
 			if errors.Is(uerr, store.ErrNotFound) || (uerr == nil && !u.Active()) {
 				web.Render(w, r, http.StatusUnprocessableEntity, views.DevLogin(challenge, lr.Client.DisplayName()))
 				return
@@ -57,13 +53,15 @@ func HandleDevSubmit(h Hydra, users DevUsers, s Settings) http.Handler {
 				return
 			}
 			slog.WarnContext(r.Context(), "development sign-in without a code", "subject", u.ID)
-			redirect, err = h.AcceptLogin(r.Context(), challenge, hydra.AcceptLogin{
-				Subject:     u.ID,
-				Remember:    r.PostFormValue("remember") == "true",
-				RememberFor: s.RememberFor,
-				AMR:         []string{"dev"},
-				ACR:         "0",
-				Context:     map[string]any{"method": "dev"},
+			redirect, err = web.Use(r.Context(), st, challenge, func() (string, error) {
+				return h.AcceptLogin(r.Context(), challenge, hydra.AcceptLogin{
+					Subject:     u.ID,
+					Remember:    r.PostFormValue("remember") == "true",
+					RememberFor: s.RememberFor,
+					AMR:         []string{"dev"},
+					ACR:         "0",
+					Context:     map[string]any{"method": "dev"},
+				})
 			})
 		default:
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")

@@ -20,9 +20,12 @@ type Hydra interface {
 	RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error)
 }
 
-// Users finds the account behind a subject.
-type Users interface {
-	UserByID(ctx context.Context, id string) (store.User, error)
+// Store is the state the login flow keeps. Hydra accepts a challenge as often
+// as it is asked, so the store makes each one single-use.
+type Store interface {
+	web.ChallengeStore
+	UseRememberedLogin(ctx context.Context, challenge, subject string) (store.User, bool, error)
+	UserByIdentifier(ctx context.Context, idEmailOrPhone string) (store.User, error)
 }
 
 // Settings are the login flow's knobs.
@@ -33,12 +36,10 @@ type Settings struct {
 	DevMode bool
 }
 
-var errAccountUnusable = errors.New("login: the account is disabled or gone")
-
 // HandleShow answers GET /login?login_challenge=…. A remembered sign-in
 // (skip=true) is accepted at once with exactly Hydra's subject, unless the
 // account was disabled or deleted since, in which case the login is rejected.
-func HandleShow(h Hydra, users Users, s Settings) http.Handler {
+func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		challenge, ok := web.RequireChallenge(w, r, "login_challenge")
 		if !ok {
@@ -52,7 +53,7 @@ func HandleShow(h Hydra, users Users, s Settings) http.Handler {
 		r = web.SetLang(r, lr.UILocales)
 
 		if lr.Skip {
-			redirect, err := acceptRemembered(r.Context(), h, users, lr)
+			redirect, err := acceptRemembered(r.Context(), h, st, lr)
 			if err != nil {
 				web.Fail(w, r, err)
 				return
@@ -61,6 +62,10 @@ func HandleShow(h Hydra, users Users, s Settings) http.Handler {
 			return
 		}
 
+		if used, err := st.ChallengeUsed(r.Context(), challenge); err != nil || used {
+			web.Fail(w, r, web.UsedOr(used, err))
+			return
+		}
 		if s.DevMode {
 			web.Render(w, r, http.StatusOK, views.DevLogin(challenge, lr.Client.DisplayName()))
 			return
@@ -70,23 +75,31 @@ func HandleShow(h Hydra, users Users, s Settings) http.Handler {
 }
 
 // acceptRemembered accepts a skip=true login after checking the account, or
-// rejects it when the account may no longer sign in.
-func acceptRemembered(ctx context.Context, h Hydra, users Users, lr hydra.LoginRequest) (string, error) {
-	u, err := users.UserByID(ctx, lr.Subject)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.Active()) {
-		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID)
-		return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
-			Error:       "access_denied",
-			Description: "This account can no longer sign in.",
-		})
-	}
-	if err != nil {
+// rejects it when the account may no longer sign in. One Hydra get (done by
+// the caller), one database round trip, one Hydra accept or reject.
+func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest) (string, error) {
+	u, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
+	}
+	if !first {
+		return "", web.ErrChallengeUsed
+	}
+	if errors.Is(err, store.ErrNotFound) || !u.Active() {
+		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID)
+		return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
+			return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
+				Error:       "access_denied",
+				Description: "This account can no longer sign in.",
+			})
+		})
 	}
 	slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject)
 	// Hydra takes acr, amr and context from this body only, so say what this step is.
-	return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
-		Subject: lr.Subject,
-		Context: map[string]any{"remembered": true},
+	return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
+		return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
+			Subject: lr.Subject,
+			Context: map[string]any{"remembered": true},
+		})
 	})
 }

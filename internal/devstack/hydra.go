@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"text/template"
 	"time"
@@ -98,6 +99,7 @@ type Hydra struct {
 	cmd       *exec.Cmd
 	done      chan error
 	logPath   string
+	stopOnce  sync.Once
 }
 
 var hydraYAML = template.Must(template.New("hydra").Parse(`serve:
@@ -223,16 +225,10 @@ func (h *Hydra) Log() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Stop ends Hydra and waits for it.
+// Stop ends Hydra and waits for it. Calling it again does nothing.
 func (h *Hydra) Stop() {
-	if h == nil || h.cmd.Process == nil {
+	if h == nil {
 		return
 	}
-	h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		h.cmd.Process.Kill()
-		<-h.done
-	}
+	h.stopOnce.Do(func() { stopProcess(h.cmd, h.done, syscall.SIGTERM, 10*time.Second) })
 }

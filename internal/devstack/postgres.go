@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 
 // Postgres is a throwaway PostgreSQL cluster listening on 127.0.0.1.
 type Postgres struct {
-	Port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	Port     int
+	dir      string
+	cmd      *exec.Cmd
+	done     chan error
+	stopOnce sync.Once
 }
 
 // ErrNoPostgres means the PostgreSQL server binaries are not installed.
@@ -67,7 +69,9 @@ func unprivileged() (*syscall.Credential, error) {
 }
 
 // StartPostgres creates a cluster in dir and starts it on port (0 picks a free one).
-// The server dies with this process, even if this process is killed.
+// The server dies with this process, even if this process is killed. When this
+// process is root the server runs as an unprivileged user, so dir's parents
+// must let that user in: a fresh os.MkdirTemp("", …) does.
 func StartPostgres(ctx context.Context, dir string, port int) (*Postgres, error) {
 	initdb, err := findPostgresBin("initdb")
 	if err != nil {
@@ -160,17 +164,25 @@ func (p *Postgres) CreateDatabase(ctx context.Context, name string) (string, err
 	return p.URL(name), nil
 }
 
-// Stop shuts the cluster down (fast mode) and waits for it.
+// Stop shuts the cluster down (fast mode) and waits for it. Calling it again does nothing.
 func (p *Postgres) Stop() {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
+	p.stopOnce.Do(func() { stopProcess(p.cmd, p.done, syscall.SIGINT, 15*time.Second) })
+}
+
+// stopProcess signals a child, waits up to grace for it to exit, then kills it.
+func stopProcess(cmd *exec.Cmd, done chan error, sig os.Signal, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
 	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
 	}
 }
 

@@ -92,6 +92,11 @@ func classify(op string, resp *http.Response, err error) error {
 		return nil
 	}
 	if resp == nil {
+		// A transport error quotes the request URL, challenge included: drop it.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("hydra: %s: %w", op, context.Canceled)
 		}

@@ -17,7 +17,7 @@ func routes(r chi.Router, d Deps) {
 
 	r.Method(http.MethodGet, "/login", login.HandleShow(d.Hydra, d.Store, loginSettings))
 	r.Method(http.MethodPost, "/login", login.HandleDevSubmit(d.Hydra, d.Store, loginSettings))
-	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra))
+	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store))
 	r.Method(http.MethodGet, "/error", web.HandleOAuthError())
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())

@@ -75,7 +75,7 @@ func Fail(w http.ResponseWriter, r *http.Request, err error) {
 func Classify(err error) (status int, kind string) {
 	var handled *hydra.HandledError
 	switch {
-	case errors.As(err, &handled):
+	case errors.As(err, &handled), errors.Is(err, ErrChallengeUsed):
 		return http.StatusGone, "used"
 	case errors.Is(err, hydra.ErrExpired):
 		return http.StatusGone, "expired"
