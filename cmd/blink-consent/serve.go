@@ -50,7 +50,27 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Hydra:            hydra.New(cfg.HydraAdminURL, hydraTimeout),
 		LoginRememberFor: loginRememberFor,
 	}
+	go forgetUsedChallenges(ctx, db, logger)
 	return server.Run(ctx, deps, nil)
+}
+
+// forgetUsedChallenges deletes single-use markers once Hydra's own request
+// TTL (30 minutes by default) has long passed. Every replica may run it.
+func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Logger) {
+	tick := time.NewTicker(10 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := db.ForgetUsedChallenges(ctx, 24*time.Hour); err != nil {
+				logger.Warn("could not forget used challenges", "err", err)
+			} else if n > 0 {
+				logger.Debug("forgot used challenges", "count", n)
+			}
+		}
+	}
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -56,7 +56,7 @@ var catalog = map[Lang]map[string]string{
 		"login.unavailable.body":  "This sign-in service cannot send sign-in codes yet. Go back to the app and try again later.",
 		"login.dev.title":         "Development sign-in",
 		"login.dev.body":          "Development mode only: pick a user to sign in as, without a code.",
-		"login.dev.user":          "User id",
+		"login.dev.user":          "Email, phone or user id",
 		"login.dev.remember":      "Remember me",
 		"login.for_app":           "to continue to %s",
 
@@ -116,7 +116,7 @@ var catalog = map[Lang]map[string]string{
 		"login.unavailable.body":  "Este servicio todavía no puede enviar códigos de inicio de sesión. Vuelve a la aplicación e inténtalo más tarde.",
 		"login.dev.title":         "Inicio de sesión de desarrollo",
 		"login.dev.body":          "Solo en modo de desarrollo: elige un usuario para iniciar sesión sin código.",
-		"login.dev.user":          "Id de usuario",
+		"login.dev.user":          "Correo, teléfono o id de usuario",
 		"login.dev.remember":      "Recordarme",
 		"login.for_app":           "para continuar a %s",
 

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+)
+
+// newChromium starts Debian's headless Chromium for one test. A machine
+// without it fails the test: `make test` installs it.
+func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	bin := os.Getenv("CHROMIUM_BIN")
+	if bin == "" {
+		bin = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("the browser tests need Chromium at %s (run `make test`, which installs Debian's chromium, or set CHROMIUM_BIN): %v", bin, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.WindowSize(412, 915), // a phone
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first Run starts the browser and lives as long as ctx: no timeout on it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancelTimeout)
+	return tctx
+}
+
+// startDemoRP serves the dev stack's demo relying party for one client on a free port.
+func startDemoRP(t *testing.T, st *stack, spec devstack.ClientSpec) (string, devstack.OAuthClient) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	spec.RedirectURI = base + "/callback"
+	c, err := devstack.CreateClient(context.Background(), st.Hydra.AdminURL, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: &devstack.DemoRP{HydraPublicURL: st.Hydra.PublicURL, Clients: []devstack.OAuthClient{c}}}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return base, c
+}
+
+// browse runs one action and fails the test if it fails.
+func browse[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func saveScreenshot(ctx context.Context, name string) {
+	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
+		// Quality 100 makes a PNG.
+		if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(filepath.Join(dir, name), shot, 0o644)
+		}
+	}
+}
+
+// A person on a phone-sized Chromium signs in to the first-party demo app
+// through the development sign-in and sees the tokens on the demo page.
+func TestBrowserFirstPartySignInToTokens(t *testing.T) {
+	st := testStack
+	subject := addUser(t, st, "browser@example.com")
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Browser Dashboard",
+		Scopes: []string{"openid", "offline", "read", "write"}, SkipConsent: true})
+	ctx := newChromium(t)
+
+	browse(t, ctx, "open the sign-in page", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+	))
+	saveScreenshot(ctx, "dev-sign-in.png")
+	if title := browse(t, ctx, "title", chromedp.Title()); !strings.Contains(title, "Development sign-in") {
+		t.Errorf("sign-in page title %q", title)
+	}
+	if lang := browse(t, ctx, "lang", chromedp.AttributeValue(chromedp.CSS(`html`), "lang")); lang.Value != "en" {
+		t.Errorf("sign-in page lang %q", lang.Value)
+	}
+	browse(t, ctx, "sign in", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), "browser@example.com"),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	saveScreenshot(ctx, "first-party-tokens.png")
+	gotSubject := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`)))
+	scope := browse(t, ctx, "scope", chromedp.Text(chromedp.CSS(`#scope`)))
+	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	if gotSubject != subject || scope != "openid offline read write" || !strings.Contains(claims, `"sub": "`+subject+`"`) {
+		t.Errorf("demo page: subject %q scope %q claims %s", gotSubject, scope, claims)
+	}
+
+	// The browser kept Hydra's session: a second sign-in shows no page at all.
+	browse(t, ctx, "sign in again", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	if again := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`))); again != subject {
+		t.Errorf("remembered sign-in: subject %q", again)
+	}
+}
+
+// The error page as Chromium renders it: the stylesheet loads under the CSP.
+func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
+	ctx := newChromium(t)
+	browse(t, ctx, "open the error page", chromedp.Steps(
+		chromedp.Navigate(testStack.ServiceURL+"/error?error=access_denied"),
+		chromedp.WaitVisible(chromedp.CSS(`h1`)),
+	))
+	saveScreenshot(ctx, "error-page.png")
+	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Something stopped this sign-in" {
+		t.Errorf("heading %q", h)
+	}
+	radius := browse(t, ctx, "style", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.card')).borderRadius`))
+	if radius != "14px" {
+		t.Errorf("the stylesheet did not apply (card border-radius %q): blocked by the CSP?", radius)
+	}
+}
