@@ -17,7 +17,7 @@ import (
 )
 
 // addUser creates a user through the CLI, as an operator would, and returns its id.
-func addUser(t *testing.T, st *stack, email string) string {
+func addUser(t testing.TB, st *stack, email string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := map[string]string{"DATABASE_URL": st.DatabaseURL}
@@ -33,7 +33,7 @@ func addUser(t *testing.T, st *stack, email string) string {
 	return id
 }
 
-func openStore(t *testing.T, st *stack) *store.Store {
+func openStore(t testing.TB, st *stack) *store.Store {
 	t.Helper()
 	db, err := store.Open(context.Background(), st.DatabaseURL)
 	if err != nil {
@@ -428,4 +428,23 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// BenchmarkRememberedSignInThroughHydra is a whole remembered sign-in on a
+// skip_consent client, as a relying party sees it: Hydra's /oauth2/auth, this
+// service's /login and /consent, Hydra's redirects and the token exchange,
+// all on real PostgreSQL and Hydra over loopback.
+func BenchmarkRememberedSignInThroughHydra(b *testing.B) {
+	st := testStack
+	subject := addUser(b, st, "bench"+strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")+"@example.com")
+	rp := newRelyingParty(b, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+	br := newBrowser(b)
+	rp.tokens(b, signInAsHydraAdmin(b, st, br, rp.start(br), subject, true))
+	b.ResetTimer()
+	for b.Loop() {
+		j := rp.start(br)
+		if j.Callback == nil || j.Callback.Query().Get("code") == "" {
+			b.Fatalf("the remembered sign-in did not reach the client: %v", paths(j))
+		}
+	}
 }

@@ -26,7 +26,7 @@ type relyingParty struct {
 	oauth  *oauth2.Config
 }
 
-func newRelyingParty(t *testing.T, st *stack, spec devstack.ClientSpec) *relyingParty {
+func newRelyingParty(t testing.TB, st *stack, spec devstack.ClientSpec) *relyingParty {
 	t.Helper()
 	if spec.RedirectURI == "" {
 		spec.RedirectURI = callbackURL
@@ -50,11 +50,11 @@ func newRelyingParty(t *testing.T, st *stack, spec devstack.ClientSpec) *relying
 // browser is a cookie-keeping HTTP client that follows redirects one hop at a
 // time, so a test sees every page and redirect on the way.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	http *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, http: &http.Client{
 		Jar:           jar,
@@ -159,7 +159,7 @@ func (rp *relyingParty) start(b *browser, opts ...oauth2.AuthCodeOption) journey
 }
 
 // tokens exchanges the code of a journey that reached the callback.
-func (rp *relyingParty) tokens(t *testing.T, j journey) (*oauth2.Token, map[string]any) {
+func (rp *relyingParty) tokens(t testing.TB, j journey) (*oauth2.Token, map[string]any) {
 	t.Helper()
 	if j.Callback == nil {
 		t.Fatalf("the flow did not reach the client; it ended on %s with %d:\n%s", j.Last().URL.Path, j.Last().Status, excerpt(j.Last().Body))
@@ -179,7 +179,7 @@ func (rp *relyingParty) tokens(t *testing.T, j journey) (*oauth2.Token, map[stri
 }
 
 // loginChallenge returns the login_challenge of the journey's /login hop.
-func loginChallenge(t *testing.T, j journey) string {
+func loginChallenge(t testing.TB, j journey) string {
 	t.Helper()
 	for _, h := range j.Hops {
 		if h.URL.Path == "/login" {
@@ -195,7 +195,7 @@ func loginChallenge(t *testing.T, j journey) string {
 // signInAsHydraAdmin plays the first sign-in: it accepts the login challenge
 // through Hydra's admin API (the sign-in pages come in a later issue) and
 // follows Hydra's redirect in the browser.
-func signInAsHydraAdmin(t *testing.T, st *stack, b *browser, j journey, subject string, remember bool) journey {
+func signInAsHydraAdmin(t testing.TB, st *stack, b *browser, j journey, subject string, remember bool) journey {
 	t.Helper()
 	admin := hydraAdmin(t, st)
 	redirect, err := admin.AcceptLogin(context.Background(), loginChallenge(t, j), hydra.AcceptLogin{
@@ -207,7 +207,7 @@ func signInAsHydraAdmin(t *testing.T, st *stack, b *browser, j journey, subject 
 	return b.Get(redirect)
 }
 
-func hydraAdmin(t *testing.T, st *stack) *hydra.Client {
+func hydraAdmin(t testing.TB, st *stack) *hydra.Client {
 	u, err := url.Parse(st.Hydra.AdminURL)
 	if err != nil {
 		t.Fatal(err)

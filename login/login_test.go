@@ -1,0 +1,203 @@
+package login
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// fakeHydra answers like Hydra's admin API and counts the calls.
+type fakeHydra struct {
+	req                  hydra.LoginRequest
+	gets, accepts, rejts int
+	accepted             hydra.AcceptLogin
+	rejected             hydra.Rejection
+}
+
+func (f *fakeHydra) Login(ctx context.Context, challenge string) (hydra.LoginRequest, error) {
+	f.gets++
+	r := f.req
+	r.Challenge = challenge
+	return r, nil
+}
+
+func (f *fakeHydra) AcceptLogin(ctx context.Context, challenge string, a hydra.AcceptLogin) (string, error) {
+	f.accepts++
+	f.accepted = a
+	return "http://hydra.test/oauth2/auth?login_verifier=v", nil
+}
+
+func (f *fakeHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error) {
+	f.rejts++
+	f.rejected = rj
+	return "http://hydra.test/oauth2/auth?login_verifier=r", nil
+}
+
+// fakeStore is the store's contract in memory, counting round trips.
+type fakeStore struct {
+	users   map[string]store.User
+	used    map[string]bool
+	queries int
+}
+
+func newFakeStore(users ...store.User) *fakeStore {
+	s := &fakeStore{users: map[string]store.User{}, used: map[string]bool{}}
+	for _, u := range users {
+		s.users[u.ID] = u
+	}
+	return s
+}
+
+func (s *fakeStore) ChallengeUsed(ctx context.Context, c string) (bool, error) {
+	s.queries++
+	return s.used[c], nil
+}
+
+func (s *fakeStore) UseChallenge(ctx context.Context, c string) (bool, error) {
+	s.queries++
+	first := !s.used[c]
+	s.used[c] = true
+	return first, nil
+}
+
+func (s *fakeStore) ReleaseChallenge(ctx context.Context, c string) error {
+	s.queries++
+	delete(s.used, c)
+	return nil
+}
+
+func (s *fakeStore) UseRememberedLogin(ctx context.Context, c, subject string) (store.User, bool, error) {
+	s.queries++
+	first := !s.used[c]
+	s.used[c] = true
+	u, ok := s.users[subject]
+	if !ok {
+		return store.User{}, first, store.ErrNotFound
+	}
+	return u, first, nil
+}
+
+func (s *fakeStore) UserByIdentifier(ctx context.Context, v string) (store.User, error) {
+	s.queries++
+	for _, u := range s.users {
+		if u.ID == v || u.Email == v {
+			return u, nil
+		}
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+func get(h http.Handler, target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	return rec
+}
+
+// The skip path's budget: one Hydra get, one accept, one database round trip.
+func TestRememberedLoginBudgetAndSubject(t *testing.T) {
+	hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
+	st := newFakeStore(store.User{ID: "u-1", Email: "a@b.c"})
+	rec := get(HandleShow(hy, st, Settings{}), "/login?login_challenge=abc")
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "http://hydra.test/oauth2/auth?login_verifier=v" {
+		t.Fatalf("got %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if hy.gets != 1 || hy.accepts != 1 || hy.rejts != 0 || st.queries != 1 {
+		t.Errorf("calls: hydra get %d accept %d reject %d, database %d; want 1, 1, 0, 1", hy.gets, hy.accepts, hy.rejts, st.queries)
+	}
+	if hy.accepted.Subject != "u-1" {
+		t.Errorf("accepted subject %q, want exactly Hydra's", hy.accepted.Subject)
+	}
+
+	// The same challenge again is refused without a second accept.
+	rec = get(HandleShow(hy, st, Settings{}), "/login?login_challenge=abc")
+	if rec.Code != http.StatusGone || hy.accepts != 1 {
+		t.Errorf("replay: %d, accepts %d", rec.Code, hy.accepts)
+	}
+}
+
+func TestRememberedLoginOfDisabledOrMissingUserIsRejected(t *testing.T) {
+	now := time.Now()
+	for name, users := range map[string][]store.User{
+		"disabled": {{ID: "u-1", DisabledAt: &now}},
+		"deleted":  nil,
+	} {
+		hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
+		rec := get(HandleShow(hy, newFakeStore(users...), Settings{}), "/login?login_challenge=abc")
+		if rec.Code != http.StatusSeeOther || hy.accepts != 0 || hy.rejts != 1 || hy.rejected.Error != "access_denied" {
+			t.Errorf("%s: %d accepts %d rejects %d %+v", name, rec.Code, hy.accepts, hy.rejts, hy.rejected)
+		}
+	}
+}
+
+func TestSignInPageWithoutSkip(t *testing.T) {
+	hy := &fakeHydra{req: hydra.LoginRequest{Client: hydra.OAuthClient{ID: "c", Name: `<b>Evil</b> App`}, UILocales: []string{"es"}}}
+	rec := get(HandleShow(hy, newFakeStore(), Settings{}), "/login?login_challenge=abc")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, `lang="es"`) || !strings.Contains(body, "&lt;b&gt;Evil&lt;/b&gt; App") {
+		t.Errorf("page: %d\n%s", rec.Code, body)
+	}
+	if strings.Contains(body, "Development sign-in") || strings.Contains(body, "<form") {
+		t.Error("outside DEV_MODE the development sign-in must not be offered")
+	}
+	if hy.accepts+hy.rejts != 0 {
+		t.Error("showing the page told Hydra something")
+	}
+}
+
+func TestDevSubmitDoesNotExistOutsideDevMode(t *testing.T) {
+	hy := &fakeHydra{}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("login_challenge=abc&user=u-1&action=continue"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	HandleDevSubmit(hy, newFakeStore(store.User{ID: "u-1"}), Settings{}).ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound || hy.accepts != 0 {
+		t.Errorf("POST outside DEV_MODE: %d, accepts %d", rec.Code, hy.accepts)
+	}
+}
+
+func BenchmarkRememberedLogin(b *testing.B) {
+	quiet(b)
+	hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
+	st := newFakeStore(store.User{ID: "u-1"})
+	h := HandleShow(hy, st, Settings{})
+	req := httptest.NewRequest(http.MethodGet, "/login?login_challenge="+strings.Repeat("x", 1200), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(st.used)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther {
+			b.Fatal(rec.Code)
+		}
+	}
+}
+
+func BenchmarkSignInPage(b *testing.B) {
+	quiet(b)
+	hy := &fakeHydra{req: hydra.LoginRequest{Client: hydra.OAuthClient{ID: "c", Name: "Blink Dashboard"}}}
+	h := HandleShow(hy, newFakeStore(), Settings{DevMode: true})
+	req := httptest.NewRequest(http.MethodGet, "/login?login_challenge="+strings.Repeat("x", 1200), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+	}
+}
+
+// quiet silences the handlers' log lines for a benchmark.
+func quiet(b *testing.B) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.Cleanup(func() { slog.SetDefault(prev) })
+}
