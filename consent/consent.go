@@ -25,16 +25,11 @@ type Store = web.ChallengeStore
 // skip_consent, is accepted at once with the requested scopes and audience.
 func HandleShow(h Hydra, st Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		challenge, ok := web.RequireChallenge(w, r, "consent_challenge")
+		cr, challenge, r, ok := web.Load(w, r, "consent_challenge", h.Consent,
+			func(cr hydra.ConsentRequest) []string { return cr.UILocales })
 		if !ok {
 			return
 		}
-		cr, err := h.Consent(r.Context(), challenge)
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		r = web.SetLang(r, cr.UILocales)
 
 		if cr.Skip || cr.Client.SkipConsent {
 			slog.InfoContext(r.Context(), "consent granted without asking",

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/web/webtest"
 )
 
 type fakeHydra struct {
@@ -32,28 +33,6 @@ func (f *fakeHydra) AcceptConsent(ctx context.Context, challenge string, a hydra
 	return "http://hydra.test/oauth2/auth?consent_verifier=v", nil
 }
 
-type fakeStore struct {
-	used    map[string]bool
-	queries int
-}
-
-func (s *fakeStore) ChallengeUsed(ctx context.Context, c string) (bool, error) {
-	s.queries++
-	return s.used[c], nil
-}
-
-func (s *fakeStore) UseChallenge(ctx context.Context, c string) (bool, error) {
-	s.queries++
-	first := !s.used[c]
-	s.used[c] = true
-	return first, nil
-}
-
-func (s *fakeStore) ReleaseChallenge(ctx context.Context, c string) error {
-	delete(s.used, c)
-	return nil
-}
-
 func TestSkipPathsAcceptRequestedScopesAndAudience(t *testing.T) {
 	for name, req := range map[string]hydra.ConsentRequest{
 		"remembered consent": {Skip: true},
@@ -62,14 +41,14 @@ func TestSkipPathsAcceptRequestedScopesAndAudience(t *testing.T) {
 		req.RequestedScope = []string{"openid", "read"}
 		req.RequestedAudience = []string{"https://api.blink.sv"}
 		hy := &fakeHydra{req: req}
-		st := &fakeStore{used: map[string]bool{}}
+		st := webtest.NewChallenges()
 		rec := httptest.NewRecorder()
 		HandleShow(hy, st).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?consent_challenge=abc", nil))
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "http://hydra.test/oauth2/auth?consent_verifier=v" {
 			t.Errorf("%s: %d %q", name, rec.Code, rec.Header().Get("Location"))
 		}
-		if hy.gets != 1 || hy.accepts != 1 || st.queries != 1 {
-			t.Errorf("%s: hydra get %d accept %d, database %d; want 1, 1, 1", name, hy.gets, hy.accepts, st.queries)
+		if hy.gets != 1 || hy.accepts != 1 || st.Queries != 1 {
+			t.Errorf("%s: hydra get %d accept %d, database %d; want 1, 1, 1", name, hy.gets, hy.accepts, st.Queries)
 		}
 		if !slices.Equal(hy.accepted.GrantScope, req.RequestedScope) || !slices.Equal(hy.accepted.GrantAudience, req.RequestedAudience) {
 			t.Errorf("%s: granted %v %v", name, hy.accepted.GrantScope, hy.accepted.GrantAudience)
@@ -80,7 +59,7 @@ func TestSkipPathsAcceptRequestedScopesAndAudience(t *testing.T) {
 func TestConsentPageDoesNotGrant(t *testing.T) {
 	hy := &fakeHydra{req: hydra.ConsentRequest{Client: hydra.OAuthClient{ID: "c", Name: "Third <i>Party</i>"}}}
 	rec := httptest.NewRecorder()
-	HandleShow(hy, &fakeStore{used: map[string]bool{}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?consent_challenge=abc", nil))
+	HandleShow(hy, webtest.NewChallenges()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?consent_challenge=abc", nil))
 	if rec.Code != http.StatusOK || hy.accepts != 0 || !strings.Contains(rec.Body.String(), "Third &lt;i&gt;Party&lt;/i&gt;") {
 		t.Errorf("%d accepts %d", rec.Code, hy.accepts)
 	}
@@ -89,12 +68,12 @@ func TestConsentPageDoesNotGrant(t *testing.T) {
 func BenchmarkSkipConsent(b *testing.B) {
 	quiet(b)
 	hy := &fakeHydra{req: hydra.ConsentRequest{Client: hydra.OAuthClient{ID: "c", SkipConsent: true}, RequestedScope: []string{"openid", "read", "write"}}}
-	st := &fakeStore{used: map[string]bool{}}
+	st := webtest.NewChallenges()
 	h := HandleShow(hy, st)
 	req := httptest.NewRequest(http.MethodGet, "/consent?consent_challenge="+strings.Repeat("x", 1200), nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		clear(st.used)
+		st.Forget()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusSeeOther {

@@ -23,18 +23,13 @@ func HandleDevSubmit(h Hydra, st Store, s Settings) http.Handler {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
-		challenge, ok := web.RequireChallenge(w, r, "login_challenge")
+		lr, challenge, r, ok := web.Load(w, r, "login_challenge", h.Login, loginLocales)
 		if !ok {
 			return
 		}
-		lr, err := h.Login(r.Context(), challenge)
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		r = web.SetLang(r, lr.UILocales)
 
 		var redirect string
+		var err error
 		switch r.PostFormValue("action") {
 		case "cancel":
 			redirect, err = web.Use(r.Context(), st, challenge, func() (string, error) {

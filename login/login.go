@@ -41,16 +41,10 @@ type Settings struct {
 // account was disabled or deleted since, in which case the login is rejected.
 func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		challenge, ok := web.RequireChallenge(w, r, "login_challenge")
+		lr, challenge, r, ok := web.Load(w, r, "login_challenge", h.Login, loginLocales)
 		if !ok {
 			return
 		}
-		lr, err := h.Login(r.Context(), challenge)
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		r = web.SetLang(r, lr.UILocales)
 
 		if lr.Skip {
 			redirect, err := acceptRemembered(r.Context(), h, st, lr)
@@ -103,3 +97,5 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 		})
 	})
 }
+
+func loginLocales(lr hydra.LoginRequest) []string { return lr.UILocales }

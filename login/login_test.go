@@ -12,6 +12,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web/webtest"
 )
 
 // fakeHydra answers like Hydra's admin API and counts the calls.
@@ -43,41 +44,20 @@ func (f *fakeHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.
 
 // fakeStore is the store's contract in memory, counting round trips.
 type fakeStore struct {
-	users   map[string]store.User
-	used    map[string]bool
-	queries int
+	*webtest.Challenges
+	users map[string]store.User
 }
 
 func newFakeStore(users ...store.User) *fakeStore {
-	s := &fakeStore{users: map[string]store.User{}, used: map[string]bool{}}
+	s := &fakeStore{Challenges: webtest.NewChallenges(), users: map[string]store.User{}}
 	for _, u := range users {
 		s.users[u.ID] = u
 	}
 	return s
 }
 
-func (s *fakeStore) ChallengeUsed(ctx context.Context, c string) (bool, error) {
-	s.queries++
-	return s.used[c], nil
-}
-
-func (s *fakeStore) UseChallenge(ctx context.Context, c string) (bool, error) {
-	s.queries++
-	first := !s.used[c]
-	s.used[c] = true
-	return first, nil
-}
-
-func (s *fakeStore) ReleaseChallenge(ctx context.Context, c string) error {
-	s.queries++
-	delete(s.used, c)
-	return nil
-}
-
 func (s *fakeStore) UseRememberedLogin(ctx context.Context, c, subject string) (store.User, bool, error) {
-	s.queries++
-	first := !s.used[c]
-	s.used[c] = true
+	first := s.Mark(c)
 	u, ok := s.users[subject]
 	if !ok {
 		return store.User{}, first, store.ErrNotFound
@@ -86,7 +66,7 @@ func (s *fakeStore) UseRememberedLogin(ctx context.Context, c, subject string) (
 }
 
 func (s *fakeStore) UserByIdentifier(ctx context.Context, v string) (store.User, error) {
-	s.queries++
+	s.Queries++
 	for _, u := range s.users {
 		if u.ID == v || u.Email == v {
 			return u, nil
@@ -109,8 +89,8 @@ func TestRememberedLoginBudgetAndSubject(t *testing.T) {
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "http://hydra.test/oauth2/auth?login_verifier=v" {
 		t.Fatalf("got %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
-	if hy.gets != 1 || hy.accepts != 1 || hy.rejts != 0 || st.queries != 1 {
-		t.Errorf("calls: hydra get %d accept %d reject %d, database %d; want 1, 1, 0, 1", hy.gets, hy.accepts, hy.rejts, st.queries)
+	if hy.gets != 1 || hy.accepts != 1 || hy.rejts != 0 || st.Queries != 1 {
+		t.Errorf("calls: hydra get %d accept %d reject %d, database %d; want 1, 1, 0, 1", hy.gets, hy.accepts, hy.rejts, st.Queries)
 	}
 	if hy.accepted.Subject != "u-1" {
 		t.Errorf("accepted subject %q, want exactly Hydra's", hy.accepted.Subject)
@@ -171,7 +151,7 @@ func BenchmarkRememberedLogin(b *testing.B) {
 	req := httptest.NewRequest(http.MethodGet, "/login?login_challenge="+strings.Repeat("x", 1200), nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		clear(st.used)
+		st.Forget()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusSeeOther {

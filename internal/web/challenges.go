@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 )
 
 // ErrChallengeUsed means this service already accepted or rejected the challenge.
@@ -48,4 +49,22 @@ func Finish(ctx context.Context, st ChallengeStore, challenge string, tell func(
 		return "", err
 	}
 	return redirect, nil
+}
+
+// Load reads the challenge named param, fetches its request from Hydra with
+// get, and switches the page language to the request's ui_locales. On any
+// problem it renders the error page and returns ok=false.
+func Load[T any](w http.ResponseWriter, r *http.Request, param string,
+	get func(ctx context.Context, challenge string) (T, error), uiLocales func(T) []string,
+) (req T, challenge string, _ *http.Request, ok bool) {
+	challenge, ok = RequireChallenge(w, r, param)
+	if !ok {
+		return req, "", r, false
+	}
+	req, err := get(r.Context(), challenge)
+	if err != nil {
+		Fail(w, r, err)
+		return req, "", r, false
+	}
+	return req, challenge, SetLang(r, uiLocales(req)), true
 }
