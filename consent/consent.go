@@ -1,12 +1,18 @@
-// Package consent answers Hydra's consent challenges.
+// Package consent answers Hydra's consent challenges: it asks the user whether
+// an app may act on their account, or skips the question when Hydra remembers
+// the answer or the app is trusted (skip_consent).
 package consent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
@@ -15,42 +21,192 @@ import (
 type Hydra interface {
 	Consent(ctx context.Context, challenge string) (hydra.ConsentRequest, error)
 	AcceptConsent(ctx context.Context, challenge string, a hydra.AcceptConsent) (string, error)
+	RejectConsent(ctx context.Context, challenge string, rj hydra.Rejection) (string, error)
 }
 
-// Store makes each consent challenge single-use.
-type Store = web.ChallengeStore
+// Store is what the consent flow keeps and reads.
+type Store interface {
+	web.ChallengeStore
+	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+// Settings are the consent flow's knobs.
+type Settings struct {
+	// RememberFor is how long a remembered decision lasts, in seconds (0 = until revoked).
+	RememberFor int64
+}
+
+var errAccountUnusable = errors.New("consent: the account is disabled or gone")
+
+func locales(cr hydra.ConsentRequest) []string { return cr.UILocales }
 
 // HandleShow answers GET /consent?consent_challenge=…. A consent the user
 // already remembered (skip=true), or one for a client trusted with
-// skip_consent, is accepted at once with the requested scopes and audience.
-func HandleShow(h Hydra, st Store) http.Handler {
+// skip_consent, is accepted at once with the requested scopes and audience;
+// otherwise the consent page asks.
+func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cr, challenge, r, ok := web.Load(w, r, "consent_challenge", h.Consent,
-			func(cr hydra.ConsentRequest) []string { return cr.UILocales })
+		cr, challenge, r, ok := web.Load(w, r, st, "consent_challenge", h.Consent, locales)
 		if !ok {
 			return
 		}
-
 		if cr.Skip || cr.Client.SkipConsent {
-			slog.InfoContext(r.Context(), "consent granted without asking",
-				"client", cr.Client.ID, "subject", cr.Subject, "remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent)
-			redirect, err := web.Use(r.Context(), st, challenge, func() (string, error) {
-				return h.AcceptConsent(r.Context(), challenge, hydra.AcceptConsent{
-					GrantScope:    cr.RequestedScope,
-					GrantAudience: cr.RequestedAudience,
-				})
-			})
+			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr)
 			if err != nil {
-				web.Fail(w, r, err)
+				web.FailFlow(w, r, st, challenge, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
 			return
 		}
-		if used, err := st.ChallengeUsed(r.Context(), challenge); err != nil || used {
-			web.Fail(w, r, web.UsedOr(used, err))
+		u, err := st.UserByID(r.Context(), cr.Subject)
+		if err != nil {
+			web.FailFlow(w, r, st, challenge, err)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.Notice("consent.unavailable.title", "consent.unavailable.body", cr.Client.DisplayName()))
+		if !web.ShowPage(w, r, st, challenge, cr.RequestURL) {
+			return
+		}
+		render(w, r, cr, u)
 	})
+}
+
+// acceptWithoutAsking grants the requested scopes and audience in one Hydra
+// get (the caller's), one database round trip and one Hydra accept.
+func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.ConsentRequest) (string, error) {
+	u, first, err := st.UseChallengeForUser(ctx, cr.Challenge, cr.Subject)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if !first {
+		return "", web.ErrChallengeUsed
+	}
+	if errors.Is(err, store.ErrNotFound) || !u.Active() {
+		return web.Finish(ctx, st, cr.Challenge, func() (string, error) {
+			return h.RejectConsent(ctx, cr.Challenge, hydra.Rejection{Error: "access_denied", Description: "This account can no longer sign in."})
+		})
+	}
+	slog.InfoContext(ctx, "consent granted without asking", "client", cr.Client.ID, "subject", cr.Subject,
+		"remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent, "scopes", cr.RequestedScope)
+	return web.Finish(ctx, st, cr.Challenge, func() (string, error) {
+		return h.AcceptConsent(ctx, cr.Challenge, grant(cr.RequestedScope, cr.RequestedAudience, u, false, 0))
+	})
+}
+
+// HandleSubmit answers POST /consent. It fetches the consent request again and
+// grants only scopes and audiences that were requested: a form that carries
+// anything else is refused and nothing is granted.
+func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		cr, challenge, r, ok := web.Load(w, r, st, "consent_challenge", h.Consent, locales)
+		if !ok {
+			return
+		}
+		done := func() {
+			web.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", cr.Client.DisplayName()))
+		}
+		switch r.PostFormValue("action") {
+		case "deny":
+			slog.InfoContext(r.Context(), "consent denied", "client", cr.Client.ID, "subject", cr.Subject)
+			web.Answer(w, r, st, challenge, func() (string, error) {
+				return h.RejectConsent(r.Context(), challenge, hydra.Rejection{
+					Error: "access_denied", Description: "The user denied the app access to their Blink account.",
+				})
+			}, done)
+		case "allow":
+			scopes, audience := r.PostForm["scope"], r.PostForm["audience"]
+			if !subset(scopes, cr.RequestedScope) || !subset(audience, cr.RequestedAudience) {
+				slog.WarnContext(r.Context(), "consent form asked for more than the app requested", "client", cr.Client.ID)
+				web.Render(w, r, http.StatusBadRequest, views.ErrorPage(views.Problem{
+					TitleKey: "consent.tampered.title", BodyKey: "consent.tampered.body", RequestID: web.RequestID(r.Context()),
+				}))
+				return
+			}
+			// openid is the sign-in itself: always granted when requested.
+			if slices.Contains(cr.RequestedScope, "openid") && !slices.Contains(scopes, "openid") {
+				scopes = append([]string{"openid"}, scopes...)
+			}
+			u, err := st.UserByID(r.Context(), cr.Subject)
+			if err == nil && !u.Active() {
+				err = errAccountUnusable
+			}
+			if err != nil {
+				web.FailFlow(w, r, st, challenge, err)
+				return
+			}
+			remember := r.PostFormValue("remember") == "true"
+			slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject, "scopes", scopes, "remember", remember)
+			web.Answer(w, r, st, challenge, func() (string, error) {
+				return h.AcceptConsent(r.Context(), challenge, grant(scopes, audience, u, remember, s.RememberFor))
+			}, done)
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		}
+	})
+}
+
+// grant builds the accept body. Claims are rebuilt on every accept from the
+// user's current record, because Hydra keeps none from an earlier one.
+func grant(scopes, audience []string, u store.User, remember bool, rememberFor int64) hydra.AcceptConsent {
+	return hydra.AcceptConsent{
+		GrantScope:       scopes,
+		GrantAudience:    audience,
+		Remember:         remember,
+		RememberFor:      rememberFor,
+		IDTokenClaims:    IDTokenClaims(scopes, u),
+		AccessTokenClaim: map[string]any{},
+	}
+}
+
+// IDTokenClaims are the claims the ID token (and /userinfo) carries for the
+// granted scopes: email with email_verified for "email", phone_number with
+// phone_number_verified for "phone".
+func IDTokenClaims(scopes []string, u store.User) map[string]any {
+	claims := map[string]any{}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		claims["email"] = u.Email
+		claims["email_verified"] = u.EmailVerified
+	}
+	if slices.Contains(scopes, "phone") && u.Phone != "" {
+		claims["phone_number"] = u.Phone
+		claims["phone_number_verified"] = u.PhoneVerified
+	}
+	return claims
+}
+
+func subset(got, allowed []string) bool {
+	for _, g := range got {
+		if !slices.Contains(allowed, g) {
+			return false
+		}
+	}
+	return true
+}
+
+func render(w http.ResponseWriter, r *http.Request, cr hydra.ConsentRequest, u store.User) {
+	v := views.ConsentView{
+		Challenge: cr.Challenge,
+		AppName:   cr.Client.DisplayName(),
+		UserName:  u.Email,
+		ClientURI: web.HTTPURL(cr.Client.ClientURI),
+		PolicyURI: web.HTTPURL(cr.Client.PolicyURI),
+		TosURI:    web.HTTPURL(cr.Client.TosURI),
+		Audience:  cr.RequestedAudience,
+	}
+	if v.UserName == "" {
+		v.UserName = u.Phone
+	}
+	for _, sc := range cr.RequestedScope {
+		v.Scopes = append(v.Scopes, views.Scope{Name: sc, Known: i18n.Has("scope." + sc), Required: sc == "openid"})
+	}
+	if origin := web.HTTPSOrigin(cr.Client.LogoURI); origin != "" {
+		v.LogoURI = cr.Client.LogoURI
+		web.AllowImagesFrom(w, origin)
+	}
+	web.Render(w, r, http.StatusOK, views.ConsentPage(v))
 }

@@ -23,32 +23,33 @@ func HandleDevSubmit(h Hydra, st Store, s Settings) http.Handler {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
-		lr, challenge, r, ok := web.Load(w, r, "login_challenge", h.Login, loginLocales)
+		lr, challenge, r, ok := web.Load(w, r, st, "login_challenge", h.Login, loginLocales)
 		if !ok {
 			return
 		}
 
-		var redirect string
-		var err error
+		done := func() {
+			web.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", lr.Client.DisplayName()))
+		}
 		switch r.PostFormValue("action") {
 		case "cancel":
-			redirect, err = web.Use(r.Context(), st, challenge, func() (string, error) {
+			web.Answer(w, r, st, challenge, func() (string, error) {
 				return h.RejectLogin(r.Context(), challenge, hydra.Rejection{
 					Error: "access_denied", Description: "The resource owner denied the request",
 				})
-			})
+			}, done)
 		case "continue":
-			u, uerr := st.UserByIdentifier(r.Context(), r.PostFormValue("user"))
-			if errors.Is(uerr, store.ErrNotFound) || (uerr == nil && !u.Active()) {
+			u, err := st.UserByIdentifier(r.Context(), r.PostFormValue("user"))
+			if errors.Is(err, store.ErrNotFound) || (err == nil && !u.Active()) {
 				web.Render(w, r, http.StatusUnprocessableEntity, views.DevLogin(challenge, lr.Client.DisplayName()))
 				return
 			}
-			if uerr != nil {
-				web.Fail(w, r, uerr)
+			if err != nil {
+				web.Fail(w, r, err)
 				return
 			}
 			slog.WarnContext(r.Context(), "development sign-in without a code", "subject", u.ID)
-			redirect, err = web.Use(r.Context(), st, challenge, func() (string, error) {
+			web.Answer(w, r, st, challenge, func() (string, error) {
 				return h.AcceptLogin(r.Context(), challenge, hydra.AcceptLogin{
 					Subject:     u.ID,
 					Remember:    r.PostFormValue("remember") == "true",
@@ -57,15 +58,9 @@ func HandleDevSubmit(h Hydra, st Store, s Settings) http.Handler {
 					ACR:         "0",
 					Context:     map[string]any{"method": "dev"},
 				})
-			})
+			}, done)
 		default:
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
-			return
 		}
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		web.SeeOther(w, r, redirect)
 	})
 }

@@ -24,7 +24,7 @@ type Hydra interface {
 // as it is asked, so the store makes each one single-use.
 type Store interface {
 	web.ChallengeStore
-	UseRememberedLogin(ctx context.Context, challenge, subject string) (store.User, bool, error)
+	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
 	UserByIdentifier(ctx context.Context, idEmailOrPhone string) (store.User, error)
 }
 
@@ -41,7 +41,7 @@ type Settings struct {
 // account was disabled or deleted since, in which case the login is rejected.
 func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lr, challenge, r, ok := web.Load(w, r, "login_challenge", h.Login, loginLocales)
+		lr, challenge, r, ok := web.Load(w, r, st, "login_challenge", h.Login, loginLocales)
 		if !ok {
 			return
 		}
@@ -49,15 +49,14 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 		if lr.Skip {
 			redirect, err := acceptRemembered(r.Context(), h, st, lr)
 			if err != nil {
-				web.Fail(w, r, err)
+				web.FailFlow(w, r, st, challenge, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
 			return
 		}
 
-		if used, err := st.ChallengeUsed(r.Context(), challenge); err != nil || used {
-			web.Fail(w, r, web.UsedOr(used, err))
+		if !web.ShowPage(w, r, st, challenge, lr.RequestURL) {
 			return
 		}
 		if s.DevMode {
@@ -72,7 +71,7 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 // rejects it when the account may no longer sign in. One Hydra get (done by
 // the caller), one database round trip, one Hydra accept or reject.
 func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest) (string, error) {
-	u, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject)
+	u, first, err := st.UseChallengeForUser(ctx, lr.Challenge, lr.Subject)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}

@@ -42,38 +42,7 @@ func (f *fakeHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.
 	return "http://hydra.test/oauth2/auth?login_verifier=r", nil
 }
 
-// fakeStore is the store's contract in memory, counting round trips.
-type fakeStore struct {
-	*webtest.Challenges
-	users map[string]store.User
-}
-
-func newFakeStore(users ...store.User) *fakeStore {
-	s := &fakeStore{Challenges: webtest.NewChallenges(), users: map[string]store.User{}}
-	for _, u := range users {
-		s.users[u.ID] = u
-	}
-	return s
-}
-
-func (s *fakeStore) UseRememberedLogin(ctx context.Context, c, subject string) (store.User, bool, error) {
-	first := s.Mark(c)
-	u, ok := s.users[subject]
-	if !ok {
-		return store.User{}, first, store.ErrNotFound
-	}
-	return u, first, nil
-}
-
-func (s *fakeStore) UserByIdentifier(ctx context.Context, v string) (store.User, error) {
-	s.Queries++
-	for _, u := range s.users {
-		if u.ID == v || u.Email == v {
-			return u, nil
-		}
-	}
-	return store.User{}, store.ErrNotFound
-}
+func newFakeStore(users ...store.User) *webtest.Store { return webtest.NewStore(users...) }
 
 func get(h http.Handler, target string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()

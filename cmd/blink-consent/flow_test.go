@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -143,12 +144,21 @@ func TestDisabledUserOnRememberedSessionIsRejected(t *testing.T) {
 
 func TestDeletedUserOnRememberedSessionIsRejected(t *testing.T) {
 	st := testStack
+	subject := addUser(t, st, "deleted@example.com")
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
 	b := newBrowser(t)
-	// A subject with no account behind it, as after a deletion.
-	rp.tokens(t, signInAsHydraAdmin(t, st, b, rp.start(b), "7d3c6a56-0000-4000-8000-000000000000", true))
+	rp.tokens(t, signInAsHydraAdmin(t, st, b, rp.start(b), subject, true))
+
+	conn, err := pgx.Connect(context.Background(), st.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `DELETE FROM users WHERE id = $1`, subject); err != nil {
+		t.Fatal(err)
+	}
 	j := rp.start(b)
-	if j.Callback == nil || j.Callback.Query().Get("error") != "access_denied" {
+	if j.Callback == nil || j.Callback.Query().Get("error") != "access_denied" || j.Callback.Query().Get("code") != "" {
 		t.Fatalf("deleted user: want error=access_denied at the client, got %v", paths(j))
 	}
 }
@@ -229,12 +239,17 @@ func TestUsedChallengesGetGone(t *testing.T) {
 	// Hydra itself would accept the same challenge again; this service must not.
 	for name, h := range map[string]hop{
 		"login page again": b.Get(st.ServiceURL + "/login?login_challenge=" + url.QueryEscape(challenge)).Last(),
-		"login form again": b.Post(st.ServiceURL+"/login", form).Last(),
 		"consent again":    b.Get(st.ServiceURL + "/consent?consent_challenge=" + url.QueryEscape(consentChallenge)).Last(),
 	} {
 		if h.Status != http.StatusGone || !strings.Contains(h.Body, "This sign-in was already completed") {
 			t.Errorf("%s: %d\n%s", name, h.Status, excerpt(h.Body))
 		}
+	}
+	// The same form posted again (back button, double click) goes where the
+	// first post went, and Hydra is not told twice.
+	again := b.Post(st.ServiceURL+"/login", form)
+	if first, second := j.Hops[0], again.Hops[0]; second.Status != http.StatusSeeOther || second.Location != first.Location {
+		t.Errorf("login form again: %d to %q, want 303 to %q", second.Status, second.Location, first.Location)
 	}
 }
 

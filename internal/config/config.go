@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything `blink-consent serve` needs, validated.
@@ -21,8 +23,10 @@ type Config struct {
 	MetricsAddr   string
 	SecretKey     []byte
 	DevMode       bool
-	LogLevel      slog.Level
-	LogFormat     string
+	// ConsentRememberFor is how long "remember this decision" lasts; 0 = until revoked.
+	ConsentRememberFor time.Duration
+	LogLevel           slog.Level
+	LogFormat          string
 }
 
 // Secure reports whether cookies must carry the Secure flag and HSTS be sent.
@@ -74,6 +78,12 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("SECRET_KEY", "%v", err)
 	} else {
 		c.SecretKey = key
+	}
+
+	if d, err := parseDuration(orDefault(getenv("CONSENT_REMEMBER_FOR"), DefaultConsentRememberFor)); err != nil {
+		fail("CONSENT_REMEMBER_FOR", "%v", err)
+	} else {
+		c.ConsentRememberFor = d
 	}
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
@@ -153,6 +163,21 @@ func parseSecretKey(v string) ([]byte, error) {
 		return nil, fmt.Errorf("must decode to at least 32 bytes, got %d", len(key))
 	}
 	return key, nil
+}
+
+// DefaultConsentRememberFor is 30 days.
+const DefaultConsentRememberFor = "720h"
+
+// parseDuration reads a Go duration ("720h") or whole seconds ("3600"); 0 is allowed.
+func parseDuration(v string) (time.Duration, error) {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		v = strconv.FormatInt(secs, 10) + "s"
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("must be a duration such as 720h, or whole seconds; 0 means until revoked")
+	}
+	return d.Truncate(time.Second), nil
 }
 
 func parseBool(v string) (bool, error) {

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func challengeHash(challenge string) []byte {
@@ -42,9 +45,10 @@ func (s *Store) ReleaseChallenge(ctx context.Context, challenge string) error {
 	return nil
 }
 
-// UseRememberedLogin marks a skip=true login challenge used and reads the
-// subject's account, in one round trip. user is ErrNotFound when the account is gone.
-func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject string) (u User, first bool, err error) {
+// UseChallengeForUser marks a challenge used and reads the subject's account,
+// in one round trip (the skip paths' budget). err is ErrNotFound when the
+// account is gone.
+func (s *Store) UseChallengeForUser(ctx context.Context, challenge, subject string) (u User, first bool, err error) {
 	row := s.pool.QueryRow(ctx, `
 		WITH mark AS (
 			INSERT INTO used_challenges (hash) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1
@@ -59,7 +63,7 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject strin
 	var createdAt *time.Time
 	err = row.Scan(&first, &id, &email, &emailVerified, &phone, &phoneVerified, &createdAt, &u.DisabledAt)
 	if err != nil {
-		return User{}, false, fmt.Errorf("store: unable to read a remembered login: %w", err)
+		return User{}, false, fmt.Errorf("store: unable to mark a challenge and read its user: %w", err)
 	}
 	if id == nil {
 		return User{}, first, ErrNotFound
@@ -68,12 +72,59 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject strin
 	return u, first, nil
 }
 
-// ForgetUsedChallenges deletes markers older than maxAge, long past Hydra's
-// request TTL, and returns how many went.
+// SetChallengeRedirect records where the browser was sent after answering a challenge.
+func (s *Store) SetChallengeRedirect(ctx context.Context, challenge, redirectTo string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE used_challenges SET redirect_to = $2 WHERE hash = $1`, challengeHash(challenge), redirectTo)
+	if err != nil {
+		return fmt.Errorf("store: unable to record a redirect: %w", err)
+	}
+	return nil
+}
+
+// ChallengeRedirect returns where the browser was sent after the challenge was
+// answered, or "" when it was not (or not yet) recorded.
+func (s *Store) ChallengeRedirect(ctx context.Context, challenge string) (string, error) {
+	var redirect *string
+	err := s.pool.QueryRow(ctx, `SELECT redirect_to FROM used_challenges WHERE hash = $1`, challengeHash(challenge)).Scan(&redirect)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: unable to read a redirect: %w", err)
+	}
+	if redirect == nil {
+		return "", nil
+	}
+	return *redirect, nil
+}
+
+// SeeChallenge keeps the authorization URL a challenge came from.
+func (s *Store) SeeChallenge(ctx context.Context, challenge, requestURL string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO seen_challenges (hash, request_url) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		challengeHash(challenge), requestURL)
+	if err != nil {
+		return fmt.Errorf("store: unable to keep a request URL: %w", err)
+	}
+	return nil
+}
+
+// SeenRequestURL returns the authorization URL kept for a challenge, or "".
+func (s *Store) SeenRequestURL(ctx context.Context, challenge string) (string, error) {
+	var u string
+	err := s.pool.QueryRow(ctx, `SELECT request_url FROM seen_challenges WHERE hash = $1`, challengeHash(challenge)).Scan(&u)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: unable to read a request URL: %w", err)
+	}
+	return u, nil
+}
+
+// ForgetUsedChallenges deletes markers and kept URLs older than maxAge, long
+// past Hydra's request TTL, and returns how many went.
 func (s *Store) ForgetUsedChallenges(ctx context.Context, maxAge time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM used_challenges WHERE used_at < now() - $1::interval`, maxAge)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to forget used challenges: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	tag2, err := s.pool.Exec(ctx, `DELETE FROM seen_challenges WHERE seen_at < now() - $1::interval`, maxAge)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to forget seen challenges: %w", err)
+	}
+	return tag.RowsAffected() + tag2.RowsAffected(), nil
 }

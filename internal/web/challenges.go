@@ -10,11 +10,16 @@ import (
 // ErrChallengeUsed means this service already accepted or rejected the challenge.
 var ErrChallengeUsed = errors.New("the challenge was already used")
 
-// ChallengeStore makes Hydra's challenges single-use.
+// ChallengeStore makes Hydra's challenges single-use and remembers where
+// each flow started and where it went.
 type ChallengeStore interface {
 	ChallengeUsed(ctx context.Context, challenge string) (bool, error)
 	UseChallenge(ctx context.Context, challenge string) (first bool, err error)
 	ReleaseChallenge(ctx context.Context, challenge string) error
+	SetChallengeRedirect(ctx context.Context, challenge, redirectTo string) error
+	ChallengeRedirect(ctx context.Context, challenge string) (string, error)
+	SeeChallenge(ctx context.Context, challenge, requestURL string) error
+	SeenRequestURL(ctx context.Context, challenge string) (string, error)
 }
 
 // UsedOr returns ErrChallengeUsed when used, else err.
@@ -53,8 +58,9 @@ func Finish(ctx context.Context, st ChallengeStore, challenge string, tell func(
 
 // Load reads the challenge named param, fetches its request from Hydra with
 // get, and switches the page language to the request's ui_locales. On any
-// problem it renders the error page and returns ok=false.
-func Load[T any](w http.ResponseWriter, r *http.Request, param string,
+// problem it renders the error page (with "Start again" when the flow's
+// start is known) and returns ok=false.
+func Load[T any](w http.ResponseWriter, r *http.Request, st ChallengeStore, param string,
 	get func(ctx context.Context, challenge string) (T, error), uiLocales func(T) []string,
 ) (req T, challenge string, _ *http.Request, ok bool) {
 	challenge, ok = RequireChallenge(w, r, param)
@@ -63,8 +69,65 @@ func Load[T any](w http.ResponseWriter, r *http.Request, param string,
 	}
 	req, err := get(r.Context(), challenge)
 	if err != nil {
-		Fail(w, r, err)
+		FailFlow(w, r, st, challenge, err)
 		return req, "", r, false
 	}
 	return req, challenge, SetLang(r, uiLocales(req)), true
+}
+
+// FailFlow is Fail for a known challenge: an expired or used flow whose start
+// was kept gets a "Start again" button to it.
+func FailFlow(w http.ResponseWriter, r *http.Request, st ChallengeStore, challenge string, err error) {
+	status, kind := Classify(err)
+	if kind == "expired" || kind == "used" {
+		if start, serr := st.SeenRequestURL(r.Context(), challenge); serr == nil && start != "" {
+			slog.InfoContext(r.Context(), "request failed", "status", status, "kind", kind, "err", err)
+			problem(w, r, status, kind, start)
+			return
+		}
+	}
+	Fail(w, r, err)
+}
+
+// ShowPage keeps the flow's start (so an expiry can offer "Start again") and
+// refuses a challenge this service already answered. ok=false means the error
+// page was rendered.
+func ShowPage(w http.ResponseWriter, r *http.Request, st ChallengeStore, challenge, requestURL string) bool {
+	used, err := st.ChallengeUsed(r.Context(), challenge)
+	if err == nil && used {
+		err = ErrChallengeUsed
+	}
+	if err == nil && requestURL != "" {
+		err = st.SeeChallenge(r.Context(), challenge, requestURL)
+	}
+	if err != nil {
+		FailFlow(w, r, st, challenge, err)
+		return false
+	}
+	return true
+}
+
+// Answer is Use for a form post, and handles a double submit (back button,
+// double click): the second post goes where the first one went, without telling
+// Hydra twice. When that place is unknown, done renders instead.
+func Answer(w http.ResponseWriter, r *http.Request, st ChallengeStore, challenge string,
+	tell func() (string, error), done func(),
+) {
+	redirect, err := Use(r.Context(), st, challenge, tell)
+	if errors.Is(err, ErrChallengeUsed) {
+		if prev, perr := st.ChallengeRedirect(r.Context(), challenge); perr == nil && prev != "" {
+			SeeOther(w, r, prev)
+			return
+		}
+		done()
+		return
+	}
+	if err != nil {
+		FailFlow(w, r, st, challenge, err)
+		return
+	}
+	if err := st.SetChallengeRedirect(r.Context(), challenge, redirect); err != nil {
+		slog.WarnContext(r.Context(), "could not record a redirect", "err", err)
+	}
+	SeeOther(w, r, redirect)
 }

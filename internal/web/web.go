@@ -8,6 +8,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 
 	"github.com/a-h/templ"
 
@@ -52,10 +55,15 @@ func Render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 // Problem renders the error page for one of the catalog's error kinds
 // ("missing", "expired", …) with its status.
 func Problem(w http.ResponseWriter, r *http.Request, status int, kind string) {
+	problem(w, r, status, kind, "")
+}
+
+func problem(w http.ResponseWriter, r *http.Request, status int, kind, startAgain string) {
 	Render(w, r, status, views.ErrorPage(views.Problem{
-		TitleKey:  "error." + kind + ".title",
-		BodyKey:   "error." + kind + ".body",
-		RequestID: RequestID(r.Context()),
+		TitleKey:   "error." + kind + ".title",
+		BodyKey:    "error." + kind + ".body",
+		RequestID:  RequestID(r.Context()),
+		StartAgain: startAgain,
 	}))
 }
 
@@ -127,4 +135,36 @@ func RequireChallenge(w http.ResponseWriter, r *http.Request, name string) (stri
 		return "", false
 	}
 	return challenge, true
+}
+
+// AllowImagesFrom lets this response's page load images from one more origin
+// (a client's https logo) without opening the page to anything else.
+func AllowImagesFrom(w http.ResponseWriter, origin string) {
+	csp := w.Header().Get("Content-Security-Policy")
+	w.Header().Set("Content-Security-Policy", strings.Replace(csp, "img-src 'self'", "img-src 'self' "+origin, 1))
+}
+
+// HTTPURL returns u when it is an absolute http(s) URL, else "": a client's
+// links are shown only when they cannot run script.
+func HTTPURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return ""
+	}
+	return p.String()
+}
+
+var originPattern = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
+
+// HTTPSOrigin returns the origin of an https URL, or "" when u is anything else.
+func HTTPSOrigin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "https" {
+		return ""
+	}
+	origin := "https://" + p.Host
+	if !originPattern.MatchString(origin) {
+		return ""
+	}
+	return origin
 }

@@ -4,17 +4,57 @@ package webtest
 import (
 	"context"
 	"sync"
+
+	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
 // Challenges is web.ChallengeStore in memory; Queries counts round trips.
 type Challenges struct {
-	mu      sync.Mutex
-	used    map[string]bool
-	Queries int
+	mu        sync.Mutex
+	used      map[string]bool
+	redirects map[string]string
+	seen      map[string]string
+	Queries   int
 }
 
 // NewChallenges returns an empty fake.
-func NewChallenges() *Challenges { return &Challenges{used: map[string]bool{}} }
+func NewChallenges() *Challenges {
+	return &Challenges{used: map[string]bool{}, redirects: map[string]string{}, seen: map[string]string{}}
+}
+
+// SetChallengeRedirect records where a challenge's answer sent the browser.
+func (c *Challenges) SetChallengeRedirect(ctx context.Context, challenge, redirectTo string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Queries++
+	c.redirects[challenge] = redirectTo
+	return nil
+}
+
+// ChallengeRedirect returns the recorded redirect, or "".
+func (c *Challenges) ChallengeRedirect(ctx context.Context, challenge string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Queries++
+	return c.redirects[challenge], nil
+}
+
+// SeeChallenge keeps a challenge's request URL.
+func (c *Challenges) SeeChallenge(ctx context.Context, challenge, requestURL string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Queries++
+	c.seen[challenge] = requestURL
+	return nil
+}
+
+// SeenRequestURL returns the kept request URL, or "".
+func (c *Challenges) SeenRequestURL(ctx context.Context, challenge string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Queries++
+	return c.seen[challenge], nil
+}
 
 // ChallengeUsed reports whether challenge was marked used.
 func (c *Challenges) ChallengeUsed(ctx context.Context, challenge string) (bool, error) {
@@ -61,4 +101,55 @@ func (c *Challenges) mark(challenge string) bool {
 	first := !c.used[challenge]
 	c.used[challenge] = true
 	return first
+}
+
+// Store is Challenges plus users: the whole store contract the flows use.
+type Store struct {
+	*Challenges
+	Users map[string]store.User
+}
+
+// NewStore returns a fake holding users.
+func NewStore(users ...store.User) *Store {
+	s := &Store{Challenges: NewChallenges(), Users: map[string]store.User{}}
+	for _, u := range users {
+		s.Users[u.ID] = u
+	}
+	return s
+}
+
+// UseChallengeForUser marks the challenge and reads the user in one round trip.
+func (s *Store) UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error) {
+	first := s.Mark(challenge)
+	u, ok := s.Users[subject]
+	if !ok {
+		return store.User{}, first, store.ErrNotFound
+	}
+	return u, first, nil
+}
+
+// UserByID returns the user or store.ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
+	s.count()
+	if u, ok := s.Users[id]; ok {
+		return u, nil
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+// UserByIdentifier finds a user by id or email.
+func (s *Store) UserByIdentifier(ctx context.Context, v string) (store.User, error) {
+	s.count()
+	for _, u := range s.Users {
+		if u.ID == v || u.Email == v {
+			return u, nil
+		}
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+func (c *Challenges) count() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Queries++
 }

@@ -1,0 +1,94 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// LogoutHydra is the part of Hydra's admin API the logout flow uses. Hydra
+// itself makes logout challenges single-use (410 once accepted, 404 once rejected).
+type LogoutHydra interface {
+	Logout(ctx context.Context, challenge string) (hydra.LogoutRequest, error)
+	AcceptLogout(ctx context.Context, challenge string) (string, error)
+	RejectLogout(ctx context.Context, challenge string) error
+}
+
+func loadLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra) (hydra.LogoutRequest, string, bool) {
+	challenge, ok := web.RequireChallenge(w, r, "logout_challenge")
+	if !ok {
+		return hydra.LogoutRequest{}, "", false
+	}
+	lr, err := h.Logout(r.Context(), challenge)
+	if err != nil {
+		web.Fail(w, r, err)
+		return lr, "", false
+	}
+	return lr, challenge, true
+}
+
+// HandleLogout answers GET /logout?logout_challenge=…: a client trusted with
+// skip_logout_consent signs the user out at once; otherwise the user confirms.
+func HandleLogout(h LogoutHydra) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lr, challenge, ok := loadLogout(w, r, h)
+		if !ok {
+			return
+		}
+		if lr.Client.SkipLogoutConsent {
+			acceptLogout(w, r, h, challenge, lr)
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.LogoutConfirm(challenge, lr.Client.DisplayName()))
+	})
+}
+
+// HandleLogoutSubmit answers POST /logout: yes signs out, no keeps the user
+// signed in and says so, with a link back to the app when it has one.
+func HandleLogoutSubmit(h LogoutHydra) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		lr, challenge, ok := loadLogout(w, r, h)
+		if !ok {
+			return
+		}
+		switch r.PostFormValue("action") {
+		case "yes":
+			acceptLogout(w, r, h, challenge, lr)
+		case "no":
+			if err := h.RejectLogout(r.Context(), challenge); err != nil {
+				web.Fail(w, r, err)
+				return
+			}
+			slog.InfoContext(r.Context(), "logout declined", "client", lr.Client.ID, "subject", lr.Subject)
+			web.Render(w, r, http.StatusOK, views.LogoutKept(lr.Client.DisplayName(), web.HTTPURL(lr.Client.ClientURI)))
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		}
+	})
+}
+
+func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challenge string, lr hydra.LogoutRequest) {
+	redirect, err := h.AcceptLogout(r.Context(), challenge)
+	var handled *hydra.HandledError
+	if errors.As(err, &handled) && handled.RedirectTo != "" {
+		// A double submit: Hydra already signed the user out and says where to go.
+		redirect, err = handled.RedirectTo, nil
+	}
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject)
+	// This service sets no cookie of its own yet; the sign-in flow's cookie,
+	// when it comes, is cleared here.
+	web.SeeOther(w, r, redirect)
+}
