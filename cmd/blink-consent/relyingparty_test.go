@@ -74,7 +74,7 @@ type hop struct {
 // journey is the hops of one navigation, ending on a page or on the callback.
 type journey struct {
 	Hops     []hop
-	Callback *url.URL // set when the browser was sent to the client's redirect_uri
+	Callback *url.URL // set when the browser was sent to the relying party (redirect_uri or post-logout URL)
 }
 
 // Last is the final page (the last hop that was not a redirect).
@@ -128,7 +128,8 @@ func (b *browser) do(first func() (*http.Request, error)) journey {
 		b.t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		if strings.HasPrefix(req.URL.String(), callbackURL) {
+		// Nothing listens on the relying party's host: stop where it would be reached.
+		if req.URL.Host == "127.0.0.1:1" {
 			j.Callback = req.URL
 			return j
 		}
