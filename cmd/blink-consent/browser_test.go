@@ -150,3 +150,93 @@ func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 		t.Errorf("the stylesheet did not apply (card border-radius %q): blocked by the CSP?", radius)
 	}
 }
+
+// signInInBrowser walks the development sign-in for email and waits for sel.
+func signInInBrowser(t *testing.T, ctx context.Context, startURL, email, sel string) {
+	t.Helper()
+	browse(t, ctx, "sign in", chromedp.Steps(
+		chromedp.Navigate(startURL),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), email),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+	))
+}
+
+// A third-party app: the user reads the consent page, unticks "write" and allows.
+func TestBrowserConsentAllow(t *testing.T) {
+	st := testStack
+	addUser(t, st, "browser.allow@example.com")
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Tip Jar",
+		Scopes: []string{"openid", "email", "read", "write"}, PolicyURI: "https://tipjar.example/privacy"})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.allow@example.com", `button[name=action][value=allow]`)
+	saveScreenshot(ctx, "consent.png")
+	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Tip Jar wants to use your Blink account" {
+		t.Errorf("consent heading %q", h)
+	}
+	browse(t, ctx, "untick write and allow", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`input[name=scope][value=write]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	scope := browse(t, ctx, "scope", chromedp.Text(chromedp.CSS(`#scope`)))
+	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	if scope != "openid email read" || !strings.Contains(claims, `"email": "browser.allow@example.com"`) {
+		t.Errorf("after allow: scope %q claims %s", scope, claims)
+	}
+}
+
+func TestBrowserConsentDeny(t *testing.T) {
+	st := testStack
+	addUser(t, st, "browser.deny@example.com")
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Nosy App", Scopes: []string{"openid", "read"}})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.deny@example.com", `button[name=action][value=deny]`)
+	browse(t, ctx, "deny", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`button[name=action][value=deny]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#oauth-error`)),
+	))
+	if e := browse(t, ctx, "error", chromedp.Text(chromedp.CSS(`#oauth-error`))); e != "access_denied" {
+		t.Errorf("the app got %q, want access_denied", e)
+	}
+}
+
+// Sign out from the app: confirm, and the next sign-in asks again.
+func TestBrowserLogout(t *testing.T) {
+	st := testStack
+	addUser(t, st, "browser.logout@example.com")
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Dashboard", Scopes: []string{"openid"}, SkipConsent: true})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.logout@example.com", `#sign-out`)
+	browse(t, ctx, "ask to sign out", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`#sign-out`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=yes]`)),
+	))
+	saveScreenshot(ctx, "logout.png")
+	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Sign out of Blink?" {
+		t.Errorf("logout heading %q", h)
+	}
+	// Yes ends on Hydra's post-logout URL (nothing listens there in tests).
+	browse(t, ctx, "confirm", chromedp.Click(chromedp.CSS(`button[name=action][value=yes]`)))
+	waitForURL(t, ctx, func(u string) bool { return strings.Contains(u, "logged-out") || strings.HasPrefix(u, "chrome-error:") })
+	browse(t, ctx, "sign in again", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+	))
+}
+
+// waitForURL waits (10 s at most) until the tab's URL satisfies ok, so the next
+// navigation does not abort one still under way.
+func waitForURL(t *testing.T, ctx context.Context, ok func(string) bool) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		u, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.URL`))
+		if err == nil && ok(u) {
+			return
+		}
+		last = u
+	}
+	t.Fatalf("the browser never reached the expected page; last URL %q", last)
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +270,19 @@ func TestExpiredChallengeGetsGone(t *testing.T) {
 	h := b.Get(st.ServiceURL + "/login?login_challenge=" + url.QueryEscape(challenge)).Last()
 	if h.Status != http.StatusGone || !strings.Contains(h.Body, "This sign-in has expired") {
 		t.Errorf("expired challenge: %d\n%s", h.Status, excerpt(h.Body))
+	}
+	// The page offers to start the same authorization again, and that works.
+	m := regexp.MustCompile(`<a class="button primary" href="([^"]+)">Start again</a>`).FindStringSubmatch(h.Body)
+	if m == nil {
+		t.Fatalf("the expired page offers no Start again:\n%s", excerpt(h.Body))
+	}
+	startAgain := html.UnescapeString(m[1])
+	if !strings.HasPrefix(startAgain, st.Hydra.PublicURL+"/oauth2/auth?") || !strings.Contains(startAgain, "client_id="+rp.client.ID) {
+		t.Errorf("Start again points at %q, want the flow's authorization URL", startAgain)
+	}
+	again := b.Get(startAgain).Last()
+	if again.URL.Path != "/login" || again.Status != http.StatusOK || again.URL.Query().Get("login_challenge") == challenge {
+		t.Errorf("Start again: ended on %s %d", again.URL.Path, again.Status)
 	}
 
 	// With Hydra down, readiness names it and pages say the service is unavailable.

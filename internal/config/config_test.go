@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const goodKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -112,6 +113,24 @@ func TestSecretKeyEncodings(t *testing.T) {
 		key, err := parseSecretKey(v)
 		if err != nil || len(key) != 32 || key[31] != 0x1f {
 			t.Errorf("parseSecretKey(%q) = %x, %v", v, key, err)
+		}
+	}
+}
+
+func TestConsentRememberFor(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 720 * time.Hour, "3600": time.Hour, "0": 0, "90m": 90 * time.Minute} {
+		m := valid()
+		m["CONSENT_REMEMBER_FOR"] = v
+		c, err := Load(env(m))
+		if err != nil || c.ConsentRememberFor != want {
+			t.Errorf("CONSENT_REMEMBER_FOR=%q: %v, %v; want %v", v, c.ConsentRememberFor, err, want)
+		}
+	}
+	for _, v := range []string{"-1", "soon", "-5m"} {
+		m := valid()
+		m["CONSENT_REMEMBER_FOR"] = v
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "CONSENT_REMEMBER_FOR:") {
+			t.Errorf("CONSENT_REMEMBER_FOR=%q accepted: %v", v, err)
 		}
 	}
 }

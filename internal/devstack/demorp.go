@@ -34,6 +34,7 @@ var demoPage = template.Must(template.New("demo").Parse(`<!DOCTYPE html>
 <h3>ID-token claims</h3><pre id="claims">{{.Claims}}</pre>
 <h3>Access token</h3><pre style="white-space: pre-wrap; word-break: break-all">{{.Token.AccessToken}}</pre>
 <h3>Refresh token</h3><pre style="white-space: pre-wrap; word-break: break-all">{{.Token.RefreshToken}}</pre>
+<p><a id="sign-out" href="{{.LogoutURL}}">Sign out of Blink</a></p>
 {{end}}
 <h2>Start a sign-in</h2>
 <ul>{{range .Clients}}<li><a href="/start?client={{.ID}}">Sign in with {{.Name}}</a> (scopes: {{range .Scopes}}{{.}} {{end}})</li>{{end}}</ul>
@@ -48,6 +49,7 @@ type demoView struct {
 	ClientName       string
 	Scope            string
 	Claims           string
+	LogoutURL        string
 }
 
 func (d *DemoRP) config(c OAuthClient) *oauth2.Config {
@@ -121,7 +123,9 @@ func (d *DemoRP) callback(w http.ResponseWriter, r *http.Request) {
 	pretty, _ := json.MarshalIndent(claims, "", "  ")
 	sub, _ := claims["sub"].(string)
 	scope, _ := tok.Extra("scope").(string)
-	d.render(w, demoView{Token: tok, Subject: sub, ClientName: c.Name, Scope: scope, Claims: string(pretty)})
+	idToken, _ := tok.Extra("id_token").(string)
+	logout := d.HydraPublicURL + "/oauth2/sessions/logout?" + url.Values{"id_token_hint": {idToken}}.Encode()
+	d.render(w, demoView{Token: tok, Subject: sub, ClientName: c.Name, Scope: scope, Claims: string(pretty), LogoutURL: logout})
 }
 
 func (d *DemoRP) render(w http.ResponseWriter, v demoView) {
