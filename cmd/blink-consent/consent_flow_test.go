@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 )
 
@@ -169,5 +171,20 @@ func TestSkipLogoutConsentSignsOutAtOnce(t *testing.T) {
 	}
 	if j.Visited("/logout") != http.StatusSeeOther || j.Callback == nil || j.Callback.Path != "/logged-out" {
 		t.Errorf("/logout should redirect at once to the post-logout URL: %v", paths(j))
+	}
+}
+
+func TestConsentPageInSpanish(t *testing.T) {
+	st := testStack
+	subject := addUser(t, st, "espanol@example.com")
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Name: "Tienda", Scopes: []string{"openid", "read", "receive", "write"}})
+	b := newBrowser(t)
+	j := signInAsHydraAdmin(t, st, b, rp.start(b, oauth2.SetAuthURLParam("ui_locales", "es")), subject, true)
+	page := j.Last()
+	for _, want := range []string{`lang="es"`, "Tienda quiere usar tu cuenta de Blink", "Ver tu saldo y tu historial de transacciones",
+		"Crear facturas y direcciones para recibir pagos en tu cuenta", "Enviar pagos y cambiar tu cuenta", "Permitir", "Rechazar"} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("Spanish consent page lacks %q", want)
+		}
 	}
 }

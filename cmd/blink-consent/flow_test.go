@@ -179,6 +179,8 @@ func TestChallengeProblemsGetAClearPage(t *testing.T) {
 		{"login with huge challenge", "/login?login_challenge=" + strings.Repeat("a", 9000), 404, "We do not recognise this sign-in"},
 		{"consent without challenge", "/consent", 400, "This sign-in link is incomplete"},
 		{"consent with garbage", "/consent?consent_challenge=garbage", 404, "We do not recognise this sign-in"},
+		{"logout without challenge", "/logout", 400, "This sign-in link is incomplete"},
+		{"logout with garbage", "/logout?logout_challenge=garbage", 404, "We do not recognise this sign-in"},
 		{"unknown path", "/wp-admin", 404, "Page not found"},
 	}
 	for _, tt := range tests {
