@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +28,48 @@ type Config struct {
 	ConsentRememberFor time.Duration
 	LogLevel           slog.Level
 	LogFormat          string
+
+	// SecretKeyPrevious are older SECRET_KEYs still accepted while rotating.
+	SecretKeyPrevious [][]byte
+	// LoginRememberFor is how long "Remember me" keeps a sign-in.
+	LoginRememberFor time.Duration
+	// Registration is "phone" (a new number becomes an account) or "none".
+	Registration string
+	SignIn       SignIn
+}
+
+// SignIn holds the code sign-in's delivery, limits and bot check.
+type SignIn struct {
+	SMTPURL, SMTPFrom, SMTPCAFile string
+
+	TwilioAPIURL, TwilioAccountSID, TwilioAuthToken string
+	TwilioFrom, TwilioWhatsAppFrom                  string
+	SMSWebhookURL                                   string
+
+	// SMSCountries are the ISO regions whose numbers may receive codes.
+	SMSCountries   []string
+	TrustedProxies []netip.Prefix
+
+	SendPerEmail, SendPerPhone, SendPerIP Limit
+	FailPerIdentifier, FailPerIP          Limit
+
+	// CaptchaProvider is "" (off) or "turnstile".
+	CaptchaProvider, CaptchaSiteKey, CaptchaSecret, CaptchaVerifyURL string
+}
+
+// Email reports whether codes can go by email (or are only shown in DEV_MODE).
+func (s SignIn) Email() bool { return s.SMTPURL != "" }
+
+// SMS reports whether codes can go by SMS.
+func (s SignIn) SMS() bool { return s.TwilioFrom != "" || s.SMSWebhookURL != "" }
+
+// WhatsApp reports whether codes can go by WhatsApp.
+func (s SignIn) WhatsApp() bool { return s.TwilioWhatsAppFrom != "" }
+
+// Limit is at most Max events per Window.
+type Limit struct {
+	Max    int
+	Window time.Duration
 }
 
 // Secure reports whether cookies must carry the Secure flag and HSTS be sent.
@@ -85,6 +128,27 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.ConsentRememberFor = d
 	}
+
+	if v := getenv("SECRET_KEY_PREVIOUS"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			key, err := parseSecretKey(strings.TrimSpace(part))
+			if err != nil {
+				fail("SECRET_KEY_PREVIOUS", "each comma-separated key %v", err)
+				break
+			}
+			c.SecretKeyPrevious = append(c.SecretKeyPrevious, key)
+		}
+	}
+	if d, err := parseDuration(orDefault(getenv("LOGIN_REMEMBER_FOR"), "720h")); err != nil {
+		fail("LOGIN_REMEMBER_FOR", "%v", err)
+	} else {
+		c.LoginRememberFor = d
+	}
+	c.Registration = orDefault(getenv("REGISTRATION"), "phone")
+	if c.Registration != "phone" && c.Registration != "none" {
+		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")
+	}
+	c.SignIn = loadSignIn(getenv, c.DevMode, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":
@@ -163,6 +227,112 @@ func parseSecretKey(v string) ([]byte, error) {
 		return nil, fmt.Errorf("must decode to at least 32 bytes, got %d", len(key))
 	}
 	return key, nil
+}
+
+func loadSignIn(getenv func(string) string, dev bool, fail func(name, format string, args ...any)) SignIn {
+	s := SignIn{
+		SMTPURL:            getenv("SMTP_URL"),
+		SMTPFrom:           getenv("SMTP_FROM"),
+		SMTPCAFile:         getenv("SMTP_CA_FILE"),
+		TwilioAPIURL:       orDefault(getenv("TWILIO_API_URL"), "https://api.twilio.com"),
+		TwilioAccountSID:   getenv("TWILIO_ACCOUNT_SID"),
+		TwilioAuthToken:    getenv("TWILIO_AUTH_TOKEN"),
+		TwilioFrom:         getenv("TWILIO_FROM"),
+		TwilioWhatsAppFrom: getenv("TWILIO_WHATSAPP_FROM"),
+		SMSWebhookURL:      getenv("SMS_WEBHOOK_URL"),
+		CaptchaProvider:    getenv("CAPTCHA_PROVIDER"),
+		CaptchaSiteKey:     getenv("CAPTCHA_SITE_KEY"),
+		CaptchaSecret:      getenv("CAPTCHA_SECRET_KEY"),
+		CaptchaVerifyURL:   orDefault(getenv("CAPTCHA_VERIFY_URL"), "https://challenges.cloudflare.com/turnstile/v0/siteverify"),
+	}
+	if s.SMTPURL != "" {
+		if u, err := url.Parse(s.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			fail("SMTP_URL", "must be smtp://user:pass@host:port (STARTTLS) or smtps://… (TLS)")
+		}
+		if s.SMTPFrom == "" {
+			fail("SMTP_FROM", "required with SMTP_URL, e.g. Blink <no-reply@blink.sv>")
+		}
+	}
+	if (s.TwilioFrom != "" || s.TwilioWhatsAppFrom != "") && (s.TwilioAccountSID == "" || s.TwilioAuthToken == "") {
+		fail("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required with TWILIO_FROM or TWILIO_WHATSAPP_FROM")
+	}
+	if s.TwilioFrom != "" && s.SMSWebhookURL != "" {
+		fail("SMS_WEBHOOK_URL", "set either TWILIO_FROM or SMS_WEBHOOK_URL for SMS, not both")
+	}
+	for name, v := range map[string]string{"TWILIO_API_URL": s.TwilioAPIURL, "SMS_WEBHOOK_URL": s.SMSWebhookURL, "CAPTCHA_VERIFY_URL": s.CaptchaVerifyURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "https" && !(dev && u.Scheme == "http") && !isLoopback(u)) {
+			fail(name, "must be an https URL (http only to a loopback address or with DEV_MODE)")
+		}
+	}
+	if !dev && !s.Email() && !s.SMS() && !s.WhatsApp() {
+		fail("SMTP_URL", "no way to send codes: configure SMTP_URL, TWILIO_FROM, TWILIO_WHATSAPP_FROM or SMS_WEBHOOK_URL (or DEV_MODE=true)")
+	}
+	for _, c := range strings.Split(orDefault(getenv("SMS_COUNTRIES"), "SV"), ",") {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+			fail("SMS_COUNTRIES", "must be comma-separated ISO country codes such as SV,US,GT")
+			break
+		}
+		s.SMSCountries = append(s.SMSCountries, c)
+	}
+	if v := getenv("TRUSTED_PROXIES"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				fail("TRUSTED_PROXIES", "must be comma-separated CIDRs such as 10.0.0.0/8")
+				break
+			}
+			s.TrustedProxies = append(s.TrustedProxies, prefix)
+		}
+	}
+	for _, l := range []struct {
+		name, def string
+		dst       *Limit
+	}{
+		{"RATE_SEND_EMAIL", "4/1h", &s.SendPerEmail},
+		{"RATE_SEND_PHONE", "4/72h", &s.SendPerPhone},
+		{"RATE_SEND_IP", "16/1h", &s.SendPerIP},
+		{"RATE_FAIL_IDENTIFIER", "6/1h", &s.FailPerIdentifier},
+		{"RATE_FAIL_IP", "20/6h", &s.FailPerIP},
+	} {
+		lim, err := parseLimit(orDefault(getenv(l.name), l.def))
+		if err != nil {
+			fail(l.name, "%v", err)
+		}
+		*l.dst = lim
+	}
+	switch s.CaptchaProvider {
+	case "":
+	case "turnstile":
+		if s.CaptchaSiteKey == "" || s.CaptchaSecret == "" {
+			fail("CAPTCHA_SITE_KEY", "CAPTCHA_SITE_KEY and CAPTCHA_SECRET_KEY are required with CAPTCHA_PROVIDER=turnstile")
+		}
+	default:
+		fail("CAPTCHA_PROVIDER", "must be empty (off) or turnstile")
+	}
+	return s
+}
+
+func isLoopback(u *url.URL) bool {
+	addr, err := netip.ParseAddr(u.Hostname())
+	return err == nil && addr.IsLoopback()
+}
+
+// parseLimit reads "N/duration", e.g. "4/1h".
+func parseLimit(v string) (Limit, error) {
+	n, d, ok := strings.Cut(v, "/")
+	max, err := strconv.Atoi(n)
+	if !ok || err != nil || max < 1 {
+		return Limit{}, errors.New("must be N/duration such as 4/1h")
+	}
+	window, err := time.ParseDuration(d)
+	if err != nil || window <= 0 {
+		return Limit{}, errors.New("must be N/duration such as 4/1h")
+	}
+	return Limit{Max: max, Window: window}, nil
 }
 
 // DefaultConsentRememberFor is 30 days.

@@ -18,6 +18,8 @@ func valid() map[string]string {
 		"HYDRA_ADMIN_URL": "http://127.0.0.1:4445/",
 		"PUBLIC_URL":      "https://login.blink.sv",
 		"SECRET_KEY":      goodKey,
+		"SMTP_URL":        "smtp://mailer:s3cret-pw@smtp.example.com:587",
+		"SMTP_FROM":       "Blink <no-reply@blink.sv>",
 	}
 }
 
@@ -58,6 +60,19 @@ func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 		{"bad dev mode", map[string]string{"DEV_MODE": "maybe"}, "DEV_MODE"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"no channel", map[string]string{"SMTP_URL": ""}, "SMTP_URL"},
+		{"smtp without from", map[string]string{"SMTP_FROM": ""}, "SMTP_FROM"},
+		{"smtp bad scheme", map[string]string{"SMTP_URL": "http://x:1"}, "SMTP_URL"},
+		{"twilio without credentials", map[string]string{"TWILIO_FROM": "+15005550006"}, "TWILIO_ACCOUNT_SID"},
+		{"twilio over http", map[string]string{"TWILIO_API_URL": "http://api.example.com", "TWILIO_FROM": "+1", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "s3cret-pw"}, "TWILIO_API_URL"},
+		{"bad countries", map[string]string{"SMS_COUNTRIES": "SV,El Salvador"}, "SMS_COUNTRIES"},
+		{"bad proxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.1"}, "TRUSTED_PROXIES"},
+		{"bad limit", map[string]string{"RATE_SEND_EMAIL": "4 per hour"}, "RATE_SEND_EMAIL"},
+		{"zero limit", map[string]string{"RATE_FAIL_IP": "0/1h"}, "RATE_FAIL_IP"},
+		{"bad registration", map[string]string{"REGISTRATION": "email"}, "REGISTRATION"},
+		{"captcha without keys", map[string]string{"CAPTCHA_PROVIDER": "turnstile"}, "CAPTCHA_SITE_KEY"},
+		{"unknown captcha", map[string]string{"CAPTCHA_PROVIDER": "geetest"}, "CAPTCHA_PROVIDER"},
+		{"bad previous key", map[string]string{"SECRET_KEY_PREVIOUS": "short"}, "SECRET_KEY_PREVIOUS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,5 +147,35 @@ func TestConsentRememberFor(t *testing.T) {
 		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "CONSENT_REMEMBER_FOR:") {
 			t.Errorf("CONSENT_REMEMBER_FOR=%q accepted: %v", v, err)
 		}
+	}
+}
+
+func TestSignInDefaults(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.SignIn
+	if s.SendPerEmail != (Limit{4, time.Hour}) || s.SendPerPhone != (Limit{4, 72 * time.Hour}) || s.SendPerIP != (Limit{16, time.Hour}) ||
+		s.FailPerIdentifier != (Limit{6, time.Hour}) || s.FailPerIP != (Limit{20, 6 * time.Hour}) {
+		t.Errorf("limits %+v", s)
+	}
+	if len(s.SMSCountries) != 1 || s.SMSCountries[0] != "SV" || c.Registration != "phone" || c.LoginRememberFor != 720*time.Hour {
+		t.Errorf("defaults: %v %q %v", s.SMSCountries, c.Registration, c.LoginRememberFor)
+	}
+	if !s.Email() || s.SMS() || s.WhatsApp() || s.TwilioAPIURL != "https://api.twilio.com" {
+		t.Errorf("channels: %+v", s)
+	}
+	m := valid()
+	m["SMS_COUNTRIES"] = " sv, us ,gt"
+	m["TRUSTED_PROXIES"] = "10.0.0.0/8, 192.168.1.0/24"
+	m["TWILIO_API_URL"] = "http://127.0.0.1:9999"
+	m["TWILIO_FROM"], m["TWILIO_ACCOUNT_SID"], m["TWILIO_AUTH_TOKEN"] = "+15005550006", "AC1", "tok"
+	c, err = Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.SignIn.SMSCountries, ",") != "SV,US,GT" || len(c.SignIn.TrustedProxies) != 2 || !c.SignIn.SMS() {
+		t.Errorf("parsed %+v", c.SignIn)
 	}
 }

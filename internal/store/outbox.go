@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// OutboxMessage is a claimed message to send.
+type OutboxMessage struct {
+	ID          int64
+	Channel     string
+	Destination string
+	Sealed      []byte
+	Attempts    int // including this one
+	NotAfter    time.Time
+	Status      string
+	LastError   string
+	CreatedAt   time.Time
+	SentAt      *time.Time
+}
+
+// ClaimMessage takes the oldest due message, leasing it for lease: other
+// workers skip it (FOR UPDATE SKIP LOCKED) and, should this worker die, it
+// becomes due again when the lease ends. ErrNotFound when nothing is due.
+func (s *Store) ClaimMessage(ctx context.Context, lease time.Duration) (OutboxMessage, error) {
+	var m OutboxMessage
+	err := s.pool.QueryRow(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + $1::interval
+		WHERE id = (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= now()
+			ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+		RETURNING id, channel, destination, sealed, attempts, not_after`, lease).
+		Scan(&m.ID, &m.Channel, &m.Destination, &m.Sealed, &m.Attempts, &m.NotAfter)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: unable to claim a message: %w", err)
+	}
+	return m, nil
+}
+
+// FinishMessage records a message's outcome: status "sent", "failed" (permanent
+// failure) or "abandoned" (expired or out of tries); "queued" with retryIn to try again.
+func (s *Store) FinishMessage(ctx context.Context, id int64, status string, retryIn time.Duration, lastError string) error {
+	_, err := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE outbox SET status = $2,
+		next_attempt_at = CASE WHEN $2 = 'queued' THEN now() + $3::interval ELSE next_attempt_at END,
+		sent_at = CASE WHEN $2 = 'sent' THEN now() END,
+		last_error = nullif($4, '')
+		WHERE id = $1`, id, status, retryIn, lastError)
+	if err != nil {
+		return fmt.Errorf("store: unable to record a message's outcome: %w", err)
+	}
+	return nil
+}
+
+// RecentMessages lists the newest messages, for the development page.
+func (s *Store) RecentMessages(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, channel, destination, sealed, attempts, not_after, status,
+		coalesce(last_error, ''), created_at, sent_at FROM outbox ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list messages: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMessage, error) {
+		var m OutboxMessage
+		err := row.Scan(&m.ID, &m.Channel, &m.Destination, &m.Sealed, &m.Attempts, &m.NotAfter, &m.Status, &m.LastError, &m.CreatedAt, &m.SentAt)
+		return m, err
+	})
+}
+
+// MessageStatus returns one message's status and attempts (for tests and support).
+func (s *Store) MessageStatus(ctx context.Context, id int64) (status string, attempts int, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, id).Scan(&status, &attempts)
+	return status, attempts, err
+}
