@@ -1,4 +1,6 @@
-// Package login answers Hydra's login challenges.
+// Package login answers Hydra's login and logout challenges: a remembered
+// sign-in is accepted at once; otherwise the user proves an email address or
+// phone number with a one-time code.
 package login
 
 import (
@@ -6,65 +8,73 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
-	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// Hydra is the part of Hydra's admin API the login flow uses.
-type Hydra interface {
-	Login(ctx context.Context, challenge string) (hydra.LoginRequest, error)
-	AcceptLogin(ctx context.Context, challenge string, a hydra.AcceptLogin) (string, error)
-	RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error)
-}
-
-// Store is the state the login flow keeps. Hydra accepts a challenge as often
-// as it is asked, so the store makes each one single-use.
-type Store interface {
-	web.ChallengeStore
-	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
-	UserByIdentifier(ctx context.Context, idEmailOrPhone string) (store.User, error)
-}
-
-// Settings are the login flow's knobs.
-type Settings struct {
-	// RememberFor is how long Hydra remembers a sign-in, in seconds.
-	RememberFor int64
-	// DevMode shows the development sign-in form instead of the code sign-in.
-	DevMode bool
-}
+func loginLocales(lr hydra.LoginRequest) []string { return lr.UILocales }
 
 // HandleShow answers GET /login?login_challenge=…. A remembered sign-in
 // (skip=true) is accepted at once with exactly Hydra's subject, unless the
 // account was disabled or deleted since, in which case the login is rejected.
-func HandleShow(h Hydra, st Store, s Settings) http.Handler {
+// Otherwise the browser gets a sign-in flow and the identifier page.
+func HandleShow(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lr, challenge, r, ok := web.Load(w, r, st, "login_challenge", h.Login, loginLocales)
+		lr, challenge, r, ok := web.Load(w, r, d.Store, "login_challenge", d.Hydra.Login, loginLocales)
 		if !ok {
 			return
 		}
-
 		if lr.Skip {
-			redirect, err := acceptRemembered(r.Context(), h, st, lr)
+			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr)
 			if err != nil {
-				web.FailFlow(w, r, st, challenge, err)
+				web.FailFlow(w, r, d.Store, challenge, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
 			return
 		}
-
-		if !web.ShowPage(w, r, st, challenge, lr.RequestURL) {
+		if !web.ShowPage(w, r, d.Store, challenge, lr.RequestURL) {
 			return
 		}
-		if s.DevMode {
-			web.Render(w, r, http.StatusOK, views.DevLogin(challenge, lr.Client.DisplayName()))
+		bh := browserHash(r, d.Settings.SecureCookies)
+		if bh == nil {
+			bh = newBrowserCookie(w, d.Settings.SecureCookies)
+		}
+		f, err := d.Store.StartFlow(r.Context(), store.Flow{
+			BrowserHash: bh, Challenge: challenge, RequestURL: lr.RequestURL,
+			ClientID: lr.Client.ID, ClientName: lr.Client.DisplayName(), Lang: string(i18n.FromContext(r.Context())),
+		}, d.Settings.FlowTTL)
+		if err != nil {
+			web.Fail(w, r, err)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.Notice("login.unavailable.title", "login.unavailable.body", lr.Client.DisplayName()))
+		v := d.identifyView(f, "")
+		prefill(&v, lr.LoginHint, d.Settings)
+		d.renderIdentify(w, r, http.StatusOK, v)
 	})
+}
+
+// prefill puts Hydra's login_hint into the form when it is an email address or
+// a phone number. Nothing is ever sent because of a hint.
+func prefill(v *identifyView, hint string, s Settings) {
+	hint = strings.TrimSpace(hint)
+	if hint == "" || len(hint) > 254 {
+		return
+	}
+	if email, err := identity.Email(hint); err == nil && s.Email {
+		v.Method, v.Email = "email", email
+		return
+	}
+	if strings.HasPrefix(hint, "+") && (s.SMS || s.WhatsApp) {
+		if _, region, err := identity.Phone(hint, "", s.SMSCountries); err == nil {
+			v.Method, v.Phone, v.Country = "phone", hint, region
+		}
+	}
 }
 
 // acceptRemembered accepts a skip=true login after checking the account, or
@@ -96,5 +106,3 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 		})
 	})
 }
-
-func loginLocales(lr hydra.LoginRequest) []string { return lr.UILocales }

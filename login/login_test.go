@@ -42,7 +42,26 @@ func (f *fakeHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.
 	return "http://hydra.test/oauth2/auth?login_verifier=r", nil
 }
 
-func newFakeStore(users ...store.User) *webtest.Store { return webtest.NewStore(users...) }
+// skipStore serves the skip path from the in-memory fake; any other store
+// call hits the nil interface and panics, failing the test.
+type skipStore struct {
+	Store
+	fake *webtest.Store
+}
+
+func (s skipStore) UseChallengeForUser(ctx context.Context, c, subject string) (store.User, bool, error) {
+	return s.fake.UseChallengeForUser(ctx, c, subject)
+}
+func (s skipStore) ReleaseChallenge(ctx context.Context, c string) error {
+	return s.fake.ReleaseChallenge(ctx, c)
+}
+func (s skipStore) SeenRequestURL(ctx context.Context, c string) (string, error) {
+	return s.fake.SeenRequestURL(ctx, c)
+}
+
+func newFakeStore(users ...store.User) skipStore { return skipStore{fake: webtest.NewStore(users...)} }
+
+func deps(hy Hydra, st Store) Deps { return Deps{Hydra: hy, Store: st} }
 
 func get(h http.Handler, target string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
@@ -54,19 +73,19 @@ func get(h http.Handler, target string) *httptest.ResponseRecorder {
 func TestRememberedLoginBudgetAndSubject(t *testing.T) {
 	hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
 	st := newFakeStore(store.User{ID: "u-1", Email: "a@b.c"})
-	rec := get(HandleShow(hy, st, Settings{}), "/login?login_challenge=abc")
+	rec := get(HandleShow(deps(hy, st)), "/login?login_challenge=abc")
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "http://hydra.test/oauth2/auth?login_verifier=v" {
 		t.Fatalf("got %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
-	if hy.gets != 1 || hy.accepts != 1 || hy.rejts != 0 || st.Queries != 1 {
-		t.Errorf("calls: hydra get %d accept %d reject %d, database %d; want 1, 1, 0, 1", hy.gets, hy.accepts, hy.rejts, st.Queries)
+	if hy.gets != 1 || hy.accepts != 1 || hy.rejts != 0 || st.fake.Queries != 1 {
+		t.Errorf("calls: hydra get %d accept %d reject %d, database %d; want 1, 1, 0, 1", hy.gets, hy.accepts, hy.rejts, st.fake.Queries)
 	}
 	if hy.accepted.Subject != "u-1" {
 		t.Errorf("accepted subject %q, want exactly Hydra's", hy.accepted.Subject)
 	}
 
 	// The same challenge again is refused without a second accept.
-	rec = get(HandleShow(hy, st, Settings{}), "/login?login_challenge=abc")
+	rec = get(HandleShow(deps(hy, st)), "/login?login_challenge=abc")
 	if rec.Code != http.StatusGone || hy.accepts != 1 {
 		t.Errorf("replay: %d, accepts %d", rec.Code, hy.accepts)
 	}
@@ -79,36 +98,10 @@ func TestRememberedLoginOfDisabledOrMissingUserIsRejected(t *testing.T) {
 		"deleted":  nil,
 	} {
 		hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
-		rec := get(HandleShow(hy, newFakeStore(users...), Settings{}), "/login?login_challenge=abc")
+		rec := get(HandleShow(deps(hy, newFakeStore(users...))), "/login?login_challenge=abc")
 		if rec.Code != http.StatusSeeOther || hy.accepts != 0 || hy.rejts != 1 || hy.rejected.Error != "access_denied" {
 			t.Errorf("%s: %d accepts %d rejects %d %+v", name, rec.Code, hy.accepts, hy.rejts, hy.rejected)
 		}
-	}
-}
-
-func TestSignInPageWithoutSkip(t *testing.T) {
-	hy := &fakeHydra{req: hydra.LoginRequest{Client: hydra.OAuthClient{ID: "c", Name: `<b>Evil</b> App`}, UILocales: []string{"es"}}}
-	rec := get(HandleShow(hy, newFakeStore(), Settings{}), "/login?login_challenge=abc")
-	body := rec.Body.String()
-	if rec.Code != 200 || !strings.Contains(body, `lang="es"`) || !strings.Contains(body, "&lt;b&gt;Evil&lt;/b&gt; App") {
-		t.Errorf("page: %d\n%s", rec.Code, body)
-	}
-	if strings.Contains(body, "Development sign-in") || strings.Contains(body, "<form") {
-		t.Error("outside DEV_MODE the development sign-in must not be offered")
-	}
-	if hy.accepts+hy.rejts != 0 {
-		t.Error("showing the page told Hydra something")
-	}
-}
-
-func TestDevSubmitDoesNotExistOutsideDevMode(t *testing.T) {
-	hy := &fakeHydra{}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("login_challenge=abc&user=u-1&action=continue"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	HandleDevSubmit(hy, newFakeStore(store.User{ID: "u-1"}), Settings{}).ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotFound || hy.accepts != 0 {
-		t.Errorf("POST outside DEV_MODE: %d, accepts %d", rec.Code, hy.accepts)
 	}
 }
 
@@ -116,29 +109,14 @@ func BenchmarkRememberedLogin(b *testing.B) {
 	quiet(b)
 	hy := &fakeHydra{req: hydra.LoginRequest{Skip: true, Subject: "u-1"}}
 	st := newFakeStore(store.User{ID: "u-1"})
-	h := HandleShow(hy, st, Settings{})
+	h := HandleShow(deps(hy, st))
 	req := httptest.NewRequest(http.MethodGet, "/login?login_challenge="+strings.Repeat("x", 1200), nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		st.Forget()
+		st.fake.Forget()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusSeeOther {
-			b.Fatal(rec.Code)
-		}
-	}
-}
-
-func BenchmarkSignInPage(b *testing.B) {
-	quiet(b)
-	hy := &fakeHydra{req: hydra.LoginRequest{Client: hydra.OAuthClient{ID: "c", Name: "Blink Dashboard"}}}
-	h := HandleShow(hy, newFakeStore(), Settings{DevMode: true})
-	req := httptest.NewRequest(http.MethodGet, "/login?login_challenge="+strings.Repeat("x", 1200), nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
 			b.Fatal(rec.Code)
 		}
 	}

@@ -34,14 +34,14 @@ func loadLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra) (hydra.Lo
 
 // HandleLogout answers GET /logout?logout_challenge=…: a client trusted with
 // skip_logout_consent signs the user out at once; otherwise the user confirms.
-func HandleLogout(h LogoutHydra) http.Handler {
+func HandleLogout(h LogoutHydra, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lr, challenge, ok := loadLogout(w, r, h)
 		if !ok {
 			return
 		}
 		if lr.Client.SkipLogoutConsent {
-			acceptLogout(w, r, h, challenge, lr)
+			acceptLogout(w, r, h, challenge, lr, secureCookies)
 			return
 		}
 		web.Render(w, r, http.StatusOK, views.LogoutConfirm(challenge, lr.Client.DisplayName()))
@@ -50,7 +50,7 @@ func HandleLogout(h LogoutHydra) http.Handler {
 
 // HandleLogoutSubmit answers POST /logout: yes signs out, no keeps the user
 // signed in and says so, with a link back to the app when it has one.
-func HandleLogoutSubmit(h LogoutHydra) http.Handler {
+func HandleLogoutSubmit(h LogoutHydra, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
@@ -62,7 +62,7 @@ func HandleLogoutSubmit(h LogoutHydra) http.Handler {
 		}
 		switch r.PostFormValue("action") {
 		case "yes":
-			acceptLogout(w, r, h, challenge, lr)
+			acceptLogout(w, r, h, challenge, lr, secureCookies)
 		case "no":
 			if err := h.RejectLogout(r.Context(), challenge); err != nil {
 				web.Fail(w, r, err)
@@ -76,7 +76,7 @@ func HandleLogoutSubmit(h LogoutHydra) http.Handler {
 	})
 }
 
-func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challenge string, lr hydra.LogoutRequest) {
+func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
 	redirect, err := h.AcceptLogout(r.Context(), challenge)
 	var handled *hydra.HandledError
 	if errors.As(err, &handled) && handled.RedirectTo != "" {
@@ -88,7 +88,6 @@ func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challen
 		return
 	}
 	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject)
-	// This service sets no cookie of its own yet; the sign-in flow's cookie,
-	// when it comes, is cleared here.
+	clearBrowserCookie(w, secureCookies)
 	web.SeeOther(w, r, redirect)
 }

@@ -48,7 +48,7 @@ func newChromium(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	tctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
 	t.Cleanup(cancelTimeout)
 	return tctx
 }
@@ -91,8 +91,8 @@ func saveScreenshot(ctx context.Context, name string) {
 	}
 }
 
-// A person on a phone-sized Chromium signs in to the first-party demo app
-// through the development sign-in and sees the tokens on the demo page.
+// A person on a phone-sized Chromium signs in to the first-party demo app with
+// a code sent by email and sees the tokens on the demo page.
 func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 	st := testStack
 	subject := addUser(t, st, "browser@example.com")
@@ -102,20 +102,16 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 
 	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
 	))
-	saveScreenshot(ctx, "dev-sign-in.png")
-	if title := browse(t, ctx, "title", chromedp.Title()); !strings.Contains(title, "Development sign-in") {
+	saveScreenshot(ctx, "sign-in.png")
+	if title := browse(t, ctx, "title", chromedp.Title()); !strings.Contains(title, "Sign in to Blink") {
 		t.Errorf("sign-in page title %q", title)
 	}
 	if lang := browse(t, ctx, "lang", chromedp.AttributeValue(chromedp.CSS(`html`), "lang")); lang.Value != "en" {
 		t.Errorf("sign-in page lang %q", lang.Value)
 	}
-	browse(t, ctx, "sign in", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), "browser@example.com"),
-		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
-	))
+	enterEmailCode(t, ctx, "browser@example.com", `#signed-in`)
 	saveScreenshot(ctx, "first-party-tokens.png")
 	gotSubject := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`)))
 	scope := browse(t, ctx, "scope", chromedp.Text(chromedp.CSS(`#scope`)))
@@ -151,14 +147,33 @@ func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 	}
 }
 
-// signInInBrowser walks the development sign-in for email and waits for sel.
+// signInInBrowser opens startURL and signs in with the code mailed to email,
+// then waits for sel.
 func signInInBrowser(t *testing.T, ctx context.Context, startURL, email, sel string) {
 	t.Helper()
-	browse(t, ctx, "sign in", chromedp.Steps(
+	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(startURL),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), email),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+	))
+	enterEmailCode(t, ctx, email, sel)
+}
+
+// enterEmailCode types email on the identifier page (ticking "Remember me"),
+// reads the code from the test SMTP server, and types it: the page's script
+// submits at six digits.
+func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
+	t.Helper()
+	before := len(testSMTP.all(email))
+	browse(t, ctx, "ask for a code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
+		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
+	))
+	saveScreenshot(ctx, "code.png")
+	code := waitCode(t, testSMTP.inbox, email, before+1)
+	browse(t, ctx, "type the code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
 		chromedp.WaitVisible(chromedp.CSS(sel)),
 	))
 }
@@ -222,7 +237,7 @@ func TestBrowserLogout(t *testing.T) {
 	waitForURL(t, ctx, func(u string) bool { return strings.Contains(u, "logged-out") || strings.HasPrefix(u, "chrome-error:") })
 	browse(t, ctx, "sign in again", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
 	))
 }
 

@@ -230,8 +230,9 @@ func TestUsedChallengesGetGone(t *testing.T) {
 	b := newBrowser(t)
 	j := rp.start(b)
 	challenge := loginChallenge(t, j)
-	form := url.Values{"login_challenge": {challenge}, "user": {"used.challenge@example.com"}, "action": {"continue"}}
-	j = b.Post(st.ServiceURL+"/login", form)
+	page := requestCode(t, b, j.Last(), url.Values{"method": {"email"}, "email": {"used.challenge@example.com"}}).Last()
+	form := codeForm(page, waitCode(t, testSMTP.inbox, "used.challenge@example.com", 1))
+	j = b.Post(st.ServiceURL+"/login/code", form)
 	var consentChallenge string
 	for _, h := range j.Hops {
 		if h.URL.Path == "/consent" {
@@ -249,11 +250,11 @@ func TestUsedChallengesGetGone(t *testing.T) {
 			t.Errorf("%s: %d\n%s", name, h.Status, excerpt(h.Body))
 		}
 	}
-	// The same form posted again (back button, double click) goes where the
-	// first post went, and Hydra is not told twice.
-	again := b.Post(st.ServiceURL+"/login", form)
-	if first, second := j.Hops[0], again.Hops[0]; second.Status != http.StatusSeeOther || second.Location != first.Location {
-		t.Errorf("login form again: %d to %q, want 303 to %q", second.Status, second.Location, first.Location)
+	// The code form replayed after the sign-in (back button): "already
+	// completed, start again", and Hydra is not told twice.
+	again := b.Post(st.ServiceURL+"/login/code", form).Last()
+	if again.Status != http.StatusGone || !strings.Contains(again.Body, "This sign-in was already completed") || !strings.Contains(again.Body, "Start again") {
+		t.Errorf("code form again: %d\n%s", again.Status, excerpt(again.Body))
 	}
 }
 
@@ -383,9 +384,9 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 func TestCrossSitePostIsRefused(t *testing.T) {
 	rp := newRelyingParty(t, testStack, devstack.ClientSpec{Scopes: []string{"openid"}})
 	b := newBrowser(t)
-	challenge := loginChallenge(t, rp.start(b))
-	form := url.Values{"login_challenge": {challenge}, "user": {"demo"}, "action": {"continue"}}
-	req, _ := http.NewRequest(http.MethodPost, testStack.ServiceURL+"/login", strings.NewReader(form.Encode()))
+	page := rp.start(b).Last()
+	form := url.Values{"flow": {flowID(t, page)}, "method": {"email"}, "email": {"someone@example.com"}, "action": {"continue"}}
+	req, _ := http.NewRequest(http.MethodPost, testStack.ServiceURL+"/login/identify", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	resp, err := b.http.Do(req)
@@ -395,39 +396,6 @@ func TestCrossSitePostIsRefused(t *testing.T) {
 	body := readAll(t, resp)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "<html") {
 		t.Errorf("cross-site POST: %d\n%s", resp.StatusCode, excerpt(body))
-	}
-}
-
-// DEV_MODE's development sign-in: continue signs in, cancel denies.
-func TestDevelopmentSignIn(t *testing.T) {
-	st := testStack
-	subject := addUser(t, st, "dev.sign.in@example.com")
-	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
-
-	b := newBrowser(t)
-	j := rp.start(b)
-	if !strings.Contains(j.Last().Body, "Development sign-in") {
-		t.Fatalf("DEV_MODE login page:\n%s", excerpt(j.Last().Body))
-	}
-	j = b.Post(st.ServiceURL+"/login", url.Values{"login_challenge": {loginChallenge(t, j)},
-		"user": {"DEV.SIGN.IN@example.com"}, "action": {"continue"}})
-	if _, claims := rp.tokens(t, j); claims["sub"] != subject {
-		t.Errorf("dev sign-in: sub = %v, want %s", claims["sub"], subject)
-	}
-
-	b = newBrowser(t)
-	j = rp.start(b)
-	j = b.Post(st.ServiceURL+"/login", url.Values{"login_challenge": {loginChallenge(t, j)}, "action": {"cancel"}})
-	if j.Callback == nil || j.Callback.Query().Get("error") != "access_denied" {
-		t.Errorf("cancel: want error=access_denied at the client, got %v", paths(j))
-	}
-
-	b = newBrowser(t)
-	j = rp.start(b)
-	page := b.Post(st.ServiceURL+"/login", url.Values{"login_challenge": {loginChallenge(t, j)},
-		"user": {"nobody@example.com"}, "action": {"continue"}}).Last()
-	if page.Status != http.StatusUnprocessableEntity {
-		t.Errorf("unknown user: %d, want 422 and the form again", page.Status)
 	}
 }
 

@@ -24,6 +24,8 @@ var (
 	testHydraBin string
 	testDir      string
 	serviceLog   = &syncBuffer{}
+	testSMTP     *smtpServer
+	testTwilio   *twilioServer
 )
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
@@ -56,6 +58,12 @@ func testMain(m *testing.M) int {
 		return fail("%v", err)
 	}
 	defer testPG.Stop()
+	if testSMTP, err = startSMTP(testDir); err != nil {
+		return fail("SMTP server: %v", err)
+	}
+	if testTwilio, err = startTwilio(); err != nil {
+		return fail("Twilio stand-in: %v", err)
+	}
 	testStack, err = newTestStack(ctx, "main", 0)
 	if err != nil {
 		return fail("%v", err)
@@ -81,7 +89,23 @@ func newTestStack(ctx context.Context, name string, ttl time.Duration) (*stack, 
 	return startStack(ctx, testPG, stackOptions{
 		Name: "it_" + name, HydraBinary: testHydraBin, Dir: dir, RequestTTL: ttl,
 		PostLogoutURL: "http://127.0.0.1:1/logged-out", Stdout: serviceLog, Stderr: serviceLog,
+		Env: providerEnv(),
 	})
+}
+
+// providerEnv points the service at the test SMTP server and Twilio stand-in.
+func providerEnv() map[string]string {
+	return map[string]string{
+		"SMTP_URL":             testSMTP.URL(),
+		"SMTP_FROM":            "Blink <no-reply@blink.test>",
+		"SMTP_CA_FILE":         testSMTP.caFile,
+		"TWILIO_API_URL":       testTwilio.url,
+		"TWILIO_ACCOUNT_SID":   testTwilio.sid,
+		"TWILIO_AUTH_TOKEN":    testTwilio.token,
+		"TWILIO_FROM":          "+15005550006",
+		"TWILIO_WHATSAPP_FROM": "+15005550007",
+		"SMS_COUNTRIES":        "SV,US",
+	}
 }
 
 // syncBuffer collects the service's log lines so tests can check what was logged.

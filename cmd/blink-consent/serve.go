@@ -8,19 +8,19 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/server"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/login"
 )
 
-const (
-	// hydraTimeout bounds every admin call; Hydra answers in milliseconds when healthy.
-	hydraTimeout = 5 * time.Second
-	// loginRememberFor is how long a "remember me" sign-in lasts: 30 days.
-	loginRememberFor = 30 * 24 * 3600
-)
+// hydraTimeout bounds every admin call; Hydra answers in milliseconds when healthy.
+const hydraTimeout = 5 * time.Second
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -43,15 +43,89 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	deps := server.Deps{
-		Config:           cfg,
-		Logger:           logger,
-		Store:            db,
-		Hydra:            hydra.New(cfg.HydraAdminURL, hydraTimeout),
-		LoginRememberFor: loginRememberFor,
+	keys := secret.NewKeys(cfg.SecretKey, cfg.SecretKeyPrevious...)
+	senders, err := newSenders(cfg, logger)
+	if err != nil {
+		return err
 	}
+	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
+	deps := server.Deps{
+		Config: cfg,
+		Logger: logger,
+		Store:  db,
+		Hydra:  h,
+		Keys:   keys,
+		Login:  loginDeps(cfg, db, h, keys),
+	}
+	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders}
+	go worker.Run(ctx)
 	go forgetUsedChallenges(ctx, db, logger)
 	return server.Run(ctx, deps, nil)
+}
+
+// newSenders picks a sender per channel from the configuration; in DEV_MODE a
+// channel with none logs its messages and lists them on /dev/messages.
+func newSenders(cfg config.Config, logger *slog.Logger) (map[string]delivery.Sender, error) {
+	s := cfg.SignIn
+	senders := map[string]delivery.Sender{}
+	if s.SMTPURL != "" {
+		smtp, err := delivery.NewSMTP(s.SMTPURL, s.SMTPFrom, s.SMTPCAFile)
+		if err != nil {
+			return nil, err
+		}
+		senders["email"] = smtp
+	}
+	switch {
+	case s.TwilioFrom != "":
+		senders["sms"] = delivery.Twilio{APIURL: s.TwilioAPIURL, AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken, From: s.TwilioFrom}
+	case s.SMSWebhookURL != "":
+		senders["sms"] = delivery.Webhook{URL: s.SMSWebhookURL}
+	}
+	if s.TwilioWhatsAppFrom != "" {
+		senders["whatsapp"] = delivery.Twilio{APIURL: s.TwilioAPIURL, AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken, From: s.TwilioWhatsAppFrom, WhatsApp: true}
+	}
+	if cfg.DevMode {
+		for _, ch := range []string{"email", "sms", "whatsapp"} {
+			if senders[ch] == nil {
+				senders[ch] = delivery.Dev{Logger: logger}
+			}
+		}
+	}
+	return senders, nil
+}
+
+func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.Keys) login.Deps {
+	s := cfg.SignIn
+	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
+	var checker captcha.Checker = captcha.Off{}
+	if s.CaptchaProvider == "turnstile" {
+		checker = captcha.Turnstile{Key: s.CaptchaSiteKey, Secret: s.CaptchaSecret, VerifyURL: s.CaptchaVerifyURL}
+	}
+	return login.Deps{
+		Hydra:   h,
+		Store:   db,
+		Keys:    keys,
+		Captcha: checker,
+		Limits: login.Limits{
+			SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
+			FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
+			Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100},
+		},
+		Settings: login.Settings{
+			RememberFor:      cfg.LoginRememberFor,
+			CodeTTL:          10 * time.Minute,
+			FlowTTL:          30 * time.Minute,
+			ResendAfter:      30 * time.Second,
+			Email:            s.Email() || cfg.DevMode,
+			SMS:              s.SMS() || cfg.DevMode,
+			WhatsApp:         s.WhatsApp() || cfg.DevMode,
+			SMSCountries:     s.SMSCountries,
+			CreatePhoneUsers: cfg.Registration == "phone",
+			Domain:           cfg.PublicURL.Hostname(),
+			SecureCookies:    cfg.Secure(),
+			TrustedProxies:   s.TrustedProxies,
+		},
+	}
 }
 
 // forgetUsedChallenges deletes single-use markers once Hydra's own request
@@ -64,6 +138,9 @@ func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Log
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if err := db.ForgetRateEvents(ctx, 7*24*time.Hour); err != nil {
+				logger.Warn("could not forget rate events", "err", err)
+			}
 			if n, err := db.ForgetUsedChallenges(ctx, 24*time.Hour); err != nil {
 				logger.Warn("could not forget used challenges", "err", err)
 			} else if n > 0 {

@@ -27,6 +27,8 @@ type stackOptions struct {
 	HydraBinary     string
 	Dir             string
 	Stdout, Stderr  io.Writer
+	// Env adds to or overrides the service's environment.
+	Env map[string]string
 }
 
 // stack is this service and a Hydra wired to it, on one PostgreSQL cluster.
@@ -86,6 +88,9 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 		"SECRET_KEY":      randomHex(32),
 		"DEV_MODE":        "true",
 		"LOG_FORMAT":      "text",
+	}
+	for k, v := range o.Env {
+		env[k] = v
 	}
 	serveCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel

@@ -13,15 +13,18 @@ import (
 
 // routes lists every endpoint of the public listener.
 func routes(r chi.Router, d Deps) {
-	loginSettings := login.Settings{RememberFor: d.LoginRememberFor, DevMode: d.Config.DevMode}
 	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds())}
 
-	r.Method(http.MethodGet, "/login", login.HandleShow(d.Hydra, d.Store, loginSettings))
-	r.Method(http.MethodPost, "/login", login.HandleDevSubmit(d.Hydra, d.Store, loginSettings))
+	r.Method(http.MethodGet, "/login", login.HandleShow(d.Login))
+	r.Method(http.MethodGet, "/login/identify", login.HandleIdentifyPage(d.Login))
+	r.Method(http.MethodPost, "/login/identify", login.HandleIdentify(d.Login))
+	r.Method(http.MethodGet, "/login/code", login.HandleCodePage(d.Login))
+	r.Method(http.MethodPost, "/login/code", login.HandleCode(d.Login))
 	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))
 	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Hydra, d.Store, consentSettings))
-	r.Method(http.MethodGet, "/logout", login.HandleLogout(d.Hydra))
-	r.Method(http.MethodPost, "/logout", login.HandleLogoutSubmit(d.Hydra))
+	r.Method(http.MethodGet, "/logout", login.HandleLogout(d.Hydra, d.Config.Secure()))
+	r.Method(http.MethodPost, "/logout", login.HandleLogoutSubmit(d.Hydra, d.Config.Secure()))
+	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
 	r.Method(http.MethodGet, "/error", web.HandleOAuthError())
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())

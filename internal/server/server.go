@@ -15,16 +15,19 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/login"
 )
 
 // Deps is everything the handlers stand on.
 type Deps struct {
-	Config           config.Config
-	Logger           *slog.Logger
-	Store            *store.Store
-	Hydra            *hydra.Client
-	LoginRememberFor int64
+	Config config.Config
+	Logger *slog.Logger
+	Store  *store.Store
+	Hydra  *hydra.Client
+	Keys   secret.Keys
+	Login  login.Deps
 }
 
 // NewHandler returns the public listener's handler with every middleware.

@@ -69,7 +69,7 @@ func (s *Store) ForgetRateEvents(ctx context.Context, maxAge time.Duration) erro
 }
 
 func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(0) || $2, 0))`, bucket, key); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))`, bucket, key); err != nil {
 		return false, 0, err
 	}
 	var count int

@@ -1,0 +1,51 @@
+package login
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+)
+
+// The browser cookie binds a sign-in flow to the browser that started it. Its
+// value is 256 random bits; only its SHA-256 is stored.
+func cookieName(secure bool) string {
+	if secure {
+		return "__Host-blink_browser"
+	}
+	return "blink_browser" // DEV_MODE over http: __Host- needs Secure
+}
+
+func hashCookie(v string) []byte {
+	h := sha256.Sum256([]byte(v))
+	return h[:]
+}
+
+// browserHash returns the hash of the request's browser cookie, or nil.
+func browserHash(r *http.Request, secure bool) []byte {
+	c, err := r.Cookie(cookieName(secure))
+	if err != nil || len(c.Value) < 40 || len(c.Value) > 64 {
+		return nil
+	}
+	return hashCookie(c.Value)
+}
+
+// newBrowserCookie sets a fresh cookie and returns its hash.
+func newBrowserCookie(w http.ResponseWriter, secure bool) []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(secure), Value: v, Path: "/",
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	})
+	return hashCookie(v)
+}
+
+// clearBrowserCookie removes the cookie (logout).
+func clearBrowserCookie(w http.ResponseWriter, secure bool) {
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(secure), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	})
+}

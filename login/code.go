@@ -1,0 +1,203 @@
+package login
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
+	masked := identity.MaskEmail(f.Identifier)
+	if f.Channel != "email" {
+		masked = identity.MaskPhone(f.Identifier)
+	}
+	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: masked, Channel: f.Channel, Error: errKey}
+	if f.LastSentAt != nil {
+		if wait := time.Until(f.LastSentAt.Add(d.Settings.ResendAfter)); wait > 0 {
+			v.ResendIn = int(wait.Seconds()) + 1
+		}
+	}
+	return v
+}
+
+// HandleCodePage answers GET /login/code?flow=…: where the code went (masked)
+// and the field to type it.
+func HandleCodePage(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, r, ok := d.loadFlow(w, r)
+		if !ok {
+			return
+		}
+		if f.Channel == "" {
+			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, ""))
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.LoginCode(d.codeView(f, "")))
+	})
+}
+
+// HandleCode answers POST /login/code: check the code, send a new one, or go
+// back to the identifier step.
+func HandleCode(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		f, r, ok := d.loadFlow(w, r)
+		if !ok {
+			return
+		}
+		if f.Channel == "" {
+			http.Redirect(w, r, "/login/identify?flow="+f.ID, http.StatusSeeOther)
+			return
+		}
+		switch r.PostFormValue("action") {
+		case "continue":
+			d.verify(w, r, f)
+		case "resend":
+			if v := d.codeView(f, ""); v.ResendIn > 0 {
+				v.Error = "login.error.wait"
+				web.Render(w, r, http.StatusTooManyRequests, views.LoginCode(v))
+				return
+			}
+			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember)
+		case "change":
+			if err := d.Store.ClearIdentifier(r.Context(), f.ID); err != nil {
+				web.Fail(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/login/identify?flow="+f.ID, http.StatusSeeOther)
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		}
+	})
+}
+
+// verify checks the code. Wrong, expired, used and locked codes all get the
+// same answer; the audit log says which.
+func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	ctx := r.Context()
+	ip := web.ClientIP(r, d.Settings.TrustedProxies)
+	for _, l := range []struct {
+		bucket, key string
+		limit       store.Limit
+	}{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-identifier", f.Identifier, d.Limits.FailPerIdentifier}} {
+		ok, retry, err := d.Store.Check(ctx, l.bucket, l.key, l.limit)
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		if !ok {
+			slog.InfoContext(ctx, "code check refused: limit", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", f.Channel, "limit", l.bucket)
+			tooMany(w, r, retry)
+			return
+		}
+	}
+
+	verdict := store.CodeWrong
+	code, wellFormed := codes.Normalize(r.PostFormValue("code"))
+	if wellFormed {
+		var err error
+		verdict, err = d.Store.VerifyCode(ctx, f.ID, d.Limits.Code, func(identifier string, mac []byte) bool {
+			return codes.Match(d.Keys.DeriveAll("code"), f.ID, identifier, code, mac)
+		})
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+	}
+	slog.InfoContext(ctx, "code checked", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", f.Channel, "result", verdict.String())
+	if verdict != store.CodeAccepted {
+		if verdict == store.CodeUsed {
+			// A double submit of the right code: the first one may have signed in.
+			if again, err := d.Store.FlowForBrowser(ctx, f.ID, f.BrowserHash); err == nil && again.VerifiedAt != nil {
+				d.finish(w, r, again)
+				return
+			}
+		}
+		for _, b := range []struct{ bucket, key string }{{"fail-ip", ip}, {"fail-identifier", f.Identifier}} {
+			if err := d.Store.Record(ctx, b.bucket, b.key); err != nil {
+				slog.WarnContext(ctx, "could not record a failure", "err", err)
+			}
+		}
+		web.Render(w, r, http.StatusUnprocessableEntity, views.LoginCode(d.codeView(f, "login.error.code")))
+		return
+	}
+	for _, b := range []struct{ bucket, key string }{{"fail-ip", ip}, {"fail-identifier", f.Identifier}} {
+		d.Store.Forget(ctx, b.bucket, b.key) // a success refunds the failures
+	}
+	// A completed factor gets a new browser cookie.
+	bh := newBrowserCookie(w, d.Settings.SecureCookies)
+	if err := d.Store.RebindFlow(ctx, f.ID, bh); err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	f.BrowserHash = bh
+	d.finish(w, r, f)
+}
+
+// finish signs the verified flow's user in: the account (created for a new
+// phone number when allowed) is accepted at Hydra once.
+func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	ctx := r.Context()
+	u, err := d.Store.SignInUser(ctx, f, d.Settings.CreatePhoneUsers)
+	if errors.Is(err, store.ErrNotFound) {
+		web.Fail(w, r, errors.New("login: a verified flow has no account"))
+		return
+	}
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	if !u.Active() {
+		web.Problem(w, r, http.StatusForbidden, "disabled")
+		return
+	}
+	d.Store.CompleteFlow(ctx, f.ID)
+	accept := hydra.AcceptLogin{
+		Subject:     u.ID,
+		Remember:    f.Remember,
+		RememberFor: int64(d.Settings.RememberFor.Seconds()),
+		AMR:         amr(f.Channel),
+		ACR:         "1",
+		Context:     loginContext(f, u),
+	}
+	slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember)
+	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		return d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
+	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+}
+
+// amr says what really happened, with RFC 8176 values where one exists: "otp"
+// (a one-time code) and "sms"; email and WhatsApp have no registered value and
+// are named as they are.
+func amr(channel string) []string {
+	switch channel {
+	case "sms":
+		return []string{"otp", "sms"}
+	case "whatsapp":
+		return []string{"otp", "whatsapp"}
+	}
+	return []string{"otp", "email"}
+}
+
+// loginContext passes the method and the verified identifiers to the consent step.
+func loginContext(f store.Flow, u store.User) map[string]any {
+	c := map[string]any{"method": f.Channel}
+	if u.Email != "" {
+		c["email"], c["email_verified"] = u.Email, u.EmailVerified
+	}
+	if u.Phone != "" {
+		c["phone_number"], c["phone_number_verified"] = u.Phone, u.PhoneVerified
+	}
+	return c
+}

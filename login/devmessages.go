@@ -1,0 +1,43 @@
+package login
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// Messages lists the outbox, for the development page.
+type Messages interface {
+	RecentMessages(ctx context.Context, limit int) ([]store.OutboxMessage, error)
+}
+
+// HandleDevMessages answers GET /dev/messages in DEV_MODE: the newest messages
+// with their codes. Outside DEV_MODE the page does not exist (404).
+func HandleDevMessages(st Messages, keys secret.Keys, devMode bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !devMode {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		ms, err := st.RecentMessages(r.Context(), 20)
+		if err != nil {
+			web.Fail(w, r, err)
+			return
+		}
+		var list []views.DevMessage
+		for _, m := range ms {
+			e, err := delivery.Open(keys, m)
+			if err != nil {
+				e.Text = "(cannot be opened with this SECRET_KEY)"
+			}
+			list = append(list, views.DevMessage{When: m.CreatedAt.Format("15:04:05"), Channel: m.Channel,
+				To: m.Destination, Subject: e.Subject, Text: e.Text, Status: m.Status})
+		}
+		web.Render(w, r, http.StatusOK, views.DevMessages(list))
+	})
+}

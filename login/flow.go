@@ -1,0 +1,64 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// loadFlow finds the flow named by the "flow" parameter, if it belongs to this
+// browser and is still open, and switches to its language. Otherwise it renders
+// the right page and returns ok=false.
+func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *http.Request, bool) {
+	id := r.FormValue("flow")
+	bh := browserHash(r, d.Settings.SecureCookies)
+	if !validUUID(id) || bh == nil {
+		web.Problem(w, r, http.StatusGone, "flow")
+		return store.Flow{}, r, false
+	}
+	f, err := d.Store.FlowForBrowser(r.Context(), id, bh)
+	if errors.Is(err, store.ErrNotFound) {
+		web.Problem(w, r, http.StatusGone, "flow")
+		return f, r, false
+	}
+	if err != nil {
+		web.Fail(w, r, err)
+		return f, r, false
+	}
+	r = r.WithContext(i18n.WithLang(r.Context(), i18n.Lang(f.Lang)))
+	if f.CompletedAt != nil {
+		web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed)
+		return f, r, false
+	}
+	return f, r, true
+}
+
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tooMany renders the 429 page with Retry-After.
+func tooMany(w http.ResponseWriter, r *http.Request, retry retryAfter) {
+	minutes := int(retry.Minutes()) + 1
+	w.Header().Set("Retry-After", itoa(int(retry.Seconds())+1))
+	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(minutes, web.RequestID(r.Context())))
+}
