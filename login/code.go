@@ -171,8 +171,9 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		ACR:         "1",
 		Context:     loginContext(f, u),
 	}
-	slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember)
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		// Only the request that won the challenge gets here.
+		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember)
 		return d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }

@@ -105,6 +105,7 @@ func providerEnv() map[string]string {
 		"TWILIO_FROM":          "+15005550006",
 		"TWILIO_WHATSAPP_FROM": "+15005550007",
 		"SMS_COUNTRIES":        "SV,US",
+		"TRUSTED_PROXIES":      "127.0.0.1/32",
 	}
 }
 

@@ -40,6 +40,7 @@ type stack struct {
 	done        chan struct{} // closed when the service has stopped
 	err         error         // why it stopped; read after done
 	cancel      context.CancelFunc
+	env         map[string]string
 }
 
 // startStack creates the two databases, migrates ours, starts this service in
@@ -92,6 +93,7 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 	for k, v := range o.Env {
 		env[k] = v
 	}
+	s.env = env
 	serveCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	go func() {
@@ -158,4 +160,32 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Replica starts a second instance of the service on the same database and
+// Hydra, as another replica behind the load balancer would be. It stops with ctx.
+func (s *stack) Replica(ctx context.Context, stdout, stderr io.Writer) (string, error) {
+	port, err := devstack.FreePort()
+	if err != nil {
+		return "", err
+	}
+	health, err := devstack.FreePort()
+	if err != nil {
+		return "", err
+	}
+	env := map[string]string{}
+	for k, v := range s.env {
+		env[k] = v
+	}
+	env["LISTEN_ADDR"] = "127.0.0.1:" + strconv.Itoa(port)
+	env["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(health)
+	r := &stack{done: make(chan struct{})}
+	go func() {
+		r.err = run(ctx, []string{"blink-consent", "serve"}, func(k string) string { return env[k] }, stdout, stderr)
+		close(r.done)
+	}()
+	if err := waitHealthy(ctx, "http://127.0.0.1:"+strconv.Itoa(health)+"/healthz", r); err != nil {
+		return "", err
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(port), nil
 }
