@@ -142,11 +142,11 @@ func TestPhoneSignInCreatesTheAccountBySMS(t *testing.T) {
 			t.Errorf("the phone form lacks %s", want)
 		}
 	}
-	codePage := requestCode(t, b, phonePage, url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {"7123 4567"}, "channel": {"sms"}}).Last()
-	if codePage.URL.Path != "/login/code" || !strings.Contains(codePage.Body, "•••• 4567") {
+	codePage := requestCode(t, b, phonePage, url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {"7123 9876"}, "channel": {"sms"}}).Last()
+	if codePage.URL.Path != "/login/code" || !strings.Contains(codePage.Body, "•••• 9876") {
 		t.Fatalf("code page: %s %d\n%s", codePage.URL.Path, codePage.Status, excerpt(codePage.Body))
 	}
-	sms, err := testTwilio.wait("+50371234567", 1)
+	sms, err := testTwilio.wait("+50371239876", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,14 +154,14 @@ func TestPhoneSignInCreatesTheAccountBySMS(t *testing.T) {
 	if sms.From != "+15005550006" || !strings.HasSuffix(sms.Text, "\n\n@127.0.0.1 #"+code) {
 		t.Errorf("the SMS: %+v", sms)
 	}
-	if n := queryInt(t, `SELECT count(*) FROM users WHERE phone = '+50371234567'`); n != 0 {
+	if n := queryInt(t, `SELECT count(*) FROM users WHERE phone = '+50371239876'`); n != 0 {
 		t.Fatalf("an account exists before the number was verified")
 	}
 	_, claims := rp.tokens(t, submitCode(b, codePage, code))
-	if claims["phone_number"] != "+50371234567" || claims["phone_number_verified"] != true || fmt.Sprint(claims["amr"]) != "[otp sms]" {
+	if claims["phone_number"] != "+50371239876" || claims["phone_number_verified"] != true || fmt.Sprint(claims["amr"]) != "[otp sms]" {
 		t.Errorf("claims %v", claims)
 	}
-	if n := queryInt(t, `SELECT count(*) FROM users WHERE phone = '+50371234567' AND id::text = $1`, claims["sub"]); n != 1 {
+	if n := queryInt(t, `SELECT count(*) FROM users WHERE phone = '+50371239876' AND id::text = $1`, claims["sub"]); n != 1 {
 		t.Errorf("the new account is not the subject")
 	}
 }

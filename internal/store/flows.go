@@ -149,10 +149,8 @@ func (s *Store) IssueCode(ctx context.Context, c CodeIssue) error {
 			return fmt.Errorf("store: unable to update a login flow: %w", err)
 		}
 		if c.Message != nil {
-			m := c.Message
-			if _, err := tx.Exec(ctx, `INSERT INTO outbox (channel, destination, sealed, not_after) VALUES ($1, $2, $3, $4)`,
-				m.Channel, m.Destination, m.Sealed, m.NotAfter); err != nil {
-				return fmt.Errorf("store: unable to queue a message: %w", err)
+			if err := queueMessage(ctx, tx, *c.Message); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // OutboxMessage is a claimed message to send.
@@ -52,6 +53,24 @@ func (s *Store) FinishMessage(ctx context.Context, id int64, status string, retr
 		WHERE id = $1`, id, status, retryIn, lastError)
 	if err != nil {
 		return fmt.Errorf("store: unable to record a message's outcome: %w", err)
+	}
+	return nil
+}
+
+// QueueMessage adds a message to the outbox on its own (codes are queued by IssueCode).
+func (s *Store) QueueMessage(ctx context.Context, m Message) error {
+	return queueMessage(ctx, s.pool, m)
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func queueMessage(ctx context.Context, db execer, m Message) error {
+	_, err := db.Exec(ctx, `INSERT INTO outbox (channel, destination, sealed, not_after) VALUES ($1, $2, $3, $4)`,
+		m.Channel, m.Destination, m.Sealed, m.NotAfter)
+	if err != nil {
+		return fmt.Errorf("store: unable to queue a message: %w", err)
 	}
 	return nil
 }
