@@ -255,3 +255,40 @@ func waitForURL(t *testing.T, ctx context.Context, ok func(string) bool) {
 	}
 	t.Fatalf("the browser never reached the expected page; last URL %q", last)
 }
+
+// A new user signs in by phone: the Phone tab (a plain link, no script), the
+// country list, SMS; the account is created on the verified code.
+func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
+	st := testStack
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Phone App", Scopes: []string{"openid", "phone"}, SkipConsent: true})
+	ctx := newChromium(t)
+	browse(t, ctx, "choose the phone tab", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href*="method=phone"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
+	))
+	browse(t, ctx, "ask for a code by SMS", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7444 5566"),
+		chromedp.Click(chromedp.CSS(`input[name=channel][value=sms]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
+	))
+	saveScreenshot(ctx, "phone-code.png")
+	if p := browse(t, ctx, "where the code went", chromedp.Text(chromedp.CSS(`main p`))); !strings.Contains(p, "•••• 5566") {
+		t.Errorf("code page says %q", p)
+	}
+	sms, err := testTwilio.wait("+50374445566", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, ctx, "type the code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), codeIn(sms.Text)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	if !strings.Contains(claims, `"phone_number": "+50374445566"`) || !strings.Contains(claims, `"phone_number_verified": true`) {
+		t.Errorf("claims %s", claims)
+	}
+}

@@ -81,7 +81,7 @@ func testMain(m *testing.M) int {
 
 // newTestStack starts this service and a Hydra on the shared cluster, each
 // stack with its own databases and free ports.
-func newTestStack(ctx context.Context, name string, ttl time.Duration) (*stack, error) {
+func newTestStack(ctx context.Context, name string, ttl time.Duration, extraEnv ...map[string]string) (*stack, error) {
 	dir := filepath.Join(testDir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -89,13 +89,13 @@ func newTestStack(ctx context.Context, name string, ttl time.Duration) (*stack, 
 	return startStack(ctx, testPG, stackOptions{
 		Name: "it_" + name, HydraBinary: testHydraBin, Dir: dir, RequestTTL: ttl,
 		PostLogoutURL: "http://127.0.0.1:1/logged-out", Stdout: serviceLog, Stderr: serviceLog,
-		Env: providerEnv(),
+		Env: providerEnv(extraEnv...),
 	})
 }
 
 // providerEnv points the service at the test SMTP server and Twilio stand-in.
-func providerEnv() map[string]string {
-	return map[string]string{
+func providerEnv(extra ...map[string]string) map[string]string {
+	env := map[string]string{
 		"SMTP_URL":             testSMTP.URL(),
 		"SMTP_FROM":            "Blink <no-reply@blink.test>",
 		"SMTP_CA_FILE":         testSMTP.caFile,
@@ -107,6 +107,12 @@ func providerEnv() map[string]string {
 		"SMS_COUNTRIES":        "SV,US",
 		"TRUSTED_PROXIES":      "127.0.0.1/32",
 	}
+	for _, m := range extra {
+		for k, v := range m {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // syncBuffer collects the service's log lines so tests can check what was logged.

@@ -17,3 +17,24 @@
     }
   });
 })();
+
+// Counts the "Send a new code" cooldown down and enables the button at zero.
+// Without the script the button says how long to wait and the server refuses
+// an early resend with the same message.
+(function () {
+  var button = document.querySelector("button[data-resend-in]");
+  if (!button) return;
+  var left = parseInt(button.getAttribute("data-resend-in"), 10);
+  var wait = button.getAttribute("data-label-wait");
+  var ready = button.getAttribute("data-label-ready");
+  var tick = setInterval(function () {
+    left -= 1;
+    if (left <= 0) {
+      clearInterval(tick);
+      button.disabled = false;
+      button.textContent = ready;
+      return;
+    }
+    button.textContent = wait.replace("0", String(left));
+  }, 1000);
+})();

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+)
+
+// With the bot check on (Turnstile), the phone form shows the widget, the CSP
+// allows Turnstile on that page only, and no SMS goes out without a token
+// that siteverify accepts.
+func TestBotCheckBeforeSMS(t *testing.T) {
+	verify := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostFormValue("secret") == "turnstile-secret" && r.PostFormValue("response") == "human-token" {
+			w.Write([]byte(`{"success":true,"error-codes":[]}`))
+			return
+		}
+		w.Write([]byte(`{"success":false,"error-codes":["invalid-input-response"]}`))
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go verify.Serve(l)
+	defer verify.Close()
+
+	st, err := newTestStack(context.Background(), "captcha", 0, map[string]string{
+		"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SITE_KEY": "site-key-123", "CAPTCHA_SECRET_KEY": "turnstile-secret",
+		"CAPTCHA_VERIFY_URL": "http://" + l.Addr().String() + "/siteverify",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop()
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+	b := newBrowser(t)
+	emailPage := rp.start(b).Last()
+	if strings.Contains(emailPage.Body, "cf-turnstile") || strings.Contains(emailPage.Header.Get("Content-Security-Policy"), "challenges.cloudflare.com") {
+		t.Error("the email form carries the bot check")
+	}
+	flow := flowID(t, emailPage)
+	phonePage := b.Get(st.ServiceURL + "/login/identify?flow=" + flow + "&method=phone").Last()
+	csp := phonePage.Header.Get("Content-Security-Policy")
+	if !strings.Contains(phonePage.Body, `data-sitekey="site-key-123"`) || !strings.Contains(csp, "script-src 'self' https://challenges.cloudflare.com") || !strings.Contains(csp, "frame-src https://challenges.cloudflare.com") {
+		t.Errorf("the phone form: widget or CSP missing (CSP %q)", csp)
+	}
+	post := func(token string) hop {
+		form := url.Values{"flow": {flow}, "action": {"continue"}, "method": {"phone"}, "country": {"SV"}, "phone": {"7555 0101"}, "channel": {"sms"}}
+		if token != "" {
+			form.Set("cf-turnstile-response", token)
+		}
+		return b.Post(st.ServiceURL+"/login/identify", form).Last()
+	}
+	for _, token := range []string{"", "bot-token"} {
+		if h := post(token); h.Status != http.StatusUnprocessableEntity || !strings.Contains(h.Body, "Please complete the check that you are not a robot.") {
+			t.Errorf("token %q: %d", token, h.Status)
+		}
+	}
+	if h := post("human-token"); h.URL.Path != "/login/code" {
+		t.Errorf("a solved check: ended on %s %d", h.URL.Path, h.Status)
+	}
+	if _, err := testTwilio.wait("+50375550101", 1); err != nil {
+		t.Error(err)
+	}
+	if n := len(testTwilio.all("+50375550101")); n != 1 {
+		t.Errorf("%d SMS sent, want 1 (only after the solved check)", n)
+	}
+}
