@@ -106,7 +106,8 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
   blink-consent is running (DEV_MODE).
 
   Try a sign-in:   %s/
-  Sign in as:      %s (user id %s)
+  Sign in as:      %s or %s (user id %s), or any new phone number
+  Your codes:      %s/dev/messages  (no mail or SMS leaves this machine)
 
   This service:    %s      health: %s/readyz
   Hydra public:    %s      admin:  %s
@@ -115,7 +116,7 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
 
   Ctrl-C stops everything.
 
-`, demoURL, demoEmail, user.ID, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
+`, demoURL, demoEmail, demoPhone, user.ID, st.ServiceURL, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
 		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name)
 
 	select {
