@@ -48,10 +48,6 @@ func HandleCodePage(d Deps) http.Handler {
 // back to the identifier step.
 func HandleCode(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
-			return
-		}
 		f, r, ok := d.loadFlow(w, r)
 		if !ok {
 			return

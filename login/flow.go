@@ -10,10 +10,14 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// loadFlow finds the flow named by the "flow" parameter, if it belongs to this
-// browser and is still open, and switches to its language. Otherwise it renders
-// the right page and returns ok=false.
+// loadFlow parses the form and finds the flow named by its "flow" field, if it
+// belongs to this browser and is still open, and switches to its language.
+// Otherwise it renders the right page and returns ok=false.
 func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *http.Request, bool) {
+	if err := r.ParseForm(); err != nil {
+		web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		return store.Flow{}, r, false
+	}
 	id := r.FormValue("flow")
 	bh := browserHash(r, d.Settings.SecureCookies)
 	if !validUUID(id) || bh == nil {

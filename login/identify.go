@@ -89,10 +89,6 @@ func HandleIdentifyPage(d Deps) http.Handler {
 // same page and no message.
 func HandleIdentify(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
-			return
-		}
 		f, r, ok := d.loadFlow(w, r)
 		if !ok {
 			return

@@ -2,19 +2,22 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 )
 
 // With the bot check on (Turnstile), the phone form shows the widget, the CSP
 // allows Turnstile on that page only, and no SMS goes out without a token
-// that siteverify accepts.
-func TestBotCheckBeforeSMS(t *testing.T) {
+// that siteverify accepts. This stack also runs REGISTRATION=none: an unknown
+// number gets the same page and no SMS.
+func TestBotCheckBeforeSMSAndRegistrationNone(t *testing.T) {
 	verify := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.PostFormValue("secret") == "turnstile-secret" && r.PostFormValue("response") == "human-token" {
@@ -33,11 +36,16 @@ func TestBotCheckBeforeSMS(t *testing.T) {
 	st, err := newTestStack(context.Background(), "captcha", 0, map[string]string{
 		"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SITE_KEY": "site-key-123", "CAPTCHA_SECRET_KEY": "turnstile-secret",
 		"CAPTCHA_VERIFY_URL": "http://" + l.Addr().String() + "/siteverify",
+		"REGISTRATION":       "none",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Stop()
+	env := map[string]string{"DATABASE_URL": st.DatabaseURL}
+	if err := run(context.Background(), []string{"blink-consent", "users", "add", "--phone", "+50375550101"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
 	b := newBrowser(t)
 	emailPage := rp.start(b).Last()
@@ -51,11 +59,7 @@ func TestBotCheckBeforeSMS(t *testing.T) {
 		t.Errorf("the phone form: widget or CSP missing (CSP %q)", csp)
 	}
 	post := func(token string) hop {
-		form := url.Values{"flow": {flow}, "action": {"continue"}, "method": {"phone"}, "country": {"SV"}, "phone": {"7555 0101"}, "channel": {"sms"}}
-		if token != "" {
-			form.Set("cf-turnstile-response", token)
-		}
-		return b.Post(st.ServiceURL+"/login/identify", form).Last()
+		return postPhone(b, st, flow, "7555 0101", token)
 	}
 	for _, token := range []string{"", "bot-token"} {
 		if h := post(token); h.Status != http.StatusUnprocessableEntity || !strings.Contains(h.Body, "Please complete the check that you are not a robot.") {
@@ -71,4 +75,23 @@ func TestBotCheckBeforeSMS(t *testing.T) {
 	if n := len(testTwilio.all("+50375550101")); n != 1 {
 		t.Errorf("%d SMS sent, want 1 (only after the solved check)", n)
 	}
+
+	// REGISTRATION=none: an unknown number gets the code page, but no SMS and no account.
+	other := newBrowser(t)
+	unknownPage := postPhone(other, st, flowID(t, rp.start(other).Last()), "7555 0202", "human-token")
+	if unknownPage.URL.Path != "/login/code" || !strings.Contains(unknownPage.Body, "•••• 0202") {
+		t.Errorf("an unknown number: %s %d", unknownPage.URL.Path, unknownPage.Status)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(testTwilio.all("+50375550202")); n != 0 {
+		t.Errorf("%d SMS went to an unknown number with REGISTRATION=none", n)
+	}
+}
+
+func postPhone(b *browser, st *stack, flow, phone, token string) hop {
+	form := url.Values{"flow": {flow}, "action": {"continue"}, "method": {"phone"}, "country": {"SV"}, "phone": {phone}, "channel": {"sms"}}
+	if token != "" {
+		form.Set("cf-turnstile-response", token)
+	}
+	return b.Post(st.ServiceURL+"/login/identify", form).Last()
 }
