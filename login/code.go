@@ -158,14 +158,33 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		web.Problem(w, r, http.StatusForbidden, "disabled")
 		return
 	}
+	twoStep := false
+	if f.TOTPVerifiedAt == nil {
+		_, err := d.Store.TOTPFor(ctx, u.ID)
+		switch {
+		case err == nil:
+			// The account has an authenticator app: the second step comes first.
+			if err := d.Store.RequireTOTP(ctx, f.ID); err != nil {
+				web.Fail(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
+			return
+		case !errors.Is(err, store.ErrNotFound):
+			web.Fail(w, r, err)
+			return
+		}
+	} else {
+		twoStep = true
+	}
 	d.Store.CompleteFlow(ctx, f.ID)
 	accept := hydra.AcceptLogin{
 		Subject:     u.ID,
 		Remember:    f.Remember,
 		RememberFor: int64(d.Settings.RememberFor.Seconds()),
-		AMR:         amr(f.Channel),
-		ACR:         "1",
-		Context:     loginContext(f, u),
+		AMR:         amr(f.Channel, twoStep),
+		ACR:         acr(twoStep),
+		Context:     loginContext(f, u, twoStep),
 	}
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		// Only the request that won the challenge gets here.
@@ -175,21 +194,35 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 }
 
 // amr says what really happened, with RFC 8176 values where one exists: "otp"
-// (a one-time code) and "sms"; email and WhatsApp have no registered value and
-// are named as they are.
-func amr(channel string) []string {
+// (a one-time code), "sms", and "mfa" when the authenticator app was a second
+// step; email and WhatsApp have no registered value and are named as they are.
+func amr(channel string, twoStep bool) []string {
+	var m []string
 	switch channel {
 	case "sms":
-		return []string{"otp", "sms"}
+		m = []string{"otp", "sms"}
 	case "whatsapp":
-		return []string{"otp", "whatsapp"}
+		m = []string{"otp", "whatsapp"}
+	default:
+		m = []string{"otp", "email"}
 	}
-	return []string{"otp", "email"}
+	if twoStep {
+		m = append(m, "totp", "mfa")
+	}
+	return m
+}
+
+// acr is "1" for one step (a code) and "2" for a code and an authenticator code.
+func acr(twoStep bool) string {
+	if twoStep {
+		return "2"
+	}
+	return "1"
 }
 
 // loginContext passes the method and the verified identifiers to the consent step.
-func loginContext(f store.Flow, u store.User) map[string]any {
-	c := map[string]any{"method": f.Channel}
+func loginContext(f store.Flow, u store.User, twoStep bool) map[string]any {
+	c := map[string]any{"method": f.Channel, "two_step": twoStep}
 	if u.Email != "" {
 		c["email"], c["email_verified"] = u.Email, u.EmailVerified
 	}

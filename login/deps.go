@@ -33,6 +33,11 @@ type Store interface {
 	IssueCode(ctx context.Context, c store.CodeIssue) error
 	VerifyCode(ctx context.Context, flowID string, limits store.CodeLimits, match func(identifier string, mac []byte) bool) (store.Verdict, error)
 	SignInUser(ctx context.Context, f store.Flow, createPhoneUsers bool) (store.User, error)
+	TOTPFor(ctx context.Context, userID string) (store.TOTP, error)
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	RequireTOTP(ctx context.Context, flowID string) error
+	CountTOTPTry(ctx context.Context, flowID string) (int, error)
+	VerifyTOTPFlow(ctx context.Context, flowID string) error
 	Hit(ctx context.Context, bucket, key string, l store.Limit) (bool, time.Duration, error)
 	Check(ctx context.Context, bucket, key string, l store.Limit) (bool, time.Duration, error)
 	Record(ctx context.Context, bucket, key string) error
@@ -77,4 +82,6 @@ type Deps struct {
 	Captcha  captcha.Checker
 	Limits   Limits
 	Settings Settings
+	// Clock is the time authenticator codes are checked against; nil is time.Now.
+	Clock func() time.Time
 }

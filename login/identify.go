@@ -95,12 +95,7 @@ func HandleIdentify(d Deps) http.Handler {
 		}
 		switch r.PostFormValue("action") {
 		case "cancel":
-			slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
-			web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
-				return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
-					Error: "access_denied", Description: "The resource owner denied the request",
-				})
-			}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+			d.cancel(w, r, f)
 			return
 		case "continue":
 		default:
@@ -225,4 +220,14 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	}
 	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "queued", send)
 	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
+}
+
+// cancel rejects the login with access_denied.
+func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
+	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
+			Error: "access_denied", Description: "The resource owner denied the request",
+		})
+	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }

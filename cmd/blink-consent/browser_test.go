@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
 // newChromium starts Debian's headless Chromium for one test. A machine
@@ -163,7 +164,7 @@ func signInInBrowser(t *testing.T, ctx context.Context, startURL, email, sel str
 // submits at six digits.
 func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
 	t.Helper()
-	before := len(testSMTP.all(email))
+	before := codeCount(testSMTP.inbox, email)
 	browse(t, ctx, "ask for a code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
 		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
@@ -289,6 +290,28 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 	))
 	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
 	if !strings.Contains(claims, `"phone_number": "+50374445566"`) || !strings.Contains(claims, `"phone_number_verified": true`) {
+		t.Errorf("claims %s", claims)
+	}
+}
+
+// Email code, then the authenticator code, through to the tokens.
+func TestBrowserTwoStepSignIn(t *testing.T) {
+	st := testStack
+	subject := addUser(t, st, "browser.totp@example.com")
+	s := importTOTP(t, subject)
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Wallet", Scopes: []string{"openid"}, SkipConsent: true})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.totp@example.com", `form[action="/login/totp"] input[name=code]`)
+	saveScreenshot(ctx, "totp.png")
+	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Two-step sign-in" {
+		t.Errorf("heading %q", h)
+	}
+	browse(t, ctx, "type the authenticator code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), totp.Code(s, time.Now())),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	if !strings.Contains(claims, `"acr": "2"`) || !strings.Contains(claims, `"mfa"`) {
 		t.Errorf("claims %s", claims)
 	}
 }

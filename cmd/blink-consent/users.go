@@ -15,6 +15,7 @@ import (
 
 const usersUsage = `Usage:
   blink-consent users add --email ADDRESS [--phone +E164]   create a user and print its id
+  blink-consent users totp enroll|import|remove --user ID   two-step sign-in (see users totp --help)
 `
 
 func cmdUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -28,6 +29,8 @@ func cmdUsers(ctx context.Context, args []string, getenv func(string) string, st
 	switch args[0] {
 	case "add":
 		return cmdUsersAdd(ctx, args[1:], getenv, stdout)
+	case "totp":
+		return cmdTOTP(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usersUsage)
 	return fmt.Errorf("users: unknown subcommand %q", args[0])

@@ -129,14 +129,11 @@ func Load(getenv func(string) string) (Config, error) {
 		c.ConsentRememberFor = d
 	}
 
-	if v := getenv("SECRET_KEY_PREVIOUS"); v != "" {
-		for _, part := range strings.Split(v, ",") {
-			key, err := parseSecretKey(strings.TrimSpace(part))
-			if err != nil {
-				fail("SECRET_KEY_PREVIOUS", "each comma-separated key %v", err)
-				break
-			}
-			c.SecretKeyPrevious = append(c.SecretKeyPrevious, key)
+	if c.SecretKey != nil {
+		if _, previous, err := SecretKeys(getenv); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.SecretKeyPrevious = previous
 		}
 	}
 	if d, err := parseDuration(orDefault(getenv("LOGIN_REMEMBER_FOR"), "720h")); err != nil {
@@ -380,4 +377,23 @@ func joinLines(errs []error) error {
 		msgs[i] = e.Error()
 	}
 	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// SecretKeys reads SECRET_KEY and SECRET_KEY_PREVIOUS alone, for commands that
+// seal or open data without serving (users totp).
+func SecretKeys(getenv func(string) string) (current []byte, previous [][]byte, err error) {
+	current, err = parseSecretKey(getenv("SECRET_KEY"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("SECRET_KEY: %w", err)
+	}
+	if v := getenv("SECRET_KEY_PREVIOUS"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			key, err := parseSecretKey(strings.TrimSpace(part))
+			if err != nil {
+				return nil, nil, fmt.Errorf("SECRET_KEY_PREVIOUS: each comma-separated key %w", err)
+			}
+			previous = append(previous, key)
+		}
+	}
+	return current, previous, nil
 }

@@ -130,6 +130,14 @@ var catalog = map[Lang]map[string]string{
 		"country.BZ": "Belize", "country.CO": "Colombia", "country.DO": "Dominican Republic", "country.CA": "Canada",
 		"country.ES": "Spain", "country.GB": "United Kingdom", "country.AR": "Argentina", "country.BR": "Brazil",
 
+		"login.totp.title":    "Two-step sign-in",
+		"login.totp.body":     "Open your authenticator app and enter the 6-digit code it shows for Blink.",
+		"login.totp.label":    "Authenticator code",
+		"login.totp.error":    "That code is not right. Check your authenticator app and try again.",
+		"notify.totp.subject": "Two-step sign-in changed on your Blink account",
+		"notify.totp.added":   "Two-step sign-in with an authenticator app was turned on for your Blink account. If this was not you, contact Blink support now.",
+		"notify.totp.removed": "Two-step sign-in with an authenticator app was turned off for your Blink account. If this was not you, contact Blink support now.",
+
 		"logout.title":      "Sign out of Blink?",
 		"logout.app":        "%s asked to sign you out of Blink.",
 		"logout.body":       "You will be signed out of Blink on this device, and apps will ask you to sign in again.",
@@ -267,6 +275,14 @@ var catalog = map[Lang]map[string]string{
 		"country.NI": "Nicaragua", "country.CR": "Costa Rica", "country.PA": "Panamá", "country.MX": "México",
 		"country.BZ": "Belice", "country.CO": "Colombia", "country.DO": "República Dominicana", "country.CA": "Canadá",
 		"country.ES": "España", "country.GB": "Reino Unido", "country.AR": "Argentina", "country.BR": "Brasil",
+
+		"login.totp.title":    "Inicio de sesión en dos pasos",
+		"login.totp.body":     "Abre tu aplicación de autenticación y escribe el código de 6 dígitos que muestra para Blink.",
+		"login.totp.label":    "Código de autenticación",
+		"login.totp.error":    "Ese código no es correcto. Revisa tu aplicación de autenticación e inténtalo de nuevo.",
+		"notify.totp.subject": "Cambió el inicio de sesión en dos pasos de tu cuenta de Blink",
+		"notify.totp.added":   "Se activó el inicio de sesión en dos pasos con una aplicación de autenticación en tu cuenta de Blink. Si no fuiste tú, contacta al soporte de Blink ahora.",
+		"notify.totp.removed": "Se desactivó el inicio de sesión en dos pasos con una aplicación de autenticación en tu cuenta de Blink. Si no fuiste tú, contacta al soporte de Blink ahora.",
 
 		"logout.title":      "¿Cerrar sesión en Blink?",
 		"logout.app":        "%s pidió cerrar tu sesión en Blink.",

@@ -20,6 +20,8 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/identify", login.HandleIdentify(d.Login))
 	r.Method(http.MethodGet, "/login/code", login.HandleCodePage(d.Login))
 	r.Method(http.MethodPost, "/login/code", login.HandleCode(d.Login))
+	r.Method(http.MethodGet, "/login/totp", login.HandleTOTPPage(d.Login))
+	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
 	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))
 	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Hydra, d.Store, consentSettings))
 	r.Method(http.MethodGet, "/logout", login.HandleLogout(d.Hydra, d.Config.Secure()))
