@@ -114,10 +114,15 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
   Clients:         %s  %s (skip_consent)
                    %s  %s
 
+  Two-step sign-in for the demo user (scan the QR code with an authenticator app):
+    DATABASE_URL='%s' SECRET_KEY=%s \
+      bin/blink-consent users totp enroll --user %s
+
   Ctrl-C stops everything.
 
 `, demoURL, demoEmail, demoPhone, user.ID, st.ServiceURL, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
-		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name)
+		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name,
+		st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
 
 	select {
 	case <-ctx.Done():
