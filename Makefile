@@ -32,7 +32,7 @@ unit:
 
 ## bench: the handler benchmarks quoted in docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./login ./consent
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/blink-consent ./cmd/blink-consent

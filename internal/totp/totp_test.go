@@ -103,3 +103,15 @@ func FuzzParseURI(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkMatch(b *testing.B) {
+	s, _ := NewSecret()
+	now := time.Now()
+	code := Code(s, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Match(s, code, now); !ok {
+			b.Fatal("no match")
+		}
+	}
+}
