@@ -188,7 +188,10 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	}
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		// Only the request that won the challenge gets here.
-		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember)
+		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
+		if err := d.Store.RecordLoginSession(ctx, f.HydraSessionID, u.ID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR}); err != nil {
+			return "", err
+		}
 		return d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }

@@ -22,7 +22,8 @@ type Hydra interface {
 // Store is the state the login flow keeps, all of it in PostgreSQL.
 type Store interface {
 	web.ChallengeStore
-	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
+	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
+	RecordLoginSession(ctx context.Context, sessionID, userID string, k store.SignInKind) error
 	UserByEmail(ctx context.Context, email string) (store.User, error)
 	UserByPhone(ctx context.Context, phone string) (store.User, error)
 	StartFlow(ctx context.Context, f store.Flow, ttl time.Duration) (store.Flow, error)

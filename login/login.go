@@ -48,6 +48,7 @@ func HandleShow(d Deps) http.Handler {
 		f, err := d.Store.StartFlow(r.Context(), store.Flow{
 			BrowserHash: bh, Challenge: challenge, RequestURL: lr.RequestURL,
 			ClientID: lr.Client.ID, ClientName: lr.Client.DisplayName(), Lang: string(i18n.FromContext(r.Context())),
+			HydraSessionID: lr.SessionID,
 		}, d.Settings.FlowTTL)
 		if err != nil {
 			web.Fail(w, r, err)
@@ -81,7 +82,7 @@ func prefill(v *identifyView, hint string, s Settings) {
 // rejects it when the account may no longer sign in. One Hydra get (done by
 // the caller), one database round trip, one Hydra accept or reject.
 func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest) (string, error) {
-	u, first, err := st.UseChallengeForUser(ctx, lr.Challenge, lr.Subject)
+	u, kind, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject, lr.SessionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
@@ -97,11 +98,14 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 			})
 		})
 	}
-	slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject)
-	// Hydra takes acr, amr and context from this body only, so say what this step is.
+	slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject, "acr", kind.ACR)
+	// Hydra takes acr, amr and context from this body only: say again what the
+	// session's sign-in really was.
 	return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
 		return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
 			Subject: lr.Subject,
+			AMR:     kind.AMR,
+			ACR:     kind.ACR,
 			Context: map[string]any{"remembered": true},
 		})
 	})

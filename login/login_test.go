@@ -49,8 +49,9 @@ type skipStore struct {
 	fake *webtest.Store
 }
 
-func (s skipStore) UseChallengeForUser(ctx context.Context, c, subject string) (store.User, bool, error) {
-	return s.fake.UseChallengeForUser(ctx, c, subject)
+func (s skipStore) UseRememberedLogin(ctx context.Context, c, subject, sessionID string) (store.User, store.SignInKind, bool, error) {
+	u, first, err := s.fake.UseChallengeForUser(ctx, c, subject)
+	return u, store.SignInKind{AMR: []string{"otp", "email"}, ACR: "1"}, first, err
 }
 func (s skipStore) ReleaseChallenge(ctx context.Context, c string) error {
 	return s.fake.ReleaseChallenge(ctx, c)
@@ -82,6 +83,9 @@ func TestRememberedLoginBudgetAndSubject(t *testing.T) {
 	}
 	if hy.accepted.Subject != "u-1" {
 		t.Errorf("accepted subject %q, want exactly Hydra's", hy.accepted.Subject)
+	}
+	if hy.accepted.ACR != "1" || len(hy.accepted.AMR) != 2 {
+		t.Errorf("the remembered sign-in did not say again what the session was: %q %v", hy.accepted.ACR, hy.accepted.AMR)
 	}
 
 	// The same challenge again is refused without a second accept.

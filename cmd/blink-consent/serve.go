@@ -59,7 +59,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders}
 	go worker.Run(ctx)
-	go forgetUsedChallenges(ctx, db, logger)
+	go forgetUsedChallenges(ctx, db, logger, cfg.LoginRememberFor)
 	return server.Run(ctx, deps, nil)
 }
 
@@ -130,7 +130,7 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.
 
 // forgetUsedChallenges deletes single-use markers once Hydra's own request
 // TTL (30 minutes by default) has long passed. Every replica may run it.
-func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Logger) {
+func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Logger, rememberFor time.Duration) {
 	tick := time.NewTicker(10 * time.Minute)
 	defer tick.Stop()
 	for {
@@ -138,6 +138,9 @@ func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Log
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if err := db.ForgetLoginSessions(ctx, rememberFor+24*time.Hour); err != nil {
+				logger.Warn("could not forget login sessions", "err", err)
+			}
 			if err := db.ForgetRateEvents(ctx, 7*24*time.Hour); err != nil {
 				logger.Warn("could not forget rate events", "err", err)
 			}

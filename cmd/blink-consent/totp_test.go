@@ -63,9 +63,14 @@ func TestTwoStepSignIn(t *testing.T) {
 	if claims["sub"] != subject || claims["acr"] != "2" || fmt.Sprint(claims["amr"]) != "[otp email totp mfa]" {
 		t.Errorf("claims %v", claims)
 	}
-	// "Remember me" chosen on the first page survived the second step.
-	if j := rp.start(b); len(j.Pages()) != 0 || j.Callback == nil {
-		t.Errorf("the next sign-in was not remembered: %v", paths(j))
+	// "Remember me" chosen on the first page survived the second step, and the
+	// remembered sign-in still says it was two steps.
+	j := rp.start(b)
+	if len(j.Pages()) != 0 || j.Callback == nil {
+		t.Fatalf("the next sign-in was not remembered: %v", paths(j))
+	}
+	if _, claims := rp.tokens(t, j); claims["acr"] != "2" || fmt.Sprint(claims["amr"]) != "[otp email totp mfa]" {
+		t.Errorf("remembered sign-in claims %v", claims)
 	}
 }
 

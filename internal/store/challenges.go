@@ -48,28 +48,9 @@ func (s *Store) ReleaseChallenge(ctx context.Context, challenge string) error {
 // UseChallengeForUser marks a challenge used and reads the subject's account,
 // in one round trip (the skip paths' budget). err is ErrNotFound when the
 // account is gone.
-func (s *Store) UseChallengeForUser(ctx context.Context, challenge, subject string) (u User, first bool, err error) {
-	row := s.pool.QueryRow(ctx, `
-		WITH mark AS (
-			INSERT INTO used_challenges (hash) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1
-		)
-		SELECT EXISTS (SELECT 1 FROM mark), u.*
-		FROM (SELECT 1) AS one
-		LEFT JOIN LATERAL (SELECT `+userColumns+` FROM users WHERE id::text = $2) AS u ON true`,
-		challengeHash(challenge), subject)
-	var id *string
-	var email, phone *string
-	var emailVerified, phoneVerified *bool
-	var createdAt *time.Time
-	err = row.Scan(&first, &id, &email, &emailVerified, &phone, &phoneVerified, &createdAt, &u.DisabledAt)
-	if err != nil {
-		return User{}, false, fmt.Errorf("store: unable to mark a challenge and read its user: %w", err)
-	}
-	if id == nil {
-		return User{}, first, ErrNotFound
-	}
-	u.ID, u.Email, u.EmailVerified, u.Phone, u.PhoneVerified, u.CreatedAt = *id, *email, *emailVerified, *phone, *phoneVerified, *createdAt
-	return u, first, nil
+func (s *Store) UseChallengeForUser(ctx context.Context, challenge, subject string) (User, bool, error) {
+	u, _, first, err := s.UseRememberedLogin(ctx, challenge, subject, "")
+	return u, first, err
 }
 
 // SetChallengeRedirect records where the browser was sent after answering a challenge.

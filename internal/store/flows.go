@@ -29,15 +29,17 @@ type Flow struct {
 	// NeedsTOTP: the account has an authenticator app, so a second step is due.
 	NeedsTOTP      bool
 	TOTPVerifiedAt *time.Time
+	// HydraSessionID is Hydra's login session id for this challenge.
+	HydraSessionID string
 }
 
 const flowColumns = `id::text, browser_hash, challenge, request_url, client_id, client_name, lang, remember,
-	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at`
+	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, '')`
 
 func scanFlow(row pgx.Row) (Flow, error) {
 	var f Flow
 	err := row.Scan(&f.ID, &f.BrowserHash, &f.Challenge, &f.RequestURL, &f.ClientID, &f.ClientName, &f.Lang, &f.Remember,
-		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt)
+		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Flow{}, ErrNotFound
 	}
@@ -60,10 +62,10 @@ func (s *Store) StartFlow(ctx context.Context, f Flow, ttl time.Duration) (Flow,
 		return Flow{}, err
 	}
 	return scanFlow(s.pool.QueryRow(ctx, `INSERT INTO login_flows
-		(browser_hash, challenge, challenge_hash, request_url, client_id, client_name, lang, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
+		(browser_hash, challenge, challenge_hash, request_url, client_id, client_name, lang, expires_at, hydra_session_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval, nullif($9, ''))
 		RETURNING `+flowColumns,
-		f.BrowserHash, f.Challenge, challengeHash(f.Challenge), f.RequestURL, f.ClientID, f.ClientName, f.Lang, ttl))
+		f.BrowserHash, f.Challenge, challengeHash(f.Challenge), f.RequestURL, f.ClientID, f.ClientName, f.Lang, ttl, f.HydraSessionID))
 }
 
 // FlowForBrowser returns the open flow id if it belongs to the browser whose

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SignInKind is what a sign-in really was: its amr and acr.
+type SignInKind struct {
+	AMR []string
+	ACR string
+}
+
+// RecordLoginSession keeps what the sign-in that opened a Hydra login session was.
+func (s *Store) RecordLoginSession(ctx context.Context, sessionID, userID string, k SignInKind) error {
+	if sessionID == "" {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO login_sessions (session_id, user_id, amr, acr) VALUES ($1, $2::uuid, $3, $4)
+		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, created_at = now()`,
+		sessionID, userID, k.AMR, k.ACR)
+	if err != nil {
+		return fmt.Errorf("store: unable to record a login session: %w", err)
+	}
+	return nil
+}
+
+// UseRememberedLogin is UseChallengeForUser for a skip=true login, also reading
+// what the session's first sign-in was (zero when unknown) — one round trip.
+func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (u User, kind SignInKind, first bool, err error) {
+	row := s.pool.QueryRow(ctx, `
+		WITH mark AS (
+			INSERT INTO used_challenges (hash) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM mark), u.*, ls.amr, coalesce(ls.acr, '')
+		FROM (SELECT 1) AS one
+		LEFT JOIN LATERAL (SELECT `+userColumns+` FROM users WHERE id::text = $2) AS u ON true
+		LEFT JOIN login_sessions ls ON ls.session_id = $3 AND ls.user_id::text = $2`,
+		challengeHash(challenge), subject, sessionID)
+	var id, email, phone *string
+	var emailVerified, phoneVerified *bool
+	var createdAt *time.Time
+	err = row.Scan(&first, &id, &email, &emailVerified, &phone, &phoneVerified, &createdAt, &u.DisabledAt, &kind.AMR, &kind.ACR)
+	if err != nil {
+		return User{}, kind, false, fmt.Errorf("store: unable to read a remembered login: %w", err)
+	}
+	if id == nil {
+		return User{}, kind, first, ErrNotFound
+	}
+	u.ID, u.Email, u.EmailVerified, u.Phone, u.PhoneVerified, u.CreatedAt = *id, *email, *emailVerified, *phone, *phoneVerified, *createdAt
+	return u, kind, first, nil
+}
+
+// ForgetLoginSessions deletes sessions older than maxAge (past any remember_for).
+func (s *Store) ForgetLoginSessions(ctx context.Context, maxAge time.Duration) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM login_sessions WHERE created_at < now() - $1::interval`, maxAge)
+	return err
+}
