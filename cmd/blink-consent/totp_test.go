@@ -237,3 +237,32 @@ func (p *printedWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// No code, TOTP secret or cookie value ever reaches the log (DEV_MODE's own
+// sender, which is not used when real senders are configured, is the one
+// deliberate exception).
+func TestLogsHoldNoCodesSecretsOrCookies(t *testing.T) {
+	subject := addUser(t, testStack, "quiet.log@example.com")
+	s := importTOTP(t, subject)
+	rp, b, page := totpPage(t, "quiet.log@example.com", false)
+	emailCode := waitCode(t, testSMTP.inbox, "quiet.log@example.com", 1)
+	totpCode := totp.Code(s, time.Now())
+	rp.tokens(t, submitTOTP(b, page, totpCode))
+	u, _ := url.Parse(testStack.ServiceURL)
+	var cookie string
+	for _, c := range b.http.Jar.Cookies(u) {
+		if c.Name == "blink_browser" {
+			cookie = c.Value
+		}
+	}
+	logs := serviceLog.String()
+	if !strings.Contains(logs, `msg="signed in"`) || cookie == "" {
+		t.Fatal("nothing to check: no sign-in logged or no cookie")
+	}
+	for what, secret := range map[string]string{"email code": "code=" + emailCode, "TOTP code": "code=" + totpCode,
+		"TOTP secret": totp.Base32(s), "cookie": cookie, "code in text": "is " + emailCode, "development message": "DEV_MODE message"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains the %s", what)
+		}
+	}
+}
