@@ -83,20 +83,9 @@ func HandleCode(d Deps) http.Handler {
 func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	for _, l := range []struct {
-		bucket, key string
-		limit       store.Limit
-	}{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-identifier", f.Identifier, d.Limits.FailPerIdentifier}} {
-		ok, retry, err := d.Store.Check(ctx, l.bucket, l.key, l.limit)
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		if !ok {
-			slog.InfoContext(ctx, "code check refused: limit", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", f.Channel, "limit", l.bucket)
-			tooMany(w, r, retry)
-			return
-		}
+	failures := []limit{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-identifier", f.Identifier, d.Limits.FailPerIdentifier}}
+	if !d.withinLimits(w, r, f, "code check", false, failures...) {
+		return
 	}
 
 	verdict := store.CodeWrong
@@ -120,17 +109,11 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 				return
 			}
 		}
-		for _, b := range []struct{ bucket, key string }{{"fail-ip", ip}, {"fail-identifier", f.Identifier}} {
-			if err := d.Store.Record(ctx, b.bucket, b.key); err != nil {
-				slog.WarnContext(ctx, "could not record a failure", "err", err)
-			}
-		}
+		d.recordFailures(ctx, failures...)
 		web.Render(w, r, http.StatusUnprocessableEntity, views.LoginCode(d.codeView(f, "login.error.code")))
 		return
 	}
-	for _, b := range []struct{ bucket, key string }{{"fail-ip", ip}, {"fail-identifier", f.Identifier}} {
-		d.Store.Forget(ctx, b.bucket, b.key) // a success refunds the failures
-	}
+	d.forgetFailures(ctx, failures...) // a success refunds them
 	// A completed factor gets a new browser cookie.
 	bh := newBrowserCookie(w, d.Settings.SecureCookies)
 	if err := d.Store.RebindFlow(ctx, f.ID, bh); err != nil {

@@ -159,20 +159,8 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	if channel != "email" {
 		perIdentifier, bucket = d.Limits.SendPerPhone, "send-phone"
 	}
-	for _, l := range []struct {
-		bucket, key string
-		limit       store.Limit
-	}{{"send-ip", ip, d.Limits.SendPerIP}, {bucket, identifier, perIdentifier}} {
-		ok, retry, err := d.Store.Hit(ctx, l.bucket, l.key, l.limit)
-		if err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		if !ok {
-			slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "limit", l.bucket)
-			tooMany(w, r, retry)
-			return
-		}
+	if !d.withinLimits(w, r, f, "code", true, limit{"send-ip", ip, d.Limits.SendPerIP}, limit{bucket, identifier, perIdentifier}) {
+		return
 	}
 
 	var user store.User

@@ -55,20 +55,9 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		ctx := r.Context()
 		ip := web.ClientIP(r, d.Settings.TrustedProxies)
-		for _, l := range []struct {
-			bucket, key string
-			limit       store.Limit
-		}{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-totp", f.UserID, d.Limits.FailPerIdentifier}} {
-			allowed, retry, err := d.Store.Check(ctx, l.bucket, l.key, l.limit)
-			if err != nil {
-				web.Fail(w, r, err)
-				return
-			}
-			if !allowed {
-				slog.InfoContext(ctx, "authenticator code refused: limit", "flow", f.ID, "client", f.ClientID, "ip", ip, "limit", l.bucket)
-				tooMany(w, r, retry)
-				return
-			}
+		failures := []limit{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-totp", f.UserID, d.Limits.FailPerIdentifier}}
+		if !d.withinLimits(w, r, f, "authenticator code", false, failures...) {
+			return
 		}
 		result, err := d.checkTOTP(r, f)
 		if err != nil {
@@ -77,15 +66,11 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", "totp", "result", result)
 		if result != "accepted" {
-			for _, b := range []struct{ bucket, key string }{{"fail-ip", ip}, {"fail-totp", f.UserID}} {
-				if err := d.Store.Record(ctx, b.bucket, b.key); err != nil {
-					slog.WarnContext(ctx, "could not record a failure", "err", err)
-				}
-			}
+			d.recordFailures(ctx, failures...)
 			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
 			return
 		}
-		d.Store.Forget(ctx, "fail-totp", f.UserID)
+		d.forgetFailures(ctx, failures...)
 		if err := d.Store.VerifyTOTPFlow(ctx, f.ID); err != nil {
 			web.Fail(w, r, err)
 			return
