@@ -159,6 +159,10 @@ func TestLogoutConfirmAndAccept(t *testing.T) {
 	if done.Callback == nil || done.Callback.Path != "/logged-out" {
 		t.Errorf("logout Yes should end at the post-logout URL, ended at %v", paths(done))
 	}
+	// This service's own cookie is cleared too.
+	if set := done.Hops[0].Header.Get("Set-Cookie"); !strings.HasPrefix(set, "blink_browser=;") || !strings.Contains(set, "Max-Age=0") {
+		t.Errorf("logout did not clear the browser cookie: %q", set)
+	}
 	if h := b.Get(testStack.ServiceURL + "/logout?logout_challenge=" + url.QueryEscape(challenge)).Last(); h.Status != http.StatusGone {
 		t.Errorf("accepted logout challenge again: %d", h.Status)
 	}
