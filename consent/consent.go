@@ -37,8 +37,6 @@ type Settings struct {
 	RememberFor int64
 }
 
-var errAccountUnusable = errors.New("consent: the account is disabled or gone")
-
 func locales(cr hydra.ConsentRequest) []string { return cr.UILocales }
 
 // HandleShow answers GET /consent?consent_challenge=…. A consent the user
@@ -132,11 +130,12 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 				scopes = append([]string{"openid"}, scopes...)
 			}
 			u, err := st.UserByID(r.Context(), cr.Subject)
-			if err == nil && !u.Active() {
-				err = errAccountUnusable
-			}
 			if err != nil {
 				web.FailFlow(w, r, st, challenge, err)
+				return
+			}
+			if !u.Active() {
+				web.Problem(w, r, http.StatusForbidden, "disabled")
 				return
 			}
 			remember := r.PostFormValue("remember") == "true"

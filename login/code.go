@@ -141,8 +141,8 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		web.Problem(w, r, http.StatusForbidden, "disabled")
 		return
 	}
-	twoStep := false
-	if f.TOTPVerifiedAt == nil {
+	twoStep := f.TOTPVerifiedAt != nil
+	if !twoStep {
 		_, err := d.Store.TOTPFor(ctx, u.ID)
 		switch {
 		case err == nil:
@@ -157,10 +157,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			web.Fail(w, r, err)
 			return
 		}
-	} else {
-		twoStep = true
 	}
-	d.Store.CompleteFlow(ctx, f.ID)
 	accept := hydra.AcceptLogin{
 		Subject:     u.ID,
 		Remember:    f.Remember,
@@ -172,10 +169,21 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		// Only the request that won the challenge gets here.
 		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
-		if err := d.Store.RecordLoginSession(ctx, f.HydraSessionID, u.ID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR}); err != nil {
+		if _, err := d.Store.CompleteFlow(ctx, f.ID); err != nil {
 			return "", err
 		}
-		return d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
+		redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
+		if err == nil {
+			err = d.Store.RecordLoginSession(ctx, f.HydraSessionID, u.ID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR})
+		}
+		if err != nil {
+			// Hydra was not told (or the session not kept): the user may try again.
+			if rerr := d.Store.ReopenFlow(ctx, f.ID); rerr != nil {
+				slog.ErrorContext(ctx, "could not reopen a login flow", "err", rerr)
+			}
+			return "", err
+		}
+		return redirect, nil
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }
 

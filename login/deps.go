@@ -31,6 +31,7 @@ type Store interface {
 	RebindFlow(ctx context.Context, id string, browserHash []byte) error
 	ClearIdentifier(ctx context.Context, id string) error
 	CompleteFlow(ctx context.Context, id string) (bool, error)
+	ReopenFlow(ctx context.Context, id string) error
 	IssueCode(ctx context.Context, c store.CodeIssue) error
 	VerifyCode(ctx context.Context, flowID string, limits store.CodeLimits, match func(identifier string, mac []byte) bool) (store.Verdict, error)
 	SignInUser(ctx context.Context, f store.Flow, createPhoneUsers bool) (store.User, error)

@@ -3,6 +3,8 @@ package login
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -61,8 +63,8 @@ func validUUID(s string) bool {
 }
 
 // tooMany renders the 429 page with Retry-After.
-func tooMany(w http.ResponseWriter, r *http.Request, retry retryAfter) {
+func tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
 	minutes := int(retry.Minutes()) + 1
-	w.Header().Set("Retry-After", itoa(int(retry.Seconds())+1))
+	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
 	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(minutes, web.RequestID(r.Context())))
 }

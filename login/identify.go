@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
@@ -19,10 +18,6 @@ import (
 )
 
 type identifyView = views.IdentifyView
-
-type retryAfter = time.Duration
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func (d Deps) identifyView(f store.Flow, method string) identifyView {
 	s := d.Settings

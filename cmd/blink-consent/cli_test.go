@@ -120,7 +120,7 @@ func TestUsersAdd(t *testing.T) {
 			t.Errorf("%v: accepted", args)
 		}
 	}
-	if _, err := db.UserByIdentifier(context.Background(), "not-an-email"); err != store.ErrNotFound {
+	if _, err := db.UserByEmail(context.Background(), "not-an-email"); err != store.ErrNotFound {
 		t.Errorf("a refused user was stored: %v", err)
 	}
 }

@@ -5,12 +5,10 @@ package i18n
 var catalog = map[Lang]map[string]string{
 	English: {
 		"app.name":        "Blink",
-		"app.tagline":     "Sign in to Blink",
 		"app.footer":      "Blink — the Bitcoin wallet for everyone",
 		"app.skip":        "Skip to content",
 		"action.continue": "Continue",
 		"action.cancel":   "Cancel",
-		"action.home":     "Go back to the app",
 
 		"error.title":             "Something stopped this sign-in",
 		"error.code":              "Error code",
@@ -52,13 +50,7 @@ var catalog = map[Lang]map[string]string{
 		"oauth.temporarily_unavailable":   "The sign-in service is busy. Please try again in a minute.",
 		"oauth.unknown":                   "The sign-in could not be completed.",
 
-		"login.unavailable.title": "Sign-in with a code is coming soon",
-		"login.unavailable.body":  "This sign-in service cannot send sign-in codes yet. Go back to the app and try again later.",
-		"login.dev.title":         "Development sign-in",
-		"login.dev.body":          "Development mode only: pick a user to sign in as, without a code.",
-		"login.dev.user":          "Email, phone or user id",
-		"login.dev.remember":      "Remember me",
-		"login.for_app":           "to continue to %s",
+		"login.for_app": "to continue to %s",
 
 		"consent.title":          "%s wants to use your Blink account",
 		"consent.intro":          "Signed in as %s. If you allow it, this app will be able to:",
@@ -138,6 +130,10 @@ var catalog = map[Lang]map[string]string{
 		"notify.totp.added":   "Two-step sign-in with an authenticator app was turned on for your Blink account. If this was not you, contact Blink support now.",
 		"notify.totp.removed": "Two-step sign-in with an authenticator app was turned off for your Blink account. If this was not you, contact Blink support now.",
 
+		"dev.messages.title": "Development messages",
+		"dev.messages.body":  "DEV_MODE only: the newest messages this service queued, newest first. Reload to see new ones.",
+		"dev.messages.none":  "No messages yet.",
+
 		"logout.title":      "Sign out of Blink?",
 		"logout.app":        "%s asked to sign you out of Blink.",
 		"logout.body":       "You will be signed out of Blink on this device, and apps will ask you to sign in again.",
@@ -151,12 +147,10 @@ var catalog = map[Lang]map[string]string{
 	},
 	Spanish: {
 		"app.name":        "Blink",
-		"app.tagline":     "Inicia sesión en Blink",
 		"app.footer":      "Blink — la billetera Bitcoin para todos",
 		"app.skip":        "Saltar al contenido",
 		"action.continue": "Continuar",
 		"action.cancel":   "Cancelar",
-		"action.home":     "Volver a la aplicación",
 
 		"error.title":             "Algo detuvo este inicio de sesión",
 		"error.code":              "Código de error",
@@ -198,13 +192,7 @@ var catalog = map[Lang]map[string]string{
 		"oauth.temporarily_unavailable":   "El servicio de inicio de sesión está ocupado. Inténtalo de nuevo en un minuto.",
 		"oauth.unknown":                   "No se pudo completar el inicio de sesión.",
 
-		"login.unavailable.title": "El inicio de sesión con código llegará pronto",
-		"login.unavailable.body":  "Este servicio todavía no puede enviar códigos de inicio de sesión. Vuelve a la aplicación e inténtalo más tarde.",
-		"login.dev.title":         "Inicio de sesión de desarrollo",
-		"login.dev.body":          "Solo en modo de desarrollo: elige un usuario para iniciar sesión sin código.",
-		"login.dev.user":          "Correo, teléfono o id de usuario",
-		"login.dev.remember":      "Recordarme",
-		"login.for_app":           "para continuar a %s",
+		"login.for_app": "para continuar a %s",
 
 		"consent.title":          "%s quiere usar tu cuenta de Blink",
 		"consent.intro":          "Sesión iniciada como %s. Si lo permites, esta aplicación podrá:",
@@ -283,6 +271,10 @@ var catalog = map[Lang]map[string]string{
 		"notify.totp.subject": "Cambió el inicio de sesión en dos pasos de tu cuenta de Blink",
 		"notify.totp.added":   "Se activó el inicio de sesión en dos pasos con una aplicación de autenticación en tu cuenta de Blink. Si no fuiste tú, contacta al soporte de Blink ahora.",
 		"notify.totp.removed": "Se desactivó el inicio de sesión en dos pasos con una aplicación de autenticación en tu cuenta de Blink. Si no fuiste tú, contacta al soporte de Blink ahora.",
+
+		"dev.messages.title": "Mensajes de desarrollo",
+		"dev.messages.body":  "Solo en DEV_MODE: los mensajes más recientes que este servicio puso en cola, del más nuevo al más antiguo. Recarga para ver los nuevos.",
+		"dev.messages.none":  "Todavía no hay mensajes.",
 
 		"logout.title":      "¿Cerrar sesión en Blink?",
 		"logout.app":        "%s pidió cerrar tu sesión en Blink.",

@@ -88,9 +88,3 @@ func (s *Store) RecentMessages(ctx context.Context, limit int) ([]OutboxMessage,
 		return m, err
 	})
 }
-
-// MessageStatus returns one message's status and attempts (for tests and support).
-func (s *Store) MessageStatus(ctx context.Context, id int64) (status string, attempts int, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, id).Scan(&status, &attempts)
-	return status, attempts, err
-}

@@ -90,14 +90,3 @@ func (s *Store) DisableUser(ctx context.Context, id string) error {
 	}
 	return nil
 }
-
-// UserByIdentifier finds a user by id, email or phone (E.164).
-func (s *Store) UserByIdentifier(ctx context.Context, v string) (User, error) {
-	v = strings.TrimSpace(v)
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users
-		WHERE id::text = $1 OR email = lower($1) OR phone = $1 LIMIT 1`, v))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return User{}, fmt.Errorf("store: unable to read user: %w", err)
-	}
-	return u, err
-}

@@ -22,14 +22,6 @@ type ChallengeStore interface {
 	SeenRequestURL(ctx context.Context, challenge string) (string, error)
 }
 
-// UsedOr returns ErrChallengeUsed when used, else err.
-func UsedOr(used bool, err error) error {
-	if used {
-		return ErrChallengeUsed
-	}
-	return err
-}
-
 // Use marks the challenge used and then runs tell (Hydra's accept or reject).
 // A challenge already used gives ErrChallengeUsed and tell never runs; when
 // tell fails the mark is released so the user can try again.

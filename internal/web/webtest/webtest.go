@@ -137,17 +137,6 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return store.User{}, store.ErrNotFound
 }
 
-// UserByIdentifier finds a user by id or email.
-func (s *Store) UserByIdentifier(ctx context.Context, v string) (store.User, error) {
-	s.count()
-	for _, u := range s.Users {
-		if u.ID == v || u.Email == v {
-			return u, nil
-		}
-	}
-	return store.User{}, store.ErrNotFound
-}
-
 func (c *Challenges) count() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
