@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
@@ -35,6 +36,9 @@ type Store interface {
 type Settings struct {
 	// RememberFor is how long a remembered decision lasts, in seconds (0 = until revoked).
 	RememberFor int64
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (for the audit log's IP).
+	TrustedProxies []netip.Prefix
 }
 
 func locales(cr hydra.ConsentRequest) []string { return cr.UILocales }
@@ -50,7 +54,7 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 			return
 		}
 		if cr.Skip || cr.Client.SkipConsent {
-			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr)
+			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr, web.ClientIP(r, s.TrustedProxies))
 			if err != nil {
 				web.FailFlow(w, r, st, challenge, err)
 				return
@@ -72,7 +76,7 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 
 // acceptWithoutAsking grants the requested scopes and audience in one Hydra
 // get (the caller's), one database round trip and one Hydra accept.
-func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.ConsentRequest) (string, error) {
+func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.ConsentRequest, ip string) (string, error) {
 	u, first, err := st.UseChallengeForUser(ctx, cr.Challenge, cr.Subject)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -85,11 +89,14 @@ func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.Consen
 			return h.RejectConsent(ctx, cr.Challenge, hydra.Rejection{Error: "access_denied", Description: "This account can no longer sign in."})
 		})
 	}
-	slog.InfoContext(ctx, "consent granted without asking", "client", cr.Client.ID, "subject", cr.Subject,
-		"remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent, "scopes", cr.RequestedScope)
-	return web.Finish(ctx, st, cr.Challenge, func() (string, error) {
+	redirect, err := web.Finish(ctx, st, cr.Challenge, func() (string, error) {
 		return h.AcceptConsent(ctx, cr.Challenge, grant(cr.RequestedScope, cr.RequestedAudience, u, false, 0))
 	})
+	if err == nil {
+		slog.InfoContext(ctx, "consent granted without asking", "client", cr.Client.ID, "subject", cr.Subject, "ip", ip,
+			"remembered", cr.Skip, "skip_consent", cr.Client.SkipConsent, "scopes", cr.RequestedScope)
+	}
+	return redirect, err
 }
 
 // HandleSubmit answers POST /consent. It fetches the consent request again and
@@ -139,9 +146,13 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 				return
 			}
 			remember := r.PostFormValue("remember") == "true"
-			slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject, "scopes", scopes, "remember", remember)
 			web.Answer(w, r, st, challenge, func() (string, error) {
-				return h.AcceptConsent(r.Context(), challenge, grant(scopes, audience, u, remember, s.RememberFor))
+				redirect, err := h.AcceptConsent(r.Context(), challenge, grant(scopes, audience, u, remember, s.RememberFor))
+				if err == nil {
+					slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject,
+						"ip", web.ClientIP(r, s.TrustedProxies), "scopes", scopes, "remember", remember)
+				}
+				return redirect, err
 			}, done)
 		default:
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")

@@ -30,16 +30,26 @@ func browserHash(r *http.Request, secure bool) []byte {
 	return hashCookie(c.Value)
 }
 
-// newBrowserCookie sets a fresh cookie and returns its hash.
-func newBrowserCookie(w http.ResponseWriter, secure bool) []byte {
+// browserToken is a fresh cookie value and its hash. The cookie is set only
+// once the hash is stored (setBrowserCookie), so a failed write never leaves
+// the browser holding a cookie no flow knows.
+type browserToken struct {
+	value string
+	hash  []byte
+}
+
+func newBrowserToken() browserToken {
 	b := make([]byte, 32)
 	rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
+	return browserToken{value: v, hash: hashCookie(v)}
+}
+
+func setBrowserCookie(w http.ResponseWriter, t browserToken, secure bool) {
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(secure), Value: v, Path: "/",
+		Name: cookieName(secure), Value: t.value, Path: "/",
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	})
-	return hashCookie(v)
 }
 
 // clearBrowserCookie removes the cookie (logout).

@@ -19,31 +19,22 @@ type Hydra interface {
 	RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error)
 }
 
-// Store is the state the login flow keeps, all of it in PostgreSQL.
+// Store is the state the login flow keeps, all of it in PostgreSQL. A sign-in
+// is a state machine (identifier → code sent → verified → second factor →
+// done); each request is one of its transitions, checked and applied in one
+// transaction.
 type Store interface {
 	web.ChallengeStore
 	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
 	RecordLoginSession(ctx context.Context, sessionID, userID string, k store.SignInKind) error
-	UserByEmail(ctx context.Context, email string) (store.User, error)
-	UserByPhone(ctx context.Context, phone string) (store.User, error)
 	StartFlow(ctx context.Context, f store.Flow, ttl time.Duration) (store.Flow, error)
 	FlowForBrowser(ctx context.Context, id string, browserHash []byte) (store.Flow, error)
-	RebindFlow(ctx context.Context, id string, browserHash []byte) error
-	ClearIdentifier(ctx context.Context, id string) error
-	CompleteFlow(ctx context.Context, id string) (bool, error)
+	ClearIdentifier(ctx context.Context, id string, browserHash []byte) error
+	SendCode(ctx context.Context, req store.SendRequest) (store.SendResult, error)
+	VerifyCode(ctx context.Context, req store.VerifyRequest) (store.Verdict, store.Flow, error)
+	CheckTOTP(ctx context.Context, req store.TOTPRequest) (store.TOTPVerdict, store.Flow, error)
+	CompleteFlow(ctx context.Context, id string) (store.User, bool, error)
 	ReopenFlow(ctx context.Context, id string) error
-	IssueCode(ctx context.Context, c store.CodeIssue) error
-	VerifyCode(ctx context.Context, flowID string, limits store.CodeLimits, match func(identifier string, mac []byte) bool) (store.Verdict, error)
-	SignInUser(ctx context.Context, f store.Flow, createPhoneUsers bool) (store.User, error)
-	TOTPFor(ctx context.Context, userID string) (store.TOTP, error)
-	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
-	RequireTOTP(ctx context.Context, flowID string) error
-	CountTOTPTry(ctx context.Context, flowID string) (int, error)
-	VerifyTOTPFlow(ctx context.Context, flowID string) error
-	Hit(ctx context.Context, bucket, key string, l store.Limit) (bool, time.Duration, error)
-	Check(ctx context.Context, bucket, key string, l store.Limit) (bool, time.Duration, error)
-	Record(ctx context.Context, bucket, key string) error
-	Forget(ctx context.Context, bucket, key string) error
 }
 
 // Limits are the abuse limits, shared by every replica through the store.
@@ -61,8 +52,11 @@ type Settings struct {
 	CodeTTL time.Duration
 	// FlowTTL is how long a sign-in page stays usable (Hydra's request TTL, 30 minutes).
 	FlowTTL time.Duration
-	// ResendAfter is the cooldown before "Send a new code".
+	// ResendAfter is the cooldown between two codes of one flow, whichever
+	// page asks (the identifier page again, or "Send a new code").
 	ResendAfter time.Duration
+	// MaxSends is how many codes one flow may send (5).
+	MaxSends int
 	// Email, SMS and WhatsApp say which channels can deliver codes.
 	Email, SMS, WhatsApp bool
 	// SMSCountries are the ISO regions whose numbers may get codes.

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
-	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -68,9 +68,15 @@ func HandleIdentifyPage(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		if f.Channel != "" && f.VerifiedAt == nil {
-			if err := d.Store.ClearIdentifier(r.Context(), f.ID); err != nil {
-				web.Fail(w, r, err)
+		if f.VerifiedAt != nil {
+			d.refused(w, r, f, "identifier page", store.ErrFlowState)
+			return
+		}
+		if f.Channel != "" {
+			if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {
+				if !d.refused(w, r, f, "identifier page", err) {
+					web.Fail(w, r, err)
+				}
 				return
 			}
 		}
@@ -93,6 +99,11 @@ func HandleIdentify(d Deps) http.Handler {
 			d.cancel(w, r, f)
 			return
 		case "continue":
+			if f.VerifiedAt != nil {
+				// A verified flow's identity is frozen: no other email or phone.
+				d.refused(w, r, f, "identifier", store.ErrFlowState)
+				return
+			}
 		default:
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
@@ -131,86 +142,84 @@ func HandleIdentify(d Deps) http.Handler {
 				fieldError("login.error.channel")
 				return
 			}
-			ip := web.ClientIP(r, d.Settings.TrustedProxies)
-			if passed, err := d.Captcha.Verify(r.Context(), r.PostFormValue(captcha.FormField), ip); err != nil || !passed {
-				if err != nil {
-					slog.WarnContext(r.Context(), "bot check unavailable", "err", err)
-				}
+			if !d.passedBotCheck(r) {
 				fieldError("login.error.captcha")
 				return
 			}
 			channel, identifier = v.Channel, phone
 		}
-		d.sendCode(w, r, f, channel, identifier, v.Remember)
+		d.sendCode(w, r, f, channel, identifier, v.Remember, func(wait time.Duration) {
+			v.FieldError = "login.error.wait"
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			d.renderIdentify(w, r, http.StatusTooManyRequests, v)
+		})
 	})
 }
 
-// sendCode applies the send limits, then issues a code (and queues its
-// message when the identifier may get one) and goes to the code page.
-func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool) {
+// passedBotCheck runs the bot check (when on) on a send that would reach a phone.
+func (d Deps) passedBotCheck(r *http.Request) bool {
+	passed, err := d.Captcha.Verify(r.Context(), r.PostFormValue(captcha.FormField), web.ClientIP(r, d.Settings.TrustedProxies))
+	if err != nil {
+		slog.WarnContext(r.Context(), "bot check unavailable", "err", err)
+	}
+	return err == nil && passed
+}
+
+// sendCode sends a code to identifier: one transition of the flow, in one
+// transaction that applies the flow's cooldown and send cap and the shared
+// send limits (wait renders the page again when the cooldown refuses). An
+// email with no account, or a number that may not become one, gets the very
+// same page and the same work: its sealed message is stored as a decoy that
+// is never sent, and the code stored is one nobody knows.
+func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool, wait func(time.Duration)) {
 	ctx := r.Context()
-	ip := web.ClientIP(r, d.Settings.TrustedProxies)
 	perIdentifier, bucket := d.Limits.SendPerEmail, "send-email"
 	if channel != "email" {
 		perIdentifier, bucket = d.Limits.SendPerPhone, "send-phone"
 	}
-	if !d.withinLimits(w, r, f, "code", true, limit{"send-ip", ip, d.Limits.SendPerIP}, limit{bucket, identifier, perIdentifier}) {
-		return
-	}
-
-	var user store.User
-	var err error
-	if channel == "email" {
-		user, err = d.Store.UserByEmail(ctx, identifier)
-	} else {
-		user, err = d.Store.UserByPhone(ctx, identifier)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		web.Fail(w, r, err)
-		return
-	}
-	known := err == nil && user.Active()
-	// An email with no account gets no message, and a number only when it may
-	// become an account; the page and the work done are the same either way.
-	send := known || (channel != "email" && err != nil && d.Settings.CreatePhoneUsers)
-
 	code, err := codes.Generate()
 	if err != nil {
 		web.Fail(w, r, err)
 		return
 	}
-	issue := store.CodeIssue{
-		FlowID: f.ID, Channel: channel, Identifier: identifier, Remember: remember,
-		MAC: codes.MAC(d.Keys.Derive("code"), f.ID, identifier, code), TTL: d.Settings.CodeTTL,
-	}
-	if known {
-		issue.UserID = user.ID
-	}
-	if send {
-		env := delivery.CodeEnvelope(i18n.FromContext(ctx), channel, identifier, code, d.Settings.CodeTTL, d.Settings.Domain)
-		if issue.Message, err = delivery.Seal(d.Keys, env, time.Now().Add(d.Settings.CodeTTL)); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	} else {
-		// No message: store the MAC of a code nobody knows, so nothing can match.
-		other, _ := codes.Generate()
-		issue.MAC = codes.MAC(d.Keys.Derive("code"), f.ID, identifier, other+"x")
-	}
-	if err := d.Store.IssueCode(ctx, issue); err != nil {
+	decoy, err := codes.Generate()
+	if err != nil {
 		web.Fail(w, r, err)
 		return
 	}
-	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "queued", send)
+	env := delivery.CodeEnvelope(i18n.FromContext(ctx), channel, identifier, code, d.Settings.CodeTTL, d.Settings.Domain)
+	msg, err := delivery.Seal(d.Keys, env, time.Now().Add(d.Settings.CodeTTL))
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	key := d.Keys.Derive("code")
+	res, err := d.Store.SendCode(ctx, store.SendRequest{
+		FlowID: f.ID, BrowserHash: f.BrowserHash, Channel: channel, Identifier: identifier, Remember: remember,
+		MAC: codes.MAC(key, f.ID, identifier, code),
+		// Not a code anyone can type: codes are digits.
+		DecoyMAC: codes.MAC(key, f.ID, identifier, decoy+"x"),
+		Message:  *msg, TTL: d.Settings.CodeTTL,
+		Cooldown: d.Settings.ResendAfter, MaxSends: d.Settings.MaxSends,
+		Limits: []store.LimitKey{
+			{Bucket: "send-ip", Key: d.ipKey(r), Limit: d.Limits.SendPerIP},
+			{Bucket: bucket, Key: identifier, Limit: perIdentifier},
+		},
+		CreatePhoneUsers: d.Settings.CreatePhoneUsers,
+	})
+	var limited *store.LimitError
+	if errors.As(err, &limited) && limited.Bucket == "flow-cooldown" {
+		slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "limit", limited.Bucket)
+		wait(limited.RetryAfter)
+		return
+	}
+	if err != nil {
+		if !d.refused(w, r, f, "code", err) {
+			web.Fail(w, r, err)
+		}
+		return
+	}
+	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", web.ClientIP(r, d.Settings.TrustedProxies),
+		"method", channel, "queued", res.Queued)
 	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
-}
-
-// cancel rejects the login with access_denied.
-func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
-	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
-	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
-		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
-			Error: "access_denied", Description: "The resource owner denied the request",
-		})
-	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }

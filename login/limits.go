@@ -1,7 +1,7 @@
 package login
 
 import (
-	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -9,51 +9,33 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
 
-// limit is one rate limit applied to one key (an IP, an email, a user).
-type limit struct {
-	bucket, key string
-	limit       store.Limit
+// ipKey is the key of the client's per-IP limits.
+func (d Deps) ipKey(r *http.Request) string {
+	return web.ClientIP(r, d.Settings.TrustedProxies)
 }
 
-// withinLimits checks each limit — and, when count is true, counts this event
-// against it. When one is reached it renders the 429 page, logs which limit
-// refused what, and returns false.
-func (d Deps) withinLimits(w http.ResponseWriter, r *http.Request, f store.Flow, what string, count bool, limits ...limit) bool {
-	ctx := r.Context()
-	for _, l := range limits {
-		check := d.Store.Check
-		if count {
-			check = d.Store.Hit
+// refused renders the page for a transition the store refused and reports
+// whether err was such a refusal: a limit (429, with Retry-After), a step the
+// flow is not at (a verified flow keeps its identity: "Start again" begins a
+// new one), or a flow that is gone.
+func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what string, err error) bool {
+	var limited *store.LimitError
+	switch {
+	case errors.As(err, &limited):
+		slog.InfoContext(r.Context(), what+" refused: limit", "flow", f.ID, "client", f.ClientID,
+			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", f.Channel, "limit", limited.Bucket)
+		if limited.Bucket == "flow-sends" {
+			web.ProblemStartAgain(w, r, http.StatusTooManyRequests, "sends", f.RequestURL)
+			return true
 		}
-		ok, retry, err := check(ctx, l.bucket, l.key, l.limit)
-		if err != nil {
-			web.Fail(w, r, err)
-			return false
-		}
-		if !ok {
-			slog.InfoContext(ctx, what+" refused: limit", "flow", f.ID, "client", f.ClientID,
-				"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", f.Channel, "limit", l.bucket)
-			tooMany(w, r, retry)
-			return false
-		}
+		tooMany(w, r, limited.RetryAfter)
+	case errors.Is(err, store.ErrFlowState):
+		slog.WarnContext(r.Context(), what+" refused: not at that step", "flow", f.ID, "client", f.ClientID)
+		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
+	case errors.Is(err, store.ErrNotFound):
+		web.Problem(w, r, http.StatusGone, "flow")
+	default:
+		return false
 	}
 	return true
-}
-
-// recordFailures counts a failed check against each limit's key.
-func (d Deps) recordFailures(ctx context.Context, limits ...limit) {
-	for _, l := range limits {
-		if err := d.Store.Record(ctx, l.bucket, l.key); err != nil {
-			slog.WarnContext(ctx, "could not record a failure", "limit", l.bucket, "err", err)
-		}
-	}
-}
-
-// forgetFailures clears the failures a success refunds.
-func (d Deps) forgetFailures(ctx context.Context, limits ...limit) {
-	for _, l := range limits {
-		if err := d.Store.Forget(ctx, l.bucket, l.key); err != nil {
-			slog.WarnContext(ctx, "could not clear failures", "limit", l.bucket, "err", err)
-		}
-	}
 }

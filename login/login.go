@@ -30,7 +30,7 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		if lr.Skip {
-			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr)
+			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies))
 			if err != nil {
 				web.FailFlow(w, r, d.Store, challenge, err)
 				return
@@ -42,8 +42,10 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		bh := browserHash(r, d.Settings.SecureCookies)
+		var fresh *browserToken
 		if bh == nil {
-			bh = newBrowserCookie(w, d.Settings.SecureCookies)
+			t := newBrowserToken()
+			fresh, bh = &t, t.hash
 		}
 		f, err := d.Store.StartFlow(r.Context(), store.Flow{
 			BrowserHash: bh, Challenge: challenge, RequestURL: lr.RequestURL,
@@ -53,6 +55,9 @@ func HandleShow(d Deps) http.Handler {
 		if err != nil {
 			web.Fail(w, r, err)
 			return
+		}
+		if fresh != nil {
+			setBrowserCookie(w, *fresh, d.Settings.SecureCookies)
 		}
 		v := d.identifyView(f, "")
 		prefill(&v, lr.LoginHint, d.Settings)
@@ -81,7 +86,7 @@ func prefill(v *identifyView, hint string, s Settings) {
 // acceptRemembered accepts a skip=true login after checking the account, or
 // rejects it when the account may no longer sign in. One Hydra get (done by
 // the caller), one database round trip, one Hydra accept or reject.
-func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest) (string, error) {
+func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest, ip string) (string, error) {
 	u, kind, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject, lr.SessionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -90,7 +95,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 		return "", web.ErrChallengeUsed
 	}
 	if errors.Is(err, store.ErrNotFound) || !u.Active() {
-		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID)
+		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID, "ip", ip)
 		return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
 			return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
 				Error:       "access_denied",
@@ -98,10 +103,9 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 			})
 		})
 	}
-	slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject, "acr", kind.ACR)
 	// Hydra takes acr, amr and context from this body only: say again what the
 	// session's sign-in really was.
-	return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
+	redirect, err := web.Finish(ctx, st, lr.Challenge, func() (string, error) {
 		return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
 			Subject: lr.Subject,
 			AMR:     kind.AMR,
@@ -109,4 +113,8 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 			Context: map[string]any{"remembered": true},
 		})
 	})
+	if err == nil {
+		slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject, "ip", ip, "acr", kind.ACR)
+	}
+	return redirect, err
 }

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -54,71 +55,44 @@ func HandleTOTP(d Deps) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		ip := web.ClientIP(r, d.Settings.TrustedProxies)
-		failures := []limit{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-totp", f.UserID, d.Limits.FailPerIdentifier}}
-		if !d.withinLimits(w, r, f, "authenticator code", false, failures...) {
+		browser := newBrowserToken()
+		now := time.Now
+		if d.Clock != nil {
+			now = d.Clock
+		}
+		code := r.PostFormValue("code")
+		verdict, f2, err := d.Store.CheckTOTP(ctx, store.TOTPRequest{
+			FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: browser.hash,
+			IPKey: d.ipKey(r), PerIP: d.Limits.FailPerIP, PerUser: d.Limits.FailPerIdentifier,
+			TriesPerFlow: totpTriesPerFlow,
+			Match: func(userID string, sealed []byte) (int64, bool, error) {
+				secret, err := d.Keys.Open(sealed, []byte(userID))
+				if err != nil {
+					return 0, false, err
+				}
+				step, ok := totp.Match(secret, code, now())
+				return step, ok, nil
+			},
+		})
+		if errors.Is(err, store.ErrFlowState) {
+			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)
+			web.Problem(w, r, http.StatusGone, "flow")
 			return
 		}
-		result, err := d.checkTOTP(r, f)
 		if err != nil {
-			web.Fail(w, r, err)
+			if !d.refused(w, r, f, "authenticator code", err) {
+				web.Fail(w, r, err)
+			}
 			return
 		}
-		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", "totp", "result", result)
-		if result != "accepted" {
-			d.recordFailures(ctx, failures...)
+		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID,
+			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", "totp", "result", string(verdict))
+		if verdict != store.TOTPAccepted {
 			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
 			return
 		}
-		d.forgetFailures(ctx, failures...)
-		if err := d.Store.VerifyTOTPFlow(ctx, f.ID); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		now := time.Now()
-		f.TOTPVerifiedAt = &now
-		bh := newBrowserCookie(w, d.Settings.SecureCookies)
-		if err := d.Store.RebindFlow(ctx, f.ID, bh); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-		d.finish(w, r, f)
+		// A completed factor gets a new browser cookie, now that the flow knows it.
+		setBrowserCookie(w, browser, d.Settings.SecureCookies)
+		d.finish(w, r, f2)
 	})
-}
-
-// checkTOTP counts the try first, then checks the code and claims its time
-// step; "wrong", "replayed" and "locked" all look the same to the user.
-func (d Deps) checkTOTP(r *http.Request, f store.Flow) (string, error) {
-	ctx := r.Context()
-	tries, err := d.Store.CountTOTPTry(ctx, f.ID)
-	if err != nil {
-		return "", err
-	}
-	if tries > totpTriesPerFlow {
-		return "locked", nil
-	}
-	cred, err := d.Store.TOTPFor(ctx, f.UserID)
-	if err != nil {
-		return "", err
-	}
-	secret, err := d.Keys.Open(cred.Sealed, []byte(f.UserID))
-	if err != nil {
-		return "", err
-	}
-	now := time.Now
-	if d.Clock != nil {
-		now = d.Clock
-	}
-	step, ok := totp.Match(secret, r.PostFormValue("code"), now())
-	if !ok {
-		return "wrong", nil
-	}
-	fresh, err := d.Store.UseTOTPStep(ctx, f.UserID, step)
-	if err != nil {
-		return "", err
-	}
-	if !fresh {
-		return "replayed", nil
-	}
-	return "accepted", nil
 }

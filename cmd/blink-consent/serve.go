@@ -109,13 +109,14 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.
 		Limits: login.Limits{
 			SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
 			FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
-			Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100},
+			Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
 		},
 		Settings: login.Settings{
 			RememberFor:      cfg.LoginRememberFor,
 			CodeTTL:          10 * time.Minute,
 			FlowTTL:          30 * time.Minute,
 			ResendAfter:      30 * time.Second,
+			MaxSends:         5,
 			Email:            s.Email() || cfg.DevMode,
 			SMS:              s.SMS() || cfg.DevMode,
 			WhatsApp:         s.WhatsApp() || cfg.DevMode,

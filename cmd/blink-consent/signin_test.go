@@ -203,8 +203,12 @@ func TestUnknownEmailIsIndistinguishable(t *testing.T) {
 	if n := len(testSMTP.all("unknown.one@example.com")); n != 0 {
 		t.Errorf("%d messages went to an email with no account", n)
 	}
-	if n := queryInt(t, `SELECT count(*) FROM outbox WHERE destination = 'unknown.one@example.com'`); n != 0 {
+	if n := queryInt(t, `SELECT count(*) FROM outbox WHERE destination = 'unknown.one@example.com' AND status <> 'decoy'`); n != 0 {
 		t.Errorf("a message to an unknown email was queued")
+	}
+	// The same work as for a known email: a sealed message, stored but never sent.
+	if n := queryInt(t, `SELECT count(*) FROM outbox WHERE destination = 'unknown.one@example.com' AND status = 'decoy' AND length(sealed) > 0`); n != 1 {
+		t.Errorf("%d decoy messages for the unknown email, want 1", n)
 	}
 	if n := queryInt(t, `SELECT count(*) FROM users WHERE email = 'unknown.one@example.com'`); n != 0 {
 		t.Errorf("an unknown email created an account")

@@ -52,6 +52,9 @@ type SignIn struct {
 
 	SendPerEmail, SendPerPhone, SendPerIP Limit
 	FailPerIdentifier, FailPerIP          Limit
+	// Lockout is how long an email or phone stays locked after 100
+	// consecutive failed codes (NIST SP 800-63B's limit).
+	Lockout time.Duration
 
 	// CaptchaProvider is "" (off) or "turnstile".
 	CaptchaProvider, CaptchaSiteKey, CaptchaSecret, CaptchaVerifyURL string
@@ -300,6 +303,11 @@ func loadSignIn(getenv func(string) string, dev bool, fail func(name, format str
 			fail(l.name, "%v", err)
 		}
 		*l.dst = lim
+	}
+	if d, err := parseDuration(orDefault(getenv("LOCKOUT_DURATION"), "1h")); err != nil || d <= 0 {
+		fail("LOCKOUT_DURATION", "must be a positive duration such as 1h")
+	} else {
+		s.Lockout = d
 	}
 	switch s.CaptchaProvider {
 	case "":

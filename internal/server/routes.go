@@ -13,7 +13,7 @@ import (
 
 // routes lists every endpoint of the public listener.
 func routes(r chi.Router, d Deps) {
-	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds())}
+	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds()), TrustedProxies: d.Config.SignIn.TrustedProxies}
 
 	r.Method(http.MethodGet, "/login", login.HandleShow(d.Login))
 	r.Method(http.MethodGet, "/login/identify", login.HandleIdentifyPage(d.Login))

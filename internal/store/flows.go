@@ -31,15 +31,17 @@ type Flow struct {
 	TOTPVerifiedAt *time.Time
 	// HydraSessionID is Hydra's login session id for this challenge.
 	HydraSessionID string
+	// Sends is how many codes this flow has sent.
+	Sends int
 }
 
 const flowColumns = `id::text, browser_hash, challenge, request_url, client_id, client_name, lang, remember,
-	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, '')`
+	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends`
 
 func scanFlow(row pgx.Row) (Flow, error) {
 	var f Flow
 	err := row.Scan(&f.ID, &f.BrowserHash, &f.Challenge, &f.RequestURL, &f.ClientID, &f.ClientName, &f.Lang, &f.Remember,
-		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID)
+		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Flow{}, ErrNotFound
 	}
@@ -75,36 +77,93 @@ func (s *Store) FlowForBrowser(ctx context.Context, id string, browserHash []byt
 		WHERE id::text = $1 AND browser_hash = $2 AND expires_at > now()`, id, browserHash))
 }
 
-// RebindFlow gives the flow a new browser cookie hash (after a completed factor).
-func (s *Store) RebindFlow(ctx context.Context, id string, browserHash []byte) error {
-	_, err := s.pool.Exec(ctx, `UPDATE login_flows SET browser_hash = $2 WHERE id::text = $1`, id, browserHash)
-	if err != nil {
-		return fmt.Errorf("store: unable to rebind a login flow: %w", err)
-	}
-	return nil
+// ErrFlowState means the flow is not at the step the request belongs to: a
+// code sent to a flow that is already verified, a second factor before the
+// first, a completion before every factor. Nothing was changed.
+var ErrFlowState = errors.New("store: the sign-in flow is not at that step")
+
+// LimitError says which limit refused a request and when to try again.
+// Nothing was recorded or changed.
+type LimitError struct {
+	Bucket     string // e.g. "send-ip", "fail-identifier", "flow-cooldown", "flow-sends"
+	RetryAfter time.Duration
 }
 
-// ClearIdentifier returns the flow to the identifier step ("use a different email or phone").
-func (s *Store) ClearIdentifier(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, `
-		WITH f AS (UPDATE login_flows SET channel = NULL, identifier = NULL, user_id = NULL
-			WHERE id::text = $1 AND verified_at IS NULL RETURNING id)
-		UPDATE login_codes SET superseded_at = now() WHERE flow_id IN (SELECT id FROM f) AND superseded_at IS NULL`, id)
-	if err != nil {
-		return fmt.Errorf("store: unable to clear a login flow: %w", err)
-	}
-	return nil
+func (e *LimitError) Error() string { return "store: limit " + e.Bucket + " reached" }
+
+// LimitKey is one limit applied to one key (an IP network, an email, a user).
+type LimitKey struct {
+	Bucket, Key string
+	Limit       Limit
 }
 
-// CompleteFlow marks a verified flow complete. ok is false when it was not
-// verified or already complete: of two concurrent callers exactly one wins.
-func (s *Store) CompleteFlow(ctx context.Context, id string) (ok bool, err error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE login_flows SET completed_at = now()
-		WHERE id::text = $1 AND verified_at IS NOT NULL AND completed_at IS NULL`, id)
-	if err != nil {
-		return false, fmt.Errorf("store: unable to complete a login flow: %w", err)
+// lockFlow locks the browser's open flow for the rest of the transaction, so
+// two requests of one flow are two transitions one after the other.
+func lockFlow(ctx context.Context, tx pgx.Tx, id string, browserHash []byte) (Flow, error) {
+	return scanFlow(tx.QueryRow(ctx, `SELECT `+flowColumns+` FROM login_flows
+		WHERE id::text = $1 AND browser_hash = $2 AND expires_at > now() FOR UPDATE`, id, browserHash))
+}
+
+// ClearIdentifier returns a flow whose code is not yet verified to the
+// identifier step ("use a different email or phone"). ErrFlowState when a
+// factor was verified: its identity is frozen.
+func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []byte) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, id, browserHash)
+		if err != nil {
+			return err
+		}
+		if f.VerifiedAt != nil || f.CompletedAt != nil {
+			return ErrFlowState
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_flows SET channel = NULL, identifier = NULL, user_id = NULL
+			WHERE id::text = $1 AND verified_at IS NULL`, id); err != nil {
+			return fmt.Errorf("store: unable to clear a login flow: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_codes SET superseded_at = now()
+			WHERE flow_id::text = $1 AND superseded_at IS NULL`, id); err != nil {
+			return fmt.Errorf("store: unable to supersede codes: %w", err)
+		}
+		return nil
+	})
+}
+
+// CompleteFlow marks the flow done once every factor it needs is verified and
+// returns the account it signs in: the one the verifying code was issued to.
+// done is false, and nothing changes, when that account is disabled.
+// ErrFlowState when a factor is missing or the flow is already complete (of
+// two concurrent callers exactly one wins); ErrNotFound when the account is gone.
+func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool, err error) {
+	row := s.pool.QueryRow(ctx, `
+		WITH account AS (
+			SELECT users.* FROM login_flows f
+			JOIN login_codes c ON c.id = f.verified_code_id
+			JOIN users ON users.id = c.user_id
+			WHERE f.id::text = $1
+		), done AS (
+			UPDATE login_flows SET completed_at = now()
+			WHERE id::text = $1 AND verified_at IS NOT NULL AND completed_at IS NULL
+				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)
+				AND EXISTS (SELECT 1 FROM account WHERE disabled_at IS NULL)
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM done), a.id::text, coalesce(a.email, ''), a.email_verified,
+			coalesce(a.phone, ''), a.phone_verified, a.created_at, a.disabled_at
+		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, id)
+	var uid *string
+	var emailVerified, phoneVerified *bool
+	var createdAt *time.Time
+	if err := row.Scan(&done, &uid, &u.Email, &emailVerified, &u.Phone, &phoneVerified, &createdAt, &u.DisabledAt); err != nil {
+		return User{}, false, fmt.Errorf("store: unable to complete a login flow: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if uid == nil {
+		return User{}, false, ErrNotFound
+	}
+	u.ID, u.EmailVerified, u.PhoneVerified, u.CreatedAt = *uid, *emailVerified, *phoneVerified, *createdAt
+	if !done && u.Active() {
+		return u, false, ErrFlowState
+	}
+	return u, done, nil
 }
 
 // ReopenFlow undoes CompleteFlow when Hydra could not be told.
@@ -124,42 +183,116 @@ type Message struct {
 	NotAfter    time.Time
 }
 
-// CodeIssue is a new code for a flow: its MAC, lifetime and (unless the
-// identifier has no account and must not learn that) the message carrying it.
-type CodeIssue struct {
-	FlowID     string
-	Channel    string
-	Identifier string
-	UserID     string // "" when no account matches
-	Remember   bool
-	MAC        []byte
-	TTL        time.Duration
-	Message    *Message
+// SendRequest is one "send me a code" of a flow: from the identifier page or
+// "Send a new code". Both paths do the same work whether or not the
+// identifier has an account: the message is always sealed and stored, and
+// only the store decides whether it is queued or kept as a never-sent decoy.
+type SendRequest struct {
+	FlowID      string
+	BrowserHash []byte
+	Channel     string
+	Identifier  string
+	Remember    bool
+	// MAC is the HMAC of the code in Message; DecoyMAC of a code nobody knows,
+	// stored instead when no message may go.
+	MAC, DecoyMAC []byte
+	Message       Message
+	TTL           time.Duration
+	// Cooldown is the wait between two sends of one flow; MaxSends their number.
+	Cooldown time.Duration
+	MaxSends int
+	// Limits are the shared send limits (per IP network, per email or phone).
+	Limits []LimitKey
+	// CreatePhoneUsers: a number with no account gets a code (it becomes one).
+	CreatePhoneUsers bool
 }
 
-// IssueCode supersedes the flow's earlier codes, stores the new one, records
-// the identifier on the flow and queues the message, in one transaction.
-func (s *Store) IssueCode(ctx context.Context, c CodeIssue) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+// SendResult says whether a message was queued (false: a decoy, no account).
+type SendResult struct {
+	Queued bool
+}
+
+// SendCode is the "send a code" transition, allowed only before a code is
+// verified. In one transaction it checks the flow's cooldown and send count
+// and the shared limits (each refusal a *LimitError, recording nothing),
+// supersedes the flow's codes, stores the new one bound to the account the
+// identifier has now, and queues the message (or stores the decoy).
+func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, error) {
+	var res SendResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		if f.VerifiedAt != nil || f.CompletedAt != nil {
+			return ErrFlowState
+		}
+		var sinceLast *float64
+		if err := tx.QueryRow(ctx, `SELECT extract(epoch FROM now() - last_sent_at)::float8
+			FROM login_flows WHERE id::text = $1`, req.FlowID).Scan(&sinceLast); err != nil {
+			return fmt.Errorf("store: unable to read a login flow: %w", err)
+		}
+		if since := time.Duration(0); sinceLast != nil {
+			if since = time.Duration(*sinceLast * float64(time.Second)); since < req.Cooldown {
+				return &LimitError{Bucket: "flow-cooldown", RetryAfter: req.Cooldown - since}
+			}
+		}
+		if f.Sends >= req.MaxSends {
+			return &LimitError{Bucket: "flow-sends", RetryAfter: time.Until(f.ExpiresAt)}
+		}
+		if err := checkLimits(ctx, tx, req.Limits); err != nil {
+			return err
+		}
+		if err := recordEvents(ctx, tx, req.Limits); err != nil {
+			return err
+		}
+
+		var userID *string
+		var active bool
+		col := "email"
+		if req.Channel != "email" {
+			col = "phone"
+		}
+		err = tx.QueryRow(ctx, `SELECT id::text, disabled_at IS NULL FROM users WHERE `+col+` = $1`, req.Identifier).Scan(&userID, &active)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: unable to read user: %w", err)
+		}
+		// An email with no account gets no message, and a number only when it
+		// may become an account.
+		res.Queued = (userID != nil && active) || (userID == nil && req.Channel != "email" && req.CreatePhoneUsers)
+		mac, status := req.MAC, "queued"
+		if !res.Queued {
+			mac, status = req.DecoyMAC, "decoy"
+		}
+
 		if _, err := tx.Exec(ctx, `UPDATE login_codes SET superseded_at = now()
-			WHERE flow_id::text = $1 AND superseded_at IS NULL`, c.FlowID); err != nil {
+			WHERE flow_id::text = $1 AND superseded_at IS NULL`, req.FlowID); err != nil {
 			return fmt.Errorf("store: unable to supersede codes: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO login_codes (flow_id, identifier, code_hmac, expires_at)
-			VALUES ($1::uuid, $2, $3, now() + $4::interval)`, c.FlowID, c.Identifier, c.MAC, c.TTL); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO login_codes (flow_id, channel, identifier, user_id, code_hmac, expires_at)
+			VALUES ($1::uuid, $2, $3, $4::uuid, $5, now() + $6::interval)`,
+			req.FlowID, req.Channel, req.Identifier, userID, mac, req.TTL); err != nil {
 			return fmt.Errorf("store: unable to store a code: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE login_flows SET channel = $2, identifier = $3, user_id = nullif($4, '')::uuid,
-			remember = $5, last_sent_at = now() WHERE id::text = $1`, c.FlowID, c.Channel, c.Identifier, c.UserID, c.Remember); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE login_flows SET channel = $2, identifier = $3, user_id = NULL,
+			remember = $4, last_sent_at = now(), sends = sends + 1
+			WHERE id::text = $1 AND verified_at IS NULL AND completed_at IS NULL`,
+			req.FlowID, req.Channel, req.Identifier, req.Remember)
+		if err != nil {
 			return fmt.Errorf("store: unable to update a login flow: %w", err)
 		}
-		if c.Message != nil {
-			if err := queueMessage(ctx, tx, *c.Message); err != nil {
-				return err
-			}
+		if tag.RowsAffected() != 1 {
+			return ErrFlowState
+		}
+		m := req.Message
+		_, err = tx.Exec(ctx, `INSERT INTO outbox (channel, destination, sealed, not_after, status) VALUES ($1, $2, $3, $4, $5)`,
+			m.Channel, m.Destination, m.Sealed, m.NotAfter, status)
+		if err != nil {
+			return fmt.Errorf("store: unable to queue a message: %w", err)
 		}
 		return nil
 	})
+	return res, err
 }
 
 // Verdict is the outcome of a code check. Every failure looks the same to the
@@ -183,105 +316,174 @@ func (v Verdict) String() string {
 // CodeLimits are the per-code and per-identity failure limits.
 type CodeLimits struct {
 	TriesPerCode        int // 5: the sixth try fails even with the right code
-	FailuresPerIdentity int // ≤100 consecutive failures across flows and codes
+	FailuresPerIdentity int // ≤100 consecutive failures across flows and codes…
+	// Lockout is how long an identity stays locked once it reached
+	// FailuresPerIdentity; then its count starts again.
+	Lockout time.Duration
 }
 
-// VerifyCode checks a submitted code against the flow's live code. The try is
-// counted before comparing; a match consumes the code (once: concurrent right
-// answers get exactly one CodeAccepted), marks the flow verified, clears the
-// identity's failures and marks the identifier verified on the account.
-func (s *Store) VerifyCode(ctx context.Context, flowID string, limits CodeLimits, match func(identifier string, mac []byte) bool) (Verdict, error) {
-	var verdict Verdict
+// VerifyRequest is one code check of a flow.
+type VerifyRequest struct {
+	FlowID      string
+	BrowserHash []byte
+	// NewBrowserHash replaces the browser binding when the code is right.
+	NewBrowserHash []byte
+	// IPKey is the client's limit key; a failure counts against PerIP for it
+	// and against PerIdentifier for the flow's identifier.
+	IPKey                string
+	PerIP, PerIdentifier Limit
+	Limits               CodeLimits
+	CreatePhoneUsers     bool
+	Match                func(identifier string, mac []byte) bool
+}
+
+// VerifyCode is the "check the code" transition. In one transaction: the
+// flow is locked and must be waiting for a code (a flow already verified is
+// returned as it is, with CodeUsed, for the caller to finish: a double
+// submit); the failure limits are checked (a *LimitError records nothing);
+// the try is counted before comparing; a failure is recorded against every
+// limit at once; a match consumes the code, clears the identity's failures,
+// binds the code to its account (creating it for a new phone number when
+// allowed), and marks the flow verified, frozen to that code's identity, with
+// the new browser binding and whether a second factor is due.
+func (s *Store) VerifyCode(ctx context.Context, req VerifyRequest) (Verdict, Flow, error) {
+	verdict := CodeWrong
+	var flow Flow
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var codeID int64
-		var identifier string
-		var mac []byte
-		var attempts int
-		var expired bool
-		err := tx.QueryRow(ctx, `SELECT id, identifier, code_hmac, attempts, expires_at <= now() FROM login_codes
-			WHERE flow_id::text = $1 AND superseded_at IS NULL AND used_at IS NULL
-			ORDER BY id DESC LIMIT 1 FOR UPDATE`, flowID).Scan(&codeID, &identifier, &mac, &attempts, &expired)
-		if errors.Is(err, pgx.ErrNoRows) {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		flow = f
+		switch {
+		case f.CompletedAt != nil:
+			return ErrFlowState
+		case f.VerifiedAt != nil:
 			verdict = CodeUsed
 			return nil
+		case f.Channel == "":
+			return ErrFlowState
 		}
+		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-identifier", f.Identifier, req.PerIdentifier}}
+		if err := checkLimits(ctx, tx, failures); err != nil {
+			return err
+		}
+		verdict, err = checkCode(ctx, tx, req, f)
 		if err != nil {
-			return fmt.Errorf("store: unable to read a code: %w", err)
-		}
-		var failures int
-		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT failures FROM identity_failures WHERE identifier = $1), 0)`, identifier).Scan(&failures); err != nil {
-			return fmt.Errorf("store: unable to read failures: %w", err)
-		}
-		attempts++
-		if _, err := tx.Exec(ctx, `UPDATE login_codes SET attempts = $2 WHERE id = $1`, codeID, attempts); err != nil {
-			return fmt.Errorf("store: unable to count a try: %w", err)
-		}
-		switch {
-		case failures >= limits.FailuresPerIdentity:
-			verdict = IdentityLocked
-		case attempts > limits.TriesPerCode:
-			verdict = CodeLocked
-		case expired:
-			verdict = CodeExpired
-		case !match(identifier, mac):
-			verdict = CodeWrong
-		default:
-			verdict = CodeAccepted
+			return err
 		}
 		if verdict != CodeAccepted {
-			_, err := tx.Exec(ctx, `INSERT INTO identity_failures (identifier, failures) VALUES ($1, 1)
-				ON CONFLICT (identifier) DO UPDATE SET failures = identity_failures.failures + 1, updated_at = now()`, identifier)
-			if err != nil {
-				return fmt.Errorf("store: unable to count a failure: %w", err)
-			}
-			return nil
+			return recordEvents(ctx, tx, failures)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE login_codes SET used_at = now() WHERE id = $1 AND used_at IS NULL`, codeID)
-		if err != nil {
-			return fmt.Errorf("store: unable to use a code: %w", err)
-		}
-		if tag.RowsAffected() != 1 {
-			verdict = CodeUsed
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM identity_failures WHERE identifier = $1`, identifier); err != nil {
-			return fmt.Errorf("store: unable to clear failures: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE login_flows SET verified_at = now() WHERE id::text = $1`, flowID); err != nil {
-			return fmt.Errorf("store: unable to verify a login flow: %w", err)
-		}
-		return nil
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET browser_hash = $2 WHERE id::text = $1
+			RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
+		return err
 	})
 	if err != nil {
-		// A failure must still be counted: the transaction rolled back, so say so.
-		return CodeWrong, err
+		return CodeWrong, Flow{}, err
 	}
-	return verdict, nil
+	return verdict, flow, nil
 }
 
-// SignInUser returns the account a verified flow signs in, creating it for a
-// new phone number when allowed, and marks the identifier verified.
-func (s *Store) SignInUser(ctx context.Context, f Flow, createPhoneUsers bool) (User, error) {
-	if f.UserID != "" {
-		col := "email_verified"
-		if f.Channel != "email" {
-			col = "phone_verified"
-		}
-		return scanUser(s.pool.QueryRow(ctx, `UPDATE users SET `+col+` = true WHERE id::text = $1 RETURNING `+userColumns, f.UserID))
+// checkCode compares the submitted code with the flow's live code and, when it
+// matches, signs the flow's identity in (see VerifyCode).
+func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdict, error) {
+	var codeID int64
+	var identifier, channel string
+	var userID *string
+	var mac []byte
+	var attempts int
+	var expired bool
+	err := tx.QueryRow(ctx, `SELECT id, identifier, coalesce(channel, $2), user_id::text, code_hmac, attempts, expires_at <= now()
+		FROM login_codes WHERE flow_id::text = $1 AND superseded_at IS NULL AND used_at IS NULL
+		ORDER BY id DESC LIMIT 1 FOR UPDATE`, req.FlowID, f.Channel).
+		Scan(&codeID, &identifier, &channel, &userID, &mac, &attempts, &expired)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CodeUsed, nil
 	}
-	if f.Channel == "email" || !createPhoneUsers {
-		return User{}, ErrNotFound
-	}
-	// A new number: create the account, or take the one created meanwhile.
-	u, err := scanUser(s.pool.QueryRow(ctx, `INSERT INTO users (phone, phone_verified) VALUES ($1, true)
-		ON CONFLICT (phone) DO UPDATE SET phone_verified = true RETURNING `+userColumns, f.Identifier))
 	if err != nil {
-		return User{}, fmt.Errorf("store: unable to create a user: %w", err)
+		return CodeWrong, fmt.Errorf("store: unable to read a code: %w", err)
 	}
-	return u, nil
+	// A lock that has run its time is over: the count starts again.
+	if _, err := tx.Exec(ctx, `DELETE FROM identity_failures WHERE identifier = $1 AND locked_until <= now()`, identifier); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to end a lock: %w", err)
+	}
+	var failures int
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT failures FROM identity_failures WHERE identifier = $1 FOR UPDATE), 0)`,
+		identifier).Scan(&failures); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to read failures: %w", err)
+	}
+	attempts++
+	if _, err := tx.Exec(ctx, `UPDATE login_codes SET attempts = $2 WHERE id = $1`, codeID, attempts); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to count a try: %w", err)
+	}
+	verdict := CodeAccepted
+	switch {
+	case failures >= req.Limits.FailuresPerIdentity:
+		verdict = IdentityLocked
+	case attempts > req.Limits.TriesPerCode:
+		verdict = CodeLocked
+	case expired:
+		verdict = CodeExpired
+	case !req.Match(identifier, mac):
+		verdict = CodeWrong
+	}
+	if verdict != CodeAccepted {
+		_, err := tx.Exec(ctx, `INSERT INTO identity_failures (identifier, failures) VALUES ($1, 1)
+			ON CONFLICT (identifier) DO UPDATE SET failures = identity_failures.failures + 1, updated_at = now(),
+				locked_until = CASE WHEN identity_failures.failures + 1 >= $2 AND identity_failures.locked_until IS NULL
+					THEN now() + $3::interval ELSE identity_failures.locked_until END`,
+			identifier, req.Limits.FailuresPerIdentity, req.Limits.Lockout)
+		if err != nil {
+			return CodeWrong, fmt.Errorf("store: unable to count a failure: %w", err)
+		}
+		return verdict, nil
+	}
+
+	if userID == nil && channel != "email" && req.CreatePhoneUsers {
+		// A new number: create the account, or take the one created meanwhile.
+		if err := tx.QueryRow(ctx, `INSERT INTO users (phone, phone_verified) VALUES ($1, true)
+			ON CONFLICT (phone) DO UPDATE SET phone_verified = true RETURNING id::text`, identifier).Scan(&userID); err != nil {
+			return CodeWrong, fmt.Errorf("store: unable to create a user: %w", err)
+		}
+	}
+	if userID == nil {
+		// A code that matched with no account to sign in cannot happen: no
+		// message is sent for one. Refuse rather than guess.
+		return CodeWrong, errors.New("store: a verified code has no account")
+	}
+	col := "email"
+	if channel != "email" {
+		col = "phone"
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET `+col+`_verified = true WHERE id::text = $1 AND `+col+` = $2`, *userID, identifier); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to mark an identifier verified: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE login_codes SET used_at = now(), user_id = $2::uuid WHERE id = $1`, codeID, *userID); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to use a code: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM identity_failures WHERE identifier = $1`, identifier); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to clear failures: %w", err)
+	}
+	// The failures an identifier proved it is owned by are refunded; the IP's are not.
+	if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-identifier' AND key = $1`, identifier); err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to clear failures: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE login_flows SET verified_at = now(), verified_code_id = $2,
+		channel = $3, identifier = $4, user_id = $5::uuid,
+		needs_totp = EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $5::uuid)
+		WHERE id::text = $1 AND verified_at IS NULL AND completed_at IS NULL`,
+		req.FlowID, codeID, channel, identifier, *userID)
+	if err != nil {
+		return CodeWrong, fmt.Errorf("store: unable to verify a login flow: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return CodeWrong, ErrFlowState
+	}
+	return CodeAccepted, nil
 }
 
-// UserByEmail and UserByPhone find an account by identifier.
+// UserByEmail finds an account by email address.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	return s.userWhere(ctx, `email = $1`, email)
 }

@@ -33,31 +33,30 @@ func (s *Store) Hit(ctx context.Context, bucket, key string, l Limit) (ok bool, 
 	return ok, retryAfter, nil
 }
 
-// Check reports whether one more event would be allowed, recording nothing.
-func (s *Store) Check(ctx context.Context, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var e error
-		ok, retryAfter, e = over(ctx, tx, bucket, key, l)
-		return e
-	})
-	if err != nil {
-		return false, 0, fmt.Errorf("store: rate limit %s: %w", bucket, err)
-	}
-	return ok, retryAfter, nil
-}
-
-// Record adds an event whatever the count (a failure that happened).
-func (s *Store) Record(ctx context.Context, bucket, key string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO rate_events (bucket, key) VALUES ($1, $2)`, bucket, key); err != nil {
-		return fmt.Errorf("store: rate event %s: %w", bucket, err)
+// checkLimits takes each limit's lock (held until the transaction ends) and
+// returns a *LimitError for the first one already reached. Callers that go on
+// record their event in the same transaction, so concurrent requests cannot
+// pass a limit between the check and the record. Locks are always taken in
+// the order given (per-IP first), so two transactions never wait on each other.
+func checkLimits(ctx context.Context, tx pgx.Tx, limits []LimitKey) error {
+	for _, l := range limits {
+		ok, retry, err := over(ctx, tx, l.Bucket, l.Key, l.Limit)
+		if err != nil {
+			return fmt.Errorf("store: rate limit %s: %w", l.Bucket, err)
+		}
+		if !ok {
+			return &LimitError{Bucket: l.Bucket, RetryAfter: retry}
+		}
 	}
 	return nil
 }
 
-// Forget deletes bucket's events for key (a success refunds earlier failures).
-func (s *Store) Forget(ctx context.Context, bucket, key string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_events WHERE bucket = $1 AND key = $2`, bucket, key); err != nil {
-		return fmt.Errorf("store: rate events %s: %w", bucket, err)
+// recordEvents counts one event against each limit.
+func recordEvents(ctx context.Context, tx pgx.Tx, limits []LimitKey) error {
+	for _, l := range limits {
+		if _, err := tx.Exec(ctx, `INSERT INTO rate_events (bucket, key) VALUES ($1, $2)`, l.Bucket, l.Key); err != nil {
+			return fmt.Errorf("store: rate event %s: %w", l.Bucket, err)
+		}
 	}
 	return nil
 }

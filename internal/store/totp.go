@@ -65,44 +65,109 @@ func audit(ctx context.Context, tx pgx.Tx, userID, action, actor string, notify 
 	return nil
 }
 
-// UseTOTPStep records step as the credential's last accepted step. It is
-// refused (false) when that step or a later one was already used: the same
-// code never signs in twice, even from two flows at once.
-func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE totp_credentials SET last_step = $2
-		WHERE user_id::text = $1 AND (last_step IS NULL OR last_step < $2)`, userID, step)
-	if err != nil {
-		return false, fmt.Errorf("store: unable to use a TOTP step: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
+// TOTPRequest is one authenticator-code check of a flow.
+type TOTPRequest struct {
+	FlowID      string
+	BrowserHash []byte
+	// NewBrowserHash replaces the browser binding when the code is right.
+	NewBrowserHash []byte
+	// IPKey is the client's limit key; a failure counts against PerIP for it
+	// and against PerUser for the account.
+	IPKey          string
+	PerIP, PerUser Limit
+	TriesPerFlow   int
+	// Match opens the account's sealed secret and checks the code, returning
+	// the RFC 6238 time step it matched.
+	Match func(userID string, sealed []byte) (step int64, ok bool, err error)
 }
 
-// RequireTOTP marks a verified flow as waiting for the authenticator code.
-func (s *Store) RequireTOTP(ctx context.Context, flowID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE login_flows SET needs_totp = true WHERE id::text = $1 AND verified_at IS NOT NULL`, flowID)
+// TOTPVerdict is the outcome of an authenticator-code check; every failure
+// looks the same to the user.
+type TOTPVerdict string
+
+// The verdicts.
+const (
+	TOTPAccepted TOTPVerdict = "accepted"
+	TOTPWrong    TOTPVerdict = "wrong"
+	TOTPReplayed TOTPVerdict = "replayed" // right code, step already used
+	TOTPLocked   TOTPVerdict = "locked"   // this flow had its tries
+)
+
+// CheckTOTP is the "check the authenticator code" transition. In one
+// transaction: the flow is locked and must be waiting for its second factor
+// (else ErrFlowState); the failure limits are checked (a *LimitError records
+// nothing); the try is counted; the code is matched and its time step claimed
+// (the same code never signs in twice, even from two flows at once); a
+// failure is recorded against every limit; a success refunds the account's
+// failures and marks the factor done with the new browser binding.
+func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Flow, error) {
+	verdict := TOTPWrong
+	var flow Flow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		flow = f
+		if f.VerifiedAt == nil || !f.NeedsTOTP || f.TOTPVerifiedAt != nil || f.CompletedAt != nil {
+			return ErrFlowState
+		}
+		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-totp", f.UserID, req.PerUser}}
+		if err := checkLimits(ctx, tx, failures); err != nil {
+			return err
+		}
+		var tries int
+		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id::text = $1
+			RETURNING totp_attempts`, req.FlowID).Scan(&tries); err != nil {
+			return fmt.Errorf("store: unable to count a TOTP try: %w", err)
+		}
+		if verdict, err = claimTOTP(ctx, tx, req, f.UserID, tries); err != nil {
+			return err
+		}
+		if verdict != TOTPAccepted {
+			return recordEvents(ctx, tx, failures)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-totp' AND key = $1`, f.UserID); err != nil {
+			return fmt.Errorf("store: unable to clear failures: %w", err)
+		}
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), browser_hash = $2
+			WHERE id::text = $1 RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store: unable to update a login flow: %w", err)
+		return TOTPWrong, Flow{}, err
 	}
-	return nil
+	return verdict, flow, nil
 }
 
-// CountTOTPTry adds one try to the flow's TOTP step and returns the count.
-func (s *Store) CountTOTPTry(ctx context.Context, flowID string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id::text = $1 RETURNING totp_attempts`, flowID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("store: unable to count a TOTP try: %w", err)
+func claimTOTP(ctx context.Context, tx pgx.Tx, req TOTPRequest, userID string, tries int) (TOTPVerdict, error) {
+	if tries > req.TriesPerFlow {
+		return TOTPLocked, nil
 	}
-	return n, nil
-}
-
-// VerifyTOTPFlow records that the flow's second step is done.
-func (s *Store) VerifyTOTPFlow(ctx context.Context, flowID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE login_flows SET totp_verified_at = now() WHERE id::text = $1 AND verified_at IS NOT NULL`, flowID)
+	var sealed []byte
+	var lastStep *int64
+	err := tx.QueryRow(ctx, `SELECT sealed, last_step FROM totp_credentials WHERE user_id::text = $1 FOR UPDATE`, userID).Scan(&sealed, &lastStep)
 	if err != nil {
-		return fmt.Errorf("store: unable to update a login flow: %w", err)
+		// The credential was removed mid-flow: no code can match.
+		if errors.Is(err, pgx.ErrNoRows) {
+			return TOTPWrong, nil
+		}
+		return TOTPWrong, fmt.Errorf("store: unable to read a TOTP credential: %w", err)
 	}
-	return nil
+	step, ok, err := req.Match(userID, sealed)
+	if err != nil {
+		return TOTPWrong, err
+	}
+	if !ok {
+		return TOTPWrong, nil
+	}
+	if lastStep != nil && *lastStep >= step {
+		return TOTPReplayed, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE totp_credentials SET last_step = $2 WHERE user_id::text = $1`, userID, step); err != nil {
+		return TOTPWrong, fmt.Errorf("store: unable to use a TOTP step: %w", err)
+	}
+	return TOTPAccepted, nil
 }
 
 // AuditEvents lists a user's audited changes, newest first.

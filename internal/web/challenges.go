@@ -10,6 +10,9 @@ import (
 // ErrChallengeUsed means this service already accepted or rejected the challenge.
 var ErrChallengeUsed = errors.New("the challenge was already used")
 
+// ErrAccountDisabled means the account may not sign in: Hydra was not told.
+var ErrAccountDisabled = errors.New("the account is disabled")
+
 // ChallengeStore makes Hydra's challenges single-use and remembers where
 // each flow started and where it went.
 type ChallengeStore interface {

@@ -58,6 +58,12 @@ func Problem(w http.ResponseWriter, r *http.Request, status int, kind string) {
 	problem(w, r, status, kind, "")
 }
 
+// ProblemStartAgain is Problem with a "Start again" button to startURL (Hydra's
+// request_url, kept server-side), which begins a new sign-in.
+func ProblemStartAgain(w http.ResponseWriter, r *http.Request, status int, kind, startURL string) {
+	problem(w, r, status, kind, startURL)
+}
+
 func problem(w http.ResponseWriter, r *http.Request, status int, kind, startAgain string) {
 	Render(w, r, status, views.ErrorPage(views.Problem{
 		TitleKey:   "error." + kind + ".title",
@@ -85,6 +91,8 @@ func Classify(err error) (status int, kind string) {
 	switch {
 	case errors.As(err, &handled), errors.Is(err, ErrChallengeUsed):
 		return http.StatusGone, "used"
+	case errors.Is(err, ErrAccountDisabled):
+		return http.StatusForbidden, "disabled"
 	case errors.Is(err, hydra.ErrExpired):
 		return http.StatusGone, "expired"
 	case errors.Is(err, hydra.ErrNotFound):

@@ -1,0 +1,117 @@
+package login
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+)
+
+// The end of a sign-in, shared by the code and authenticator steps.
+
+// next goes on from a verified factor: to the authenticator step when the
+// flow says it is due, else to Hydra.
+func (d Deps) next(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	if secondStepDue(f) {
+		http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
+		return
+	}
+	d.finish(w, r, f)
+}
+
+// finish completes the flow and accepts the login at Hydra, once. The account
+// is the one the verifying code was issued to (the store reads it through
+// that code); a disabled account gets the "disabled" page and Hydra hears
+// nothing.
+func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	ctx := r.Context()
+	ip := web.ClientIP(r, d.Settings.TrustedProxies)
+	twoStep := f.TOTPVerifiedAt != nil
+	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		// Only the request that won the challenge gets here.
+		u, done, err := d.Store.CompleteFlow(ctx, f.ID)
+		switch {
+		case errors.Is(err, store.ErrFlowState):
+			return "", web.ErrChallengeUsed
+		case err != nil:
+			return "", err
+		case !done:
+			slog.InfoContext(ctx, "sign-in refused: account disabled", "flow", f.ID, "client", f.ClientID, "ip", ip)
+			return "", web.ErrAccountDisabled
+		}
+		accept := hydra.AcceptLogin{
+			Subject:     u.ID,
+			Remember:    f.Remember,
+			RememberFor: int64(d.Settings.RememberFor.Seconds()),
+			AMR:         amr(f.Channel, twoStep),
+			ACR:         acr(twoStep),
+			Context:     loginContext(f, u, twoStep),
+		}
+		redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
+		if err == nil {
+			err = d.Store.RecordLoginSession(ctx, f.HydraSessionID, u.ID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR})
+		}
+		if err != nil {
+			// Hydra was not told (or the session not kept): the user may try again.
+			if rerr := d.Store.ReopenFlow(ctx, f.ID); rerr != nil {
+				slog.ErrorContext(ctx, "could not reopen a login flow", "err", rerr)
+			}
+			return "", err
+		}
+		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "ip", ip,
+			"method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
+		return redirect, nil
+	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+}
+
+// cancel rejects the login with access_denied.
+func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
+	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
+	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
+			Error: "access_denied", Description: "The resource owner denied the request",
+		})
+	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+}
+
+// amr says what really happened, with RFC 8176 values where one exists: "otp"
+// (a one-time code), "sms", and "mfa" when the authenticator app was a second
+// step; email and WhatsApp have no registered value and are named as they are.
+func amr(channel string, twoStep bool) []string {
+	var m []string
+	switch channel {
+	case "sms":
+		m = []string{"otp", "sms"}
+	case "whatsapp":
+		m = []string{"otp", "whatsapp"}
+	default:
+		m = []string{"otp", "email"}
+	}
+	if twoStep {
+		m = append(m, "totp", "mfa")
+	}
+	return m
+}
+
+// acr is "1" for one step (a code) and "2" for a code and an authenticator code.
+func acr(twoStep bool) string {
+	if twoStep {
+		return "2"
+	}
+	return "1"
+}
+
+// loginContext passes the method and the verified identifiers to the consent step.
+func loginContext(f store.Flow, u store.User, twoStep bool) map[string]any {
+	c := map[string]any{"method": f.Channel, "two_step": twoStep}
+	if u.Email != "" {
+		c["email"], c["email_verified"] = u.Email, u.EmailVerified
+	}
+	if u.Phone != "" {
+		c["phone_number"], c["phone_number_verified"] = u.Phone, u.PhoneVerified
+	}
+	return c
+}
