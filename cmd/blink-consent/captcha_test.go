@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 )
 
@@ -76,6 +78,36 @@ func TestBotCheckBeforeSMSAndRegistrationNone(t *testing.T) {
 		t.Errorf("%d SMS sent, want 1 (only after the solved check)", n)
 	}
 
+	// "Send a new code" to a phone passes the same check (finding 6): the code
+	// page carries the widget, and no SMS goes without a solved check.
+	codePage := b.Get(st.ServiceURL + "/login/code?flow=" + flow).Last()
+	if !strings.Contains(codePage.Body, `data-sitekey="site-key-123"`) || !strings.Contains(codePage.Header.Get("Content-Security-Policy"), "frame-src https://challenges.cloudflare.com") {
+		t.Errorf("the phone code page lacks the bot check for a new code")
+	}
+	execOn(t, st, `UPDATE login_flows SET last_sent_at = now() - interval '31 seconds' WHERE id::text = $1`, flow)
+	resend := func(token string) hop {
+		form := url.Values{"flow": {flow}, "action": {"resend"}}
+		if token != "" {
+			form.Set("cf-turnstile-response", token)
+		}
+		return b.Post(st.ServiceURL+"/login/code", form).Last()
+	}
+	for _, token := range []string{"", "bot-token"} {
+		if h := resend(token); h.Status != http.StatusUnprocessableEntity || !strings.Contains(h.Body, "Please complete the check that you are not a robot.") {
+			t.Errorf("a new code with token %q: %d", token, h.Status)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(testTwilio.all("+50375550101")); n != 1 {
+		t.Errorf("%d SMS sent after unsolved checks, want still 1", n)
+	}
+	if h := resend("human-token"); h.URL.Path != "/login/code" || h.Status != http.StatusOK {
+		t.Errorf("a new code with a solved check: %s %d", h.URL.Path, h.Status)
+	}
+	if _, err := testTwilio.wait("+50375550101", 2); err != nil {
+		t.Error(err)
+	}
+
 	// REGISTRATION=none: an unknown number gets the code page, but no SMS and no account.
 	other := newBrowser(t)
 	unknownPage := postPhone(other, st, flowID(t, rp.start(other).Last()), "7555 0202", "human-token")
@@ -85,6 +117,19 @@ func TestBotCheckBeforeSMSAndRegistrationNone(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(testTwilio.all("+50375550202")); n != 0 {
 		t.Errorf("%d SMS went to an unknown number with REGISTRATION=none", n)
+	}
+}
+
+// execOn runs SQL against st's database.
+func execOn(t testing.TB, st *stack, query string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), st.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 }
 

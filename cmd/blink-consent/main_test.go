@@ -26,6 +26,7 @@ var (
 	serviceLog   = &syncBuffer{}
 	testSMTP     *smtpServer
 	testTwilio   *twilioServer
+	testSpy      *hydraSpy
 )
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
@@ -64,7 +65,21 @@ func testMain(m *testing.M) int {
 	if testTwilio, err = startTwilio(); err != nil {
 		return fail("Twilio stand-in: %v", err)
 	}
-	testStack, err = newTestStack(ctx, "main", 0)
+	// The main stack reaches Hydra's admin API through a spy, so tests can
+	// assert on the accepts Hydra really received.
+	opts, err := testStackOptions("main", 0)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if opts.HydraAdminPort, err = devstack.FreePort(); err != nil {
+		return fail("%v", err)
+	}
+	if testSpy, err = startHydraSpy("http://127.0.0.1:" + fmt.Sprint(opts.HydraAdminPort)); err != nil {
+		return fail("Hydra spy: %v", err)
+	}
+	defer testSpy.Close()
+	opts.Env["HYDRA_ADMIN_URL"] = testSpy.URL
+	testStack, err = startStack(ctx, testPG, opts)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -82,15 +97,23 @@ func testMain(m *testing.M) int {
 // newTestStack starts this service and a Hydra on the shared cluster, each
 // stack with its own databases and free ports.
 func newTestStack(ctx context.Context, name string, ttl time.Duration, extraEnv ...map[string]string) (*stack, error) {
-	dir := filepath.Join(testDir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	opts, err := testStackOptions(name, ttl, extraEnv...)
+	if err != nil {
 		return nil, err
 	}
-	return startStack(ctx, testPG, stackOptions{
+	return startStack(ctx, testPG, opts)
+}
+
+func testStackOptions(name string, ttl time.Duration, extraEnv ...map[string]string) (stackOptions, error) {
+	dir := filepath.Join(testDir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return stackOptions{}, err
+	}
+	return stackOptions{
 		Name: "it_" + name, HydraBinary: testHydraBin, Dir: dir, RequestTTL: ttl,
 		PostLogoutURL: "http://127.0.0.1:1/logged-out", Stdout: serviceLog, Stderr: serviceLog,
 		Env: providerEnv(extraEnv...),
-	})
+	}, nil
 }
 
 // providerEnv points the service at the test SMTP server and Twilio stand-in.

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// hydraSpy stands between the service and Hydra's admin API and records every
+// login accept Hydra received, so a test can assert on what Hydra was told.
+type hydraSpy struct {
+	URL     string
+	server  *http.Server
+	mu      sync.Mutex
+	accepts []loginAccept
+}
+
+// loginAccept is one accept body Hydra answered with 200.
+type loginAccept struct {
+	Challenge string
+	Subject   string   `json:"subject"`
+	ACR       string   `json:"acr"`
+	AMR       []string `json:"amr"`
+}
+
+func startHydraSpy(adminURL string) (*hydraSpy, error) {
+	target, err := url.Parse(adminURL)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &hydraSpy{URL: "http://" + l.Addr().String()}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		req := resp.Request
+		if req.Method != http.MethodPut || !strings.HasSuffix(req.URL.Path, "/requests/login/accept") || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		body, _ := req.Context().Value(spyBodyKey{}).([]byte)
+		var a loginAccept
+		if err := json.Unmarshal(body, &a); err == nil {
+			a.Challenge = req.URL.Query().Get("login_challenge")
+			s.mu.Lock()
+			s.accepts = append(s.accepts, a)
+			s.mu.Unlock()
+		}
+		return nil
+	}
+	s.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		proxy.ServeHTTP(w, r.WithContext(contextWithBody(r, body)))
+	})}
+	go s.server.Serve(l)
+	return s, nil
+}
+
+// Close stops the spy.
+func (s *hydraSpy) Close() { s.server.Close() }
+
+// Accepts returns the login accepts Hydra received for challenge.
+func (s *hydraSpy) Accepts(challenge string) []loginAccept {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []loginAccept
+	for _, a := range s.accepts {
+		if a.Challenge == challenge {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+type spyBodyKey struct{}
+
+func contextWithBody(r *http.Request, body []byte) context.Context {
+	return context.WithValue(r.Context(), spyBodyKey{}, body)
+}
