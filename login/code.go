@@ -83,7 +83,7 @@ func HandleCode(d Deps) http.Handler {
 func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	failures := []limit{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-identifier", f.Identifier, d.Limits.FailPerIdentifier}}
+	failures := []limit{{"fail-ip", web.LimitKey(ip), d.Limits.FailPerIP}, {"fail-identifier", f.Identifier, d.Limits.FailPerIdentifier}}
 	if !d.withinLimits(w, r, f, "code check", false, failures...) {
 		return
 	}

@@ -154,7 +154,7 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	if channel != "email" {
 		perIdentifier, bucket = d.Limits.SendPerPhone, "send-phone"
 	}
-	if !d.withinLimits(w, r, f, "code", true, limit{"send-ip", ip, d.Limits.SendPerIP}, limit{bucket, identifier, perIdentifier}) {
+	if !d.withinLimits(w, r, f, "code", true, limit{"send-ip", web.LimitKey(ip), d.Limits.SendPerIP}, limit{bucket, identifier, perIdentifier}) {
 		return
 	}
 

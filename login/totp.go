@@ -55,7 +55,7 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		ctx := r.Context()
 		ip := web.ClientIP(r, d.Settings.TrustedProxies)
-		failures := []limit{{"fail-ip", ip, d.Limits.FailPerIP}, {"fail-totp", f.UserID, d.Limits.FailPerIdentifier}}
+		failures := []limit{{"fail-ip", web.LimitKey(ip), d.Limits.FailPerIP}, {"fail-totp", f.UserID, d.Limits.FailPerIdentifier}}
 		if !d.withinLimits(w, r, f, "authenticator code", false, failures...) {
 			return
 		}

@@ -45,3 +45,24 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// LimitKey is the key a client address is counted under by the per-IP limits:
+// an IPv4 address itself, an IPv6 address's /64. One subscriber (a home, a
+// phone, a cloud VM) usually holds a whole /64, so keying single IPv6
+// addresses would give each client 2^64 budgets. IPv4-mapped IPv6 addresses
+// count as the IPv4 address they carry.
+func LimitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return prefix.String()
+}
