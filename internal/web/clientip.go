@@ -37,6 +37,25 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	return peer.String()
 }
 
+// FromTrustedProxy reports whether the request's TCP peer is one of the
+// trusted proxies, whose X-Forwarded-For ClientIP believes.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	peer, ok := peerAddr(r)
+	return ok && isTrusted(peer, trusted)
+}
+
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return peer.Unmap(), true
+}
+
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	for _, p := range trusted {
 		if p.Contains(a) {
