@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
 // stackQueryInt runs a counting query against st's database.
@@ -91,5 +93,35 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 	}
 	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:9:9::/64'`); n != 2 {
 		t.Errorf("%d fail-ip events keyed 2001:db8:9:9::/64, want 2", n)
+	}
+
+	// Wrong authenticator codes count against the /64 the same way.
+	const email = "v6.totp@example.com"
+	subject := addUser(t, st, email)
+	secret, _ := totp.NewSecret()
+	env := map[string]string{"DATABASE_URL": st.DatabaseURL, "SECRET_KEY": st.env["SECRET_KEY"]}
+	if _, errOut, err := runCLI(t, env, "users", "totp", "import", "--user", subject, "--secret", totp.Base32(secret)); err != nil {
+		t.Fatalf("totp import: %v %s", err, errOut)
+	}
+	a := newBrowser(t)
+	a.IP = "2001:db8:7:7::1"
+	page := askCode(a, email)
+	totpPage := a.Post(st.ServiceURL+"/login/code", codeForm(page, waitCode(t, testSMTP.inbox, email, 1))).Last()
+	if totpPage.URL.Path != "/login/totp" {
+		t.Fatalf("after the email code: %s %d", totpPage.URL.Path, totpPage.Status)
+	}
+	wrongTOTP := url.Values{"flow": {flowID(t, totpPage)}, "code": {otherCode(totp.Code(secret, time.Now()))}, "action": {"continue"}}
+	for i, ip := range []string{"2001:db8:7:7::1", "2001:db8:7:7::2"} {
+		a.IP = ip
+		if h := a.Post(st.ServiceURL+"/login/totp", wrongTOTP).Last(); h.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("wrong authenticator code %d: %d", i+1, h.Status)
+		}
+	}
+	a.IP = "2001:db8:7:7::3"
+	if h := a.Post(st.ServiceURL+"/login/totp", wrongTOTP).Last(); !isTooMany(h) {
+		t.Errorf("a third authenticator failure from the same /64: %d", h.Status)
+	}
+	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:7:7::/64'`); n != 2 {
+		t.Errorf("%d fail-ip events keyed 2001:db8:7:7::/64, want 2", n)
 	}
 }
