@@ -9,9 +9,10 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
 
-// ipKey is the key of the client's per-IP limits.
+// ipKey is the key of the client's per-IP limits: its address, or its /64
+// for IPv6 (one subscriber's allocation).
 func (d Deps) ipKey(r *http.Request) string {
-	return web.ClientIP(r, d.Settings.TrustedProxies)
+	return web.LimitKey(web.ClientIP(r, d.Settings.TrustedProxies))
 }
 
 // refused renders the page for a transition the store refused and reports

@@ -310,7 +310,7 @@ func TestRotatedCookieOnlyAfterTheWrite(t *testing.T) {
 		exec(t, `DROP TRIGGER fail_rebind ON login_flows`)
 		exec(t, `DROP FUNCTION fail_rebind()`)
 	})
-	before := browserCookie(t, b)
+	before := heldCookie(t, b)
 	j := submitCode(b, page, code)
 	if h := j.Last(); h.Status != http.StatusInternalServerError {
 		t.Errorf("a failed rebind: %d", h.Status)
@@ -320,7 +320,7 @@ func TestRotatedCookieOnlyAfterTheWrite(t *testing.T) {
 			t.Errorf("the response set %d cookies although the write failed", len(set))
 		}
 	}
-	if after := browserCookie(t, b); before == "" || after != before {
+	if after := heldCookie(t, b); before == "" || after != before {
 		t.Errorf("the browser's cookie changed")
 	}
 	if n := queryInt(t, `SELECT count(*) FROM login_flows WHERE id::text = $1 AND verified_at IS NULL`, flow); n != 1 {
@@ -328,8 +328,8 @@ func TestRotatedCookieOnlyAfterTheWrite(t *testing.T) {
 	}
 }
 
-// browserCookie is the value of the sign-in cookie the browser holds.
-func browserCookie(t testing.TB, b *browser) string {
+// heldCookie is the value of the sign-in cookie the browser holds.
+func heldCookie(t testing.TB, b *browser) string {
 	t.Helper()
 	u, err := url.Parse(testStack.ServiceURL)
 	if err != nil {

@@ -111,7 +111,7 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 		DSN:           hydraDB,
 		PublicPort:    o.HydraPublicPort,
 		AdminPort:     o.HydraAdminPort,
-		ProviderURL:   s.ServiceURL,
+		ProviderURL:   env["PUBLIC_URL"], // the service's own address unless a test puts a proxy in front
 		PostLogoutURL: o.PostLogoutURL,
 		RequestTTL:    o.RequestTTL,
 		Secret:        randomHex(24),

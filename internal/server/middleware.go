@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
@@ -146,4 +148,23 @@ func crossOriginProtection(next http.Handler) http.Handler {
 		web.Problem(w, r, http.StatusForbidden, "badrequest")
 	}))
 	return cop.Handler(next)
+}
+
+// warnUntrustedForwarding logs, once per handler (so once per process), that a
+// request carried X-Forwarded-For from a peer outside TRUSTED_PROXIES. The
+// header is then ignored, which is right for a client forging it but wrong
+// for our own proxy: behind it every client has the proxy's address, and the
+// per-IP limits become limits for the whole service.
+func warnUntrustedForwarding(logger *slog.Logger, trusted []netip.Prefix) func(http.Handler) http.Handler {
+	var warned atomic.Bool
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Forwarded-For") != "" && !web.FromTrustedProxy(r, trusted) && warned.CompareAndSwap(false, true) {
+				logger.WarnContext(r.Context(), "X-Forwarded-For from a peer not in TRUSTED_PROXIES is ignored; "+
+					"if this peer is your proxy, set TRUSTED_PROXIES to its CIDR, or every client shares its address "+
+					"for the per-IP limits (logged once)", "peer", r.RemoteAddr)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

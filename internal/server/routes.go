@@ -8,6 +8,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/consent"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
+	"github.com/blinkbitcoin/blink-consent/oautherror"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -27,7 +28,7 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodGet, "/logout", login.HandleLogout(d.Hydra, d.Config.Secure()))
 	r.Method(http.MethodPost, "/logout", login.HandleLogoutSubmit(d.Hydra, d.Config.Secure()))
 	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
-	r.Method(http.MethodGet, "/error", web.HandleOAuthError())
+	r.Method(http.MethodGet, "/error", oautherror.Handle())
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
 	r.Method(http.MethodGet, views.AssetPrefix+"*", views.Assets())

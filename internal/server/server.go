@@ -35,8 +35,8 @@ func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
 	// The recoverer sits inside the request id, logger, headers and language so
 	// a panic's page carries all of them.
-	r.Use(requestID, accessLog(d.Logger), securityHeaders(d.Config.Secure()), language,
-		recoverPanics, limitBody, crossOriginProtection)
+	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
+		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	routes(r, d)
 	return r
 }

@@ -29,3 +29,37 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitKey(t *testing.T) {
+	for _, tc := range []struct{ ip, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"::ffff:203.0.113.7", "203.0.113.7"}, // IPv4-mapped: the IPv4 address
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"}, // the same /64
+		{"2001:DB8:1:2:a:b:c:d", "2001:db8:1:2::/64"},             // however it is written
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},                  // the next /64 is another key
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := LimitKey(tc.ip); got != tc.want {
+			t.Errorf("LimitKey(%q) = %q, want %q", tc.ip, got, tc.want)
+		}
+	}
+}
+
+// The addresses ClientIP returns are keyed as LimitKey says, whatever
+// X-Forwarded-For wrote.
+func TestClientIPLimitKeyThroughAProxy(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	keys := map[string]bool{}
+	for _, xff := range []string{"2001:db8:5:6::1", "2001:db8:5:6:1234::9", "2001:db8:5:6:ffff::"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.1:4444"
+		r.Header.Set("X-Forwarded-For", xff)
+		keys[LimitKey(ClientIP(r, trusted))] = true
+	}
+	if len(keys) != 1 || !keys["2001:db8:5:6::/64"] {
+		t.Errorf("keys %v, want only 2001:db8:5:6::/64", keys)
+	}
+}

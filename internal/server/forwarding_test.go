@@ -1,0 +1,64 @@
+package server
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/blinkbitcoin/blink-consent/internal/config"
+)
+
+// forwardingHandler is the public handler with its log captured in buf.
+func forwardingHandler(buf *bytes.Buffer, trusted ...string) http.Handler {
+	u, _ := url.Parse("https://login.blink.sv")
+	cfg := config.Config{PublicURL: u}
+	for _, p := range trusted {
+		cfg.SignIn.TrustedProxies = append(cfg.SignIn.TrustedProxies, netip.MustParsePrefix(p))
+	}
+	return NewHandler(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(buf, nil))})
+}
+
+func getFrom(h http.Handler, peer, xff string) {
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	req.RemoteAddr = peer
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), req)
+}
+
+const untrustedWarning = "X-Forwarded-For from a peer not in TRUSTED_PROXIES is ignored"
+
+// Behind a proxy left out of TRUSTED_PROXIES every client has the proxy's
+// address: the operator is told, once.
+func TestUntrustedForwardingIsLoggedOnce(t *testing.T) {
+	var log bytes.Buffer
+	h := forwardingHandler(&log)
+	getFrom(h, "10.0.0.5:4000", "")
+	if strings.Contains(log.String(), untrustedWarning) {
+		t.Fatal("warned about a request without X-Forwarded-For")
+	}
+	getFrom(h, "10.0.0.5:4000", "198.51.100.7")
+	getFrom(h, "10.0.0.6:4000", "198.51.100.8")
+	if n := strings.Count(log.String(), untrustedWarning); n != 1 {
+		t.Errorf("%d warnings after two forwarded requests from untrusted peers, want 1:\n%s", n, log.String())
+	}
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "peer=10.0.0.5:4000") {
+		t.Errorf("the warning does not name the peer at WARN level:\n%s", log.String())
+	}
+}
+
+func TestTrustedForwardingIsNotWarnedAbout(t *testing.T) {
+	var log bytes.Buffer
+	h := forwardingHandler(&log, "10.0.0.0/8")
+	getFrom(h, "10.0.0.5:4000", "198.51.100.7")
+	getFrom(h, "[::ffff:10.0.0.6]:4000", "198.51.100.8")
+	if strings.Contains(log.String(), untrustedWarning) {
+		t.Errorf("warned about a trusted proxy:\n%s", log.String())
+	}
+}
