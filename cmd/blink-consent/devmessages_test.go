@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,8 +19,10 @@ import (
 // stack, is handled by the development logger and does show there.
 func TestDevMessagesShowOnlyWhatTheDevelopmentLoggerHandled(t *testing.T) {
 	// Its own log: the development logger writes codes there on purpose, and
-	// the shared service log is checked for codes by other tests.
+	// the shared service log is checked for codes by other tests. serve sets
+	// slog's default logger, which the main stack's audit lines use: give it back.
 	devLog := &syncBuffer{}
+	defer slog.SetDefault(slog.Default())
 	dir := filepath.Join(testDir, "devmessages")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
