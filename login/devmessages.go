@@ -11,20 +11,22 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// Messages lists the outbox, for the development page.
+// Messages lists what the development logger handled, for the development page.
 type Messages interface {
-	RecentMessages(ctx context.Context, limit int) ([]store.OutboxMessage, error)
+	DevMessages(ctx context.Context, limit int) ([]store.OutboxMessage, error)
 }
 
 // HandleDevMessages answers GET /dev/messages in DEV_MODE: the newest messages
-// with their codes. Outside DEV_MODE the page does not exist (404).
+// the development logger handled, with their codes. A message given to a real
+// sender (SMTP, Twilio, webhook) never shows here, even in DEV_MODE. Outside
+// DEV_MODE the page does not exist (404).
 func HandleDevMessages(st Messages, keys secret.Keys, devMode bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !devMode {
 			web.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
-		ms, err := st.RecentMessages(r.Context(), 20)
+		ms, err := st.DevMessages(r.Context(), 20)
 		if err != nil {
 			web.Fail(w, r, err)
 			return

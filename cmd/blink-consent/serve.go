@@ -64,7 +64,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // newSenders picks a sender per channel from the configuration; in DEV_MODE a
-// channel with none logs its messages and lists them on /dev/messages.
+// channel with none logs its messages and lists them on /dev/messages (only
+// those: a channel with a real sender never shows there).
 func newSenders(cfg config.Config, logger *slog.Logger) (map[string]delivery.Sender, error) {
 	s := cfg.SignIn
 	senders := map[string]delivery.Sender{}
@@ -79,7 +80,7 @@ func newSenders(cfg config.Config, logger *slog.Logger) (map[string]delivery.Sen
 	case s.TwilioFrom != "":
 		senders["sms"] = delivery.Twilio{APIURL: s.TwilioAPIURL, AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken, From: s.TwilioFrom}
 	case s.SMSWebhookURL != "":
-		senders["sms"] = delivery.Webhook{URL: s.SMSWebhookURL}
+		senders["sms"] = delivery.Webhook{URL: s.SMSWebhookURL, Secret: s.SMSWebhookSecret}
 	}
 	if s.TwilioWhatsAppFrom != "" {
 		senders["whatsapp"] = delivery.Twilio{APIURL: s.TwilioAPIURL, AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken, From: s.TwilioWhatsAppFrom, WhatsApp: true}

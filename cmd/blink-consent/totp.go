@@ -82,7 +82,11 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 
 	switch sub {
 	case "remove":
-		err := db.RemoveTOTP(ctx, u.ID, "cli", notification(keys, u, "notify.totp.removed"))
+		notice, err := notification(keys, u, "notify.totp.removed")
+		if err != nil {
+			return err
+		}
+		err = db.RemoveTOTP(ctx, u.ID, "cli", notice)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("users totp remove: %s has no authenticator app", u.ID)
 		}
@@ -130,7 +134,11 @@ func saveTOTP(ctx context.Context, db *store.Store, keys secret.Keys, u store.Us
 	if err != nil {
 		return err
 	}
-	if err := db.SaveTOTP(ctx, u.ID, sealed, step, action, "cli", notification(keys, u, "notify.totp.added")); err != nil {
+	notice, err := notification(keys, u, "notify.totp.added")
+	if err != nil {
+		return err
+	}
+	if err := db.SaveTOTP(ctx, u.ID, sealed, step, action, "cli", notice); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "two-step sign-in is on; the user is notified")
@@ -145,19 +153,24 @@ func accountName(u store.User) string {
 	return identity.MaskPhone(u.Phone)
 }
 
+// sealNotification seals the message telling the user; a variable so a test
+// can make it fail.
+var sealNotification = delivery.Seal
+
 // notification tells the user, by email or else SMS, in English and Spanish
-// (the account keeps no language).
-func notification(keys secret.Keys, u store.User, key string) *store.Message {
+// (the account keeps no language). When it cannot be made the command fails
+// before changing anything: a change the user is not told of is not made.
+func notification(keys secret.Keys, u store.User, key string) (*store.Message, error) {
 	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
 	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
 	if u.Email == "" {
 		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: text}
 	}
-	m, err := delivery.Seal(keys, e, time.Now().Add(24*time.Hour))
+	m, err := sealNotification(keys, e, time.Now().Add(24*time.Hour))
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("users totp: the notification to the user could not be sealed, so nothing was changed: %w", err)
 	}
-	return m
+	return m, nil
 }
 
 // terminalQR draws a QR code with half-block characters, two modules a line.

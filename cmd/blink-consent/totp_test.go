@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
@@ -264,5 +268,68 @@ func TestLogsHoldNoCodesSecretsOrCookies(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log contains the %s", what)
 		}
+	}
+}
+
+// RFC 4226 (R6) requires shared secrets of at least 128 bits: an 80-bit
+// secret is refused with the reason, and nothing is saved or sent.
+func TestTOTPImportRefusesShortSecrets(t *testing.T) {
+	const email = "short.secret@example.com"
+	subject := addUser(t, testStack, email)
+	short := totp.Base32(bytes.Repeat([]byte{0x5a}, 10))
+	for _, args := range [][]string{
+		{"users", "totp", "import", "--user", subject, "--secret", short},
+		{"users", "totp", "import", "--user", subject, "--uri", "otpauth://totp/Blink:x?secret=" + short + "&issuer=Blink"},
+	} {
+		if _, _, err := runCLI(t, totpEnv(), args...); err == nil || !strings.Contains(err.Error(), "only 80 bits") || !strings.Contains(err.Error(), "at least 128") {
+			t.Errorf("%v: %v", args[4:], err)
+		}
+	}
+	if n := queryInt(t, `SELECT count(*) FROM totp_credentials WHERE user_id::text = $1`, subject); n != 0 {
+		t.Errorf("an 80-bit secret was saved")
+	}
+	if n := queryInt(t, `SELECT count(*) FROM outbox WHERE destination = $1`, email); n != 0 {
+		t.Errorf("the user was told of a change that was refused")
+	}
+	if _, _, err := runCLI(t, totpEnv(), "users", "totp", "import", "--user", subject, "--secret", totp.Base32(bytes.Repeat([]byte{0x5a}, 16))); err != nil {
+		t.Errorf("a 128-bit secret: %v", err)
+	}
+}
+
+// When the user's notification cannot be made, the command fails and changes
+// nothing: support never turns two-step sign-in on or off without the user
+// being told.
+func TestTOTPCommandFailsWhenTheNotificationCannotBeMade(t *testing.T) {
+	const email = "unsealed.notice@example.com"
+	subject := addUser(t, testStack, email)
+	broken := func(secret.Keys, delivery.Envelope, time.Time) (*store.Message, error) {
+		return nil, errors.New("sealing failed")
+	}
+	sealNotification = broken
+	_, _, err := runCLI(t, totpEnv(), "users", "totp", "import", "--user", subject, "--secret", totp.Base32(bytes.Repeat([]byte{0x5a}, 20)))
+	sealNotification = delivery.Seal
+	if err == nil || !strings.Contains(err.Error(), "notification") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("import with a failing notification: %v", err)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM totp_credentials WHERE user_id::text = $1`, subject); n != 0 {
+		t.Errorf("the credential was saved without telling the user")
+	}
+
+	importTOTP(t, subject)
+	sealNotification = broken
+	_, _, err = runCLI(t, totpEnv(), "users", "totp", "remove", "--user", subject)
+	sealNotification = delivery.Seal
+	if err == nil || !strings.Contains(err.Error(), "notification") {
+		t.Errorf("remove with a failing notification: %v", err)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM totp_credentials WHERE user_id::text = $1`, subject); n != 1 {
+		t.Errorf("the credential was removed without telling the user")
+	}
+	events, _ := openStore(t, testStack).AuditEvents(context.Background(), subject)
+	if strings.Join(events, "; ") != "totp imported by cli" {
+		t.Errorf("audit %v", events)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM outbox WHERE destination = $1`, email); n != 1 {
+		t.Errorf("%d notifications queued, want the one for the import that was made", n)
 	}
 }

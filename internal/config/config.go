@@ -45,6 +45,8 @@ type SignIn struct {
 	TwilioAPIURL, TwilioAccountSID, TwilioAuthToken string
 	TwilioFrom, TwilioWhatsAppFrom                  string
 	SMSWebhookURL                                   string
+	// SMSWebhookSecret keys the HMAC in every webhook request's X-Blink-Signature.
+	SMSWebhookSecret string
 
 	// SMSCountries are the ISO regions whose numbers may receive codes.
 	SMSCountries   []string
@@ -107,6 +109,10 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("PUBLIC_URL", "%v", err)
 	} else if u.Scheme == "http" && !c.DevMode {
 		fail("PUBLIC_URL", "must be https (an http URL is allowed only with DEV_MODE=true)")
+	} else if c.DevMode && !isLoopbackHost(u.Hostname()) {
+		// DEV_MODE logs codes and shows them on /dev/messages: it must never
+		// run where anyone but the developer can reach it.
+		fail("DEV_MODE", "true is allowed only when PUBLIC_URL is on a loopback host (localhost, 127.0.0.0/8 or ::1), not %q", u.Hostname())
 	} else {
 		c.PublicURL = u
 	}
@@ -240,6 +246,7 @@ func loadSignIn(getenv func(string) string, dev bool, fail func(name, format str
 		TwilioFrom:         getenv("TWILIO_FROM"),
 		TwilioWhatsAppFrom: getenv("TWILIO_WHATSAPP_FROM"),
 		SMSWebhookURL:      getenv("SMS_WEBHOOK_URL"),
+		SMSWebhookSecret:   getenv("SMS_WEBHOOK_SECRET"),
 		CaptchaProvider:    getenv("CAPTCHA_PROVIDER"),
 		CaptchaSiteKey:     getenv("CAPTCHA_SITE_KEY"),
 		CaptchaSecret:      getenv("CAPTCHA_SECRET_KEY"),
@@ -252,12 +259,20 @@ func loadSignIn(getenv func(string) string, dev bool, fail func(name, format str
 		if s.SMTPFrom == "" {
 			fail("SMTP_FROM", "required with SMTP_URL, e.g. Blink <no-reply@blink.sv>")
 		}
+		if u, err := url.Parse(s.SMTPURL); err == nil && u.Query().Get("disable_starttls") == "true" && !dev {
+			fail("SMTP_URL", "plain SMTP (?disable_starttls=true) is allowed only with DEV_MODE=true; use STARTTLS or smtps://")
+		}
 	}
 	if (s.TwilioFrom != "" || s.TwilioWhatsAppFrom != "") && (s.TwilioAccountSID == "" || s.TwilioAuthToken == "") {
 		fail("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required with TWILIO_FROM or TWILIO_WHATSAPP_FROM")
 	}
 	if s.TwilioFrom != "" && s.SMSWebhookURL != "" {
 		fail("SMS_WEBHOOK_URL", "set either TWILIO_FROM or SMS_WEBHOOK_URL for SMS, not both")
+	}
+	// Always required, DEV_MODE too: a webhook is a real gateway that sends
+	// real SMS, and without a signature it cannot tell our requests from forged ones.
+	if s.SMSWebhookURL != "" && len(s.SMSWebhookSecret) < 32 {
+		fail("SMS_WEBHOOK_SECRET", "required with SMS_WEBHOOK_URL: at least 32 random characters shared with the gateway (e.g. `openssl rand -hex 32`)")
 	}
 	for name, v := range map[string]string{"TWILIO_API_URL": s.TwilioAPIURL, "SMS_WEBHOOK_URL": s.SMSWebhookURL, "CAPTCHA_VERIFY_URL": s.CaptchaVerifyURL} {
 		if v == "" {
@@ -324,6 +339,15 @@ func loadSignIn(getenv func(string) string, dev bool, fail func(name, format str
 func isLoopback(u *url.URL) bool {
 	addr, err := netip.ParseAddr(u.Hostname())
 	return err == nil && addr.IsLoopback()
+}
+
+// isLoopbackHost reports whether host is localhost, in 127.0.0.0/8 or ::1.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 // parseLimit reads "N/duration", e.g. "4/1h".

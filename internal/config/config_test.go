@@ -73,6 +73,9 @@ func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 		{"captcha without keys", map[string]string{"CAPTCHA_PROVIDER": "turnstile"}, "CAPTCHA_SITE_KEY"},
 		{"unknown captcha", map[string]string{"CAPTCHA_PROVIDER": "geetest"}, "CAPTCHA_PROVIDER"},
 		{"bad previous key", map[string]string{"SECRET_KEY_PREVIOUS": "short"}, "SECRET_KEY_PREVIOUS"},
+		{"plain smtp without dev", map[string]string{"SMTP_URL": "smtp://mailer:s3cret-pw@smtp.example.com:25?disable_starttls=true"}, "SMTP_URL"},
+		{"webhook without secret", map[string]string{"SMS_WEBHOOK_URL": "https://sms.example.com/send"}, "SMS_WEBHOOK_SECRET"},
+		{"webhook with a short secret", map[string]string{"SMS_WEBHOOK_URL": "https://sms.example.com/send", "SMS_WEBHOOK_SECRET": "s3cret-pw"}, "SMS_WEBHOOK_SECRET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +119,52 @@ func TestDevModeAllowsHTTP(t *testing.T) {
 	}
 	if c.Secure() || !c.DevMode {
 		t.Errorf("dev mode over http: secure=%v dev=%v", c.Secure(), c.DevMode)
+	}
+}
+
+// DEV_MODE shows codes on /dev/messages, so it runs only on a loopback PUBLIC_URL.
+func TestDevModeOnlyOnLoopback(t *testing.T) {
+	for _, public := range []string{"https://login.blink.sv", "http://login.blink.sv", "http://10.0.0.5:3000", "http://[2001:db8::1]:3000", "http://localhost.blink.sv"} {
+		m := valid()
+		m["PUBLIC_URL"], m["DEV_MODE"] = public, "true"
+		_, err := Load(env(m))
+		if err == nil || !strings.Contains(err.Error(), "DEV_MODE:") || !strings.Contains(err.Error(), "PUBLIC_URL") {
+			t.Errorf("DEV_MODE with PUBLIC_URL=%s: %v", public, err)
+		}
+	}
+	for _, public := range []string{"http://localhost:3000", "http://LOCALHOST", "http://127.0.0.1:3000", "http://127.8.9.10", "http://[::1]:3000", "https://127.0.0.1:8443"} {
+		m := valid()
+		m["PUBLIC_URL"], m["DEV_MODE"] = public, "true"
+		if c, err := Load(env(m)); err != nil || !c.DevMode {
+			t.Errorf("DEV_MODE with PUBLIC_URL=%s refused: %v", public, err)
+		}
+	}
+}
+
+// Plain SMTP sends codes in clear: only for a local test server in DEV_MODE.
+func TestPlainSMTPOnlyInDevMode(t *testing.T) {
+	m := valid()
+	m["SMTP_URL"] = "smtp://127.0.0.1:1025?disable_starttls=true"
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "SMTP_URL:") {
+		t.Errorf("plain SMTP without DEV_MODE: %v", err)
+	}
+	m["PUBLIC_URL"], m["DEV_MODE"] = "http://127.0.0.1:3000", "true"
+	if _, err := Load(env(m)); err != nil {
+		t.Errorf("plain SMTP with DEV_MODE: %v", err)
+	}
+}
+
+func TestWebhookSecret(t *testing.T) {
+	m := valid()
+	m["SMS_WEBHOOK_URL"] = "https://sms.example.com/send"
+	m["SMS_WEBHOOK_SECRET"] = strings.Repeat("ab", 16)
+	c, err := Load(env(m))
+	if err != nil || c.SignIn.SMSWebhookSecret != m["SMS_WEBHOOK_SECRET"] || !c.SignIn.SMS() {
+		t.Errorf("webhook with a secret: %v", err)
+	}
+	m["PUBLIC_URL"], m["DEV_MODE"], m["SMS_WEBHOOK_SECRET"] = "http://127.0.0.1:3000", "true", ""
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "SMS_WEBHOOK_SECRET:") {
+		t.Errorf("webhook without a secret in DEV_MODE: %v", err)
 	}
 }
 

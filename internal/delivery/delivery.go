@@ -74,19 +74,21 @@ func Open(keys secret.Keys, m store.OutboxMessage) (Envelope, error) {
 // Outbox is the store's part the worker uses.
 type Outbox interface {
 	ClaimMessage(ctx context.Context, lease time.Duration) (store.OutboxMessage, error)
-	FinishMessage(ctx context.Context, id int64, status string, retryIn time.Duration, lastError string) error
+	FinishMessage(ctx context.Context, id int64, o store.Outcome) error
 }
 
 // Worker sends queued messages. Run one in every replica: claims use
-// FOR UPDATE SKIP LOCKED, so no message is sent twice.
+// FOR UPDATE SKIP LOCKED, so no message is sent twice. A message failing
+// temporarily is retried for as long as its code is valid (its NotAfter):
+// a provider outage shorter than that loses no code.
 type Worker struct {
-	Outbox      Outbox
-	Keys        secret.Keys
-	Senders     map[string]Sender
-	MaxAttempts int           // then the message is abandoned; default 8
-	Poll        time.Duration // how often to look when idle; default 1s
-	Lease       time.Duration // how long a claim lasts; default 1m
-	Now         func() time.Time
+	Outbox     Outbox
+	Keys       secret.Keys
+	Senders    map[string]Sender
+	MaxBackoff time.Duration // the longest wait between tries; default 1m
+	Poll       time.Duration // how often to look when idle; default 1s
+	Lease      time.Duration // how long a claim lasts; default 1m
+	Now        func() time.Time
 }
 
 // Run sends until ctx is done.
@@ -117,48 +119,68 @@ func (w *Worker) Once(ctx context.Context) (worked bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	status, retryIn, reason := w.deliver(ctx, m)
-	log := slog.With("message", m.ID, "channel", m.Channel, "to", mask(m.Channel, m.Destination), "attempt", m.Attempts, "outcome", status)
-	if reason != "" {
-		log = log.With("reason", reason)
+	o := w.deliver(ctx, m)
+	log := slog.With("message", m.ID, "channel", m.Channel, "to", mask(m.Channel, m.Destination), "attempt", m.Attempts, "outcome", o.Status)
+	if o.Sender != "" {
+		log = log.With("sender", o.Sender)
+	}
+	if o.LastError != "" {
+		log = log.With("reason", o.LastError)
 	}
 	log.InfoContext(ctx, "outbox: message handled")
-	return true, w.Outbox.FinishMessage(ctx, m.ID, status, retryIn, reason)
+	return true, w.Outbox.FinishMessage(ctx, m.ID, o)
 }
 
-func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (status string, retryIn time.Duration, reason string) {
+func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) store.Outcome {
 	now := time.Now
 	if w.Now != nil {
 		now = w.Now
 	}
 	if !now().Before(m.NotAfter) {
-		return "abandoned", 0, "the code expired before it could be sent"
+		return store.Outcome{Status: "abandoned", LastError: "the code expired before it could be sent"}
 	}
 	sender, ok := w.Senders[m.Channel]
 	if !ok {
-		return "failed", 0, "no sender is configured for " + m.Channel
+		return store.Outcome{Status: "failed", LastError: "no sender is configured for " + m.Channel}
 	}
 	e, err := Open(w.Keys, m)
 	if err != nil {
-		return "failed", 0, "the message could not be opened (SECRET_KEY changed?)"
+		return store.Outcome{Status: "failed", LastError: "the message could not be opened (SECRET_KEY changed?)"}
 	}
+	name := senderName(sender)
 	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = sender.Send(sendCtx, e)
 	cancel()
 	var perm *PermanentError
 	switch {
 	case err == nil:
-		return "sent", 0, ""
+		return store.Outcome{Status: "sent", Sender: name}
 	case errors.As(err, &perm):
-		return "failed", 0, err.Error()
-	case m.Attempts >= orInt(w.MaxAttempts, 8):
-		return "abandoned", 0, "out of tries: " + err.Error()
+		return store.Outcome{Status: "failed", LastError: err.Error(), Sender: name}
 	}
-	backoff := time.Duration(1<<min(m.Attempts, 8)) * time.Second // 2 s, 4 s, … 256 s
-	if now().Add(backoff).After(m.NotAfter) {
-		backoff = max(m.NotAfter.Sub(now()), time.Second)
+	// 2 s, 4 s, 8 s … up to MaxBackoff, and never past the code's expiry: the
+	// try after that finds the message expired and abandons it.
+	backoff := min(time.Duration(1<<min(m.Attempts, 16))*time.Second, orDuration(w.MaxBackoff, time.Minute))
+	if left := m.NotAfter.Sub(now()); backoff > left {
+		backoff = max(left, time.Second)
 	}
-	return "queued", backoff, err.Error()
+	return store.Outcome{Status: "queued", RetryIn: backoff, LastError: err.Error(), Sender: name}
+}
+
+// senderName is recorded with each message: /dev/messages shows only those
+// the development logger ("dev") handled.
+func senderName(s Sender) string {
+	switch s.(type) {
+	case Dev:
+		return "dev"
+	case *SMTP:
+		return "smtp"
+	case Twilio:
+		return "twilio"
+	case Webhook:
+		return "webhook"
+	}
+	return "other"
 }
 
 func mask(channel, to string) string {
@@ -175,15 +197,9 @@ func orDuration(d, def time.Duration) time.Duration {
 	return d
 }
 
-func orInt(n, def int) int {
-	if n <= 0 {
-		return def
-	}
-	return n
-}
-
 // Dev is the development sender: it logs the whole message (DEV_MODE only;
-// production never logs a code) and the development page lists the outbox.
+// production never logs a code), and the development page lists the messages
+// it handled, and only those.
 type Dev struct{ Logger *slog.Logger }
 
 // Send logs the message.

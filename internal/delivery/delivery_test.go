@@ -2,12 +2,18 @@ package delivery
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,17 +155,86 @@ func TestTwilioWireFormatAndErrors(t *testing.T) {
 }
 
 func TestWebhook(t *testing.T) {
-	var body string
+	var body []byte
+	var signature string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		body = string(b)
+		body, _ = io.ReadAll(r.Body)
+		signature = r.Header.Get("X-Blink-Signature")
 	}))
 	defer srv.Close()
-	if err := (Webhook{URL: srv.URL}).Send(context.Background(), Envelope{Channel: "sms", To: "+1555", Text: "hi"}); err != nil {
+	const key = "0123456789abcdef0123456789abcdef"
+	if err := (Webhook{URL: srv.URL, Secret: key}).Send(context.Background(), Envelope{Channel: "sms", To: "+1555", Text: "hi"}); err != nil {
 		t.Fatal(err)
 	}
-	if body != `{"body":"hi","channel":"sms","to":"+1555"}` {
+	if string(body) != `{"body":"hi","channel":"sms","to":"+1555"}` {
 		t.Errorf("body %s", body)
+	}
+	now := time.Now()
+	if !verifyBlinkSignature(key, signature, body, now) {
+		t.Fatalf("the gateway cannot verify %q", signature)
+	}
+	tampered := []byte(strings.Replace(string(body), "+1555", "+1556", 1))
+	if verifyBlinkSignature(key, signature, tampered, now) {
+		t.Error("a tampered body verified")
+	}
+	if verifyBlinkSignature("another secret, just as long....", signature, body, now) {
+		t.Error("another secret verified")
+	}
+	if verifyBlinkSignature(key, signature, body, now.Add(10*time.Minute)) {
+		t.Error("a 10-minute-old request verified")
+	}
+	ts, _, _ := strings.Cut(signature, ",")
+	if verifyBlinkSignature(key, "t="+strconv.FormatInt(now.Unix()+1, 10)+signature[len(ts):], body, now) {
+		t.Error("a signature verified under another time")
+	}
+}
+
+// verifyBlinkSignature is what a gateway runs (the snippet in docs/login.md).
+func verifyBlinkSignature(secret, header string, body []byte, now time.Time) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(t, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return hmac.Equal([]byte(sig), []byte(hex.EncodeToString(mac.Sum(nil))))
+}
+
+// A redirect would re-post the code to another server: refused, never followed.
+func TestSMSClientsRefuseRedirects(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+r.URL.Path, status)
+		}))
+		sms := Envelope{Channel: "sms", To: "+50370000000", Text: "Code 123456"}
+		for name, s := range map[string]Sender{
+			"webhook": Webhook{URL: redirecting.URL, Secret: strings.Repeat("s", 32)},
+			"twilio":  Twilio{APIURL: redirecting.URL, AccountSID: "AC1", AuthToken: "tok", From: "+15005550006"},
+		} {
+			err := s.Send(context.Background(), sms)
+			var perm *PermanentError
+			if !errors.As(err, &perm) || !strings.Contains(err.Error(), "redirect") {
+				t.Errorf("%s, HTTP %d: %v, want a permanent failure naming the redirect", name, status, err)
+			}
+		}
+		redirecting.Close()
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests", n)
 	}
 }
 
@@ -168,6 +243,7 @@ type fakeOutbox struct {
 	m       *store.OutboxMessage
 	status  string
 	retryIn time.Duration
+	sender  string
 }
 
 func (f *fakeOutbox) ClaimMessage(context.Context, time.Duration) (store.OutboxMessage, error) {
@@ -179,8 +255,8 @@ func (f *fakeOutbox) ClaimMessage(context.Context, time.Duration) (store.OutboxM
 	return m, nil
 }
 
-func (f *fakeOutbox) FinishMessage(_ context.Context, _ int64, status string, retryIn time.Duration, _ string) error {
-	f.status, f.retryIn = status, retryIn
+func (f *fakeOutbox) FinishMessage(_ context.Context, _ int64, o store.Outcome) error {
+	f.status, f.retryIn, f.sender = o.Status, o.RetryIn, o.Sender
 	return nil
 }
 
@@ -200,13 +276,13 @@ func TestWorkerOutcomes(t *testing.T) {
 		sender Sender
 		status string
 	}{
-		"sent":         {msg(1, now.Add(time.Minute)), failing{nil}, "sent"},
-		"temporary":    {msg(1, now.Add(time.Minute)), failing{errors.New("503")}, "queued"},
-		"permanent":    {msg(1, now.Add(time.Minute)), failing{Permanent(errors.New("400"))}, "failed"},
-		"out of tries": {msg(8, now.Add(time.Minute)), failing{errors.New("503")}, "abandoned"},
-		"expired":      {msg(1, now.Add(-time.Second)), failing{nil}, "abandoned"},
-		"no sender":    {&store.OutboxMessage{ID: 1, Channel: "whatsapp", Destination: "+1555", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
-		"unopenable":   {&store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1666", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
+		"sent":       {msg(1, now.Add(time.Minute)), failing{nil}, "sent"},
+		"temporary":  {msg(1, now.Add(time.Minute)), failing{errors.New("503")}, "queued"},
+		"permanent":  {msg(1, now.Add(time.Minute)), failing{Permanent(errors.New("400"))}, "failed"},
+		"many tries": {msg(40, now.Add(time.Minute)), failing{errors.New("503")}, "queued"},
+		"expired":    {msg(1, now.Add(-time.Second)), failing{nil}, "abandoned"},
+		"no sender":  {&store.OutboxMessage{ID: 1, Channel: "whatsapp", Destination: "+1555", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
+		"unopenable": {&store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1666", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
 	} {
 		ob := &fakeOutbox{m: tc.m}
 		w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"sms": tc.sender}}
@@ -221,6 +297,98 @@ func TestWorkerOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A provider outage longer than the old 8-try budget (about 4 minutes) but
+// shorter than the code's life loses nothing: the worker keeps trying, at
+// most MaxBackoff apart, and delivers once the provider is back.
+func TestWorkerOutlastsAnOutage(t *testing.T) {
+	keys := secret.NewKeys([]byte(strings.Repeat("k", 32)))
+	clock := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	notAfter := clock.Add(10 * time.Minute)
+	sealed, _ := Seal(keys, Envelope{Channel: "sms", To: "+1555", Text: "Code 123456"}, notAfter)
+	backAt := clock.Add(7 * time.Minute)
+	var delivered []string
+	provider := senderFunc(func(_ context.Context, e Envelope) error {
+		if clock.Before(backAt) {
+			return errors.New("HTTP 503")
+		}
+		delivered = append(delivered, e.Text)
+		return nil
+	})
+	ob := &fakeOutbox{}
+	w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"sms": provider}, Now: func() time.Time { return clock }}
+	var longest time.Duration
+	for attempt := 1; attempt <= 1000; attempt++ {
+		ob.m = &store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1555", Sealed: sealed.Sealed, Attempts: attempt, NotAfter: notAfter}
+		if _, err := w.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if ob.status != "queued" {
+			break
+		}
+		longest = max(longest, ob.retryIn)
+		clock = clock.Add(ob.retryIn)
+	}
+	if ob.status != "sent" || len(delivered) != 1 || ob.sender != "other" {
+		t.Fatalf("after a 7-minute outage: %s by %q, %d delivered", ob.status, ob.sender, len(delivered))
+	}
+	if longest > time.Minute {
+		t.Errorf("a backoff of %v, over the 1-minute cap", longest)
+	}
+	if late := clock.Sub(backAt); late > time.Minute {
+		t.Errorf("delivered %v after the provider came back", late)
+	}
+}
+
+// The worker gives up once the code has expired, not before.
+func TestWorkerStopsAtTheCodesExpiry(t *testing.T) {
+	keys := secret.NewKeys([]byte(strings.Repeat("k", 32)))
+	clock := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	notAfter := clock.Add(10 * time.Minute)
+	sealed, _ := Seal(keys, Envelope{Channel: "sms", To: "+1555", Text: "x"}, notAfter)
+	ob := &fakeOutbox{}
+	w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"sms": failing{errors.New("HTTP 503")}}, Now: func() time.Time { return clock }}
+	for attempt := 1; attempt <= 1000 && ob.status != "abandoned"; attempt++ {
+		ob.m = &store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1555", Sealed: sealed.Sealed, Attempts: attempt, NotAfter: notAfter}
+		if _, err := w.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(ob.retryIn)
+	}
+	if ob.status != "abandoned" || clock.Before(notAfter) || clock.After(notAfter.Add(time.Second)) {
+		t.Errorf("%s at %v, the code expires at %v", ob.status, clock, notAfter)
+	}
+}
+
+// Each message records the sender that handled it; the development page
+// lists only the development logger's.
+func TestWorkerRecordsTheSender(t *testing.T) {
+	keys := secret.NewKeys([]byte(strings.Repeat("k", 32)))
+	now := time.Now()
+	for name, tc := range map[string]struct {
+		sender Sender
+		want   string
+	}{
+		"dev":     {Dev{Logger: slog.New(slog.DiscardHandler)}, "dev"},
+		"twilio":  {Twilio{APIURL: "http://127.0.0.1:1"}, "twilio"},
+		"webhook": {Webhook{URL: "http://127.0.0.1:1"}, "webhook"},
+		"smtp":    {&SMTP{addr: "127.0.0.1:1"}, "smtp"},
+	} {
+		sealed, _ := Seal(keys, Envelope{Channel: "email", To: "a@b.c", Text: "x"}, now.Add(time.Minute))
+		ob := &fakeOutbox{m: &store.OutboxMessage{ID: 1, Channel: "email", Destination: "a@b.c", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}}
+		w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"email": tc.sender}}
+		if _, err := w.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if ob.sender != tc.want {
+			t.Errorf("%s: recorded %q (%s)", name, ob.sender, ob.status)
+		}
+	}
+}
+
+type senderFunc func(context.Context, Envelope) error
+
+func (f senderFunc) Send(ctx context.Context, e Envelope) error { return f(ctx, e) }
 
 func TestCodeEnvelope(t *testing.T) {
 	sms := CodeEnvelope(i18n.Spanish, "sms", "+50370000000", "123456", 10*time.Minute, "login.blink.sv")

@@ -3,18 +3,29 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// httpClient has the 10 s timeout SMS providers get (security-requirements #19).
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+// httpClient has the 10 s timeout SMS providers get (security-requirements #19)
+// and never follows a redirect: a 307 or 308 would post the message, code
+// included, to wherever the Location header says.
+var httpClient = &http.Client{
+	Timeout: 10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
 
 // Twilio sends SMS and WhatsApp messages through Twilio's Messages API:
 // POST {API}/2010-04-01/Accounts/{sid}/Messages.json with basic auth and the
@@ -45,10 +56,16 @@ func (t Twilio) Send(ctx context.Context, e Envelope) error {
 }
 
 // Webhook sends SMS through any gateway that takes a JSON POST:
-// {"channel": "sms", "to": "+503…", "body": "…"}; any 2xx is success.
+// {"channel": "sms", "to": "+503…", "body": "…"}; any 2xx is success. Every
+// request is signed (SignatureHeader) so the gateway can refuse forged ones.
 type Webhook struct {
-	URL string
+	URL    string
+	Secret string
+	Now    func() time.Time // the signature's time; time.Now unless a test sets it
 }
+
+// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>".
+const SignatureHeader = "X-Blink-Signature"
 
 // Send posts one message.
 func (w Webhook) Send(ctx context.Context, e Envelope) error {
@@ -57,11 +74,27 @@ func (w Webhook) Send(ctx context.Context, e Envelope) error {
 	if err != nil {
 		return Permanent(err)
 	}
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Signature(w.Secret, now(), b))
 	return doHTTP("sms webhook", req)
 }
 
-// doHTTP sends req: 2xx is success, 4xx (but 408 and 429) permanent, the rest retried.
+// Signature is the SignatureHeader value for body sent at t. The time is
+// signed with the body so a gateway can refuse old requests replayed.
+func Signature(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// doHTTP sends req: 2xx is success; a redirect and 4xx (but 408 and 429) are
+// permanent, the rest retried.
 // At most 4 KiB of an error body is read, and none of it is echoed (it may quote the message).
 func doHTTP(name string, req *http.Request) error {
 	resp, err := httpClient.Do(req)
@@ -82,6 +115,9 @@ func doHTTP(name string, req *http.Request) error {
 		return nil
 	}
 	json.Unmarshal(body, &detail)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return Permanent(fmt.Errorf("%s: HTTP %d, a redirect, refused (configure the final URL)", name, resp.StatusCode))
+	}
 	err = fmt.Errorf("%s: HTTP %d (provider code %d)", name, resp.StatusCode, detail.Code)
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
 		return Permanent(err)

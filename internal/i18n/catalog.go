@@ -137,7 +137,7 @@ var catalog = map[Lang]map[string]string{
 		"notify.totp.removed": "Two-step sign-in with an authenticator app was turned off for your Blink account. If this was not you, contact Blink support now.",
 
 		"dev.messages.title": "Development messages",
-		"dev.messages.body":  "DEV_MODE only: the newest messages this service queued, newest first. Reload to see new ones.",
+		"dev.messages.body":  "DEV_MODE only: the newest messages that were only logged, for channels with no real sender, newest first. Messages given to a real mail or SMS provider never show here. Reload to see new ones.",
 		"dev.messages.none":  "No messages yet.",
 
 		"logout.title":      "Sign out of Blink?",
@@ -285,7 +285,7 @@ var catalog = map[Lang]map[string]string{
 		"notify.totp.removed": "Se desactivó el inicio de sesión en dos pasos con una aplicación de autenticación en tu cuenta de Blink. Si no fuiste tú, contacta al soporte de Blink ahora.",
 
 		"dev.messages.title": "Mensajes de desarrollo",
-		"dev.messages.body":  "Solo en DEV_MODE: los mensajes más recientes que este servicio puso en cola, del más nuevo al más antiguo. Recarga para ver los nuevos.",
+		"dev.messages.body":  "Solo en DEV_MODE: los mensajes más recientes que solo se registraron, de canales sin un proveedor real, del más nuevo al más antiguo. Los que se entregaron a un proveedor real de correo o SMS nunca aparecen aquí. Recarga para ver los nuevos.",
 		"dev.messages.none":  "Todavía no hay mensajes.",
 
 		"logout.title":      "¿Cerrar sesión en Blink?",

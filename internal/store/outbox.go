@@ -20,6 +20,7 @@ type OutboxMessage struct {
 	NotAfter    time.Time
 	Status      string
 	LastError   string
+	HandledBy   string // the sender that first handled it: dev, smtp, twilio, webhook
 	CreatedAt   time.Time
 	SentAt      *time.Time
 }
@@ -43,14 +44,27 @@ func (s *Store) ClaimMessage(ctx context.Context, lease time.Duration) (OutboxMe
 	return m, nil
 }
 
-// FinishMessage records a message's outcome: status "sent", "failed" (permanent
-// failure) or "abandoned" (expired or out of tries); "queued" with retryIn to try again.
-func (s *Store) FinishMessage(ctx context.Context, id int64, status string, retryIn time.Duration, lastError string) error {
+// Outcome is what became of one attempt to send a message.
+type Outcome struct {
+	// Status is "sent", "failed" (permanent failure), "abandoned" (expired
+	// before it could be sent) or "queued" to try again after RetryIn.
+	Status    string
+	RetryIn   time.Duration
+	LastError string
+	// Sender names the sender that was given the message ("" when none was).
+	Sender string
+}
+
+// FinishMessage records a message's outcome. The first sender to handle a
+// message stays recorded: a message once given to a real provider is never
+// taken for one only the development logger saw.
+func (s *Store) FinishMessage(ctx context.Context, id int64, o Outcome) error {
 	_, err := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE outbox SET status = $2,
 		next_attempt_at = CASE WHEN $2 = 'queued' THEN now() + $3::interval ELSE next_attempt_at END,
 		sent_at = CASE WHEN $2 = 'sent' THEN now() END,
-		last_error = nullif($4, '')
-		WHERE id = $1`, id, status, retryIn, lastError)
+		last_error = nullif($4, ''),
+		handled_by = coalesce(handled_by, nullif($5, ''))
+		WHERE id = $1`, id, o.Status, o.RetryIn, o.LastError, o.Sender)
 	if err != nil {
 		return fmt.Errorf("store: unable to record a message's outcome: %w", err)
 	}
@@ -75,16 +89,27 @@ func queueMessage(ctx context.Context, db execer, m Message) error {
 	return nil
 }
 
-// RecentMessages lists the newest messages, for the development page.
+// RecentMessages lists the newest messages, whoever handled them.
 func (s *Store) RecentMessages(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, channel, destination, sealed, attempts, not_after, status,
-		coalesce(last_error, ''), created_at, sent_at FROM outbox ORDER BY id DESC LIMIT $1`, limit)
+	return s.listMessages(ctx, `SELECT id, channel, destination, sealed, attempts, not_after, status,
+		coalesce(last_error, ''), created_at, sent_at, coalesce(handled_by, '') FROM outbox ORDER BY id DESC LIMIT $1`, limit)
+}
+
+// DevMessages lists the newest messages the development logger handled, for
+// the DEV_MODE page; a message given to a real sender is never among them.
+func (s *Store) DevMessages(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	return s.listMessages(ctx, `SELECT id, channel, destination, sealed, attempts, not_after, status,
+		coalesce(last_error, ''), created_at, sent_at, handled_by FROM outbox WHERE handled_by = 'dev' ORDER BY id DESC LIMIT $1`, limit)
+}
+
+func (s *Store) listMessages(ctx context.Context, query string, limit int) ([]OutboxMessage, error) {
+	rows, err := s.pool.Query(ctx, query, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list messages: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMessage, error) {
 		var m OutboxMessage
-		err := row.Scan(&m.ID, &m.Channel, &m.Destination, &m.Sealed, &m.Attempts, &m.NotAfter, &m.Status, &m.LastError, &m.CreatedAt, &m.SentAt)
+		err := row.Scan(&m.ID, &m.Channel, &m.Destination, &m.Sealed, &m.Attempts, &m.NotAfter, &m.Status, &m.LastError, &m.CreatedAt, &m.SentAt, &m.HandledBy)
 		return m, err
 	})
 }

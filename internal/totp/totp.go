@@ -24,9 +24,9 @@ const (
 	Issuer      = "Blink"
 	Period      = 30
 	SecretBytes = 20
-	// MinImportBytes is the shortest secret accepted from another system
-	// (80 bits, what many apps made); new secrets are SecretBytes long.
-	MinImportBytes = 10
+	// MinImportBytes is the shortest secret accepted from another system:
+	// RFC 4226 (R6) requires at least 128 bits. New secrets are SecretBytes long.
+	MinImportBytes = 16
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -55,15 +55,19 @@ func URI(secret []byte, account string) string {
 }
 
 // ErrSecret means an imported secret or URI is unusable.
-var ErrSecret = errors.New("totp: not a usable TOTP secret (base32, at least 80 bits, SHA1, 6 digits, 30 s)")
+var ErrSecret = errors.New("totp: not a usable TOTP secret (base32, at least 128 bits, SHA1, 6 digits, 30 s)")
 
 // ParseSecret reads a base32 secret as apps print it (spaces, lower case, padding allowed).
 func ParseSecret(s string) ([]byte, error) {
 	s = strings.ToUpper(strings.Join(strings.Fields(s), ""))
 	s = strings.TrimRight(s, "=")
 	secret, err := b32.DecodeString(s)
-	if err != nil || len(secret) < MinImportBytes {
+	if err != nil || len(secret) == 0 {
 		return nil, ErrSecret
+	}
+	if len(secret) < MinImportBytes {
+		return nil, fmt.Errorf("%w: this secret has only %d bits; RFC 4226 requires at least 128 (%d base32 characters). "+
+			"Enrol the user again with `users totp enroll` instead", ErrSecret, len(secret)*8, b32.EncodedLen(MinImportBytes))
 	}
 	return secret, nil
 }

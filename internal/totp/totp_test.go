@@ -2,6 +2,8 @@ package totp
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +72,24 @@ func TestURIAndImport(t *testing.T) {
 		if _, err := ParseURI(bad); err == nil {
 			t.Errorf("ParseURI(%q) accepted", bad)
 		}
+	}
+}
+
+// RFC 4226 (R6): a shared secret has at least 128 bits; 80-bit secrets are refused.
+func TestImportedSecretsHaveAtLeast128Bits(t *testing.T) {
+	for _, n := range []int{10, 15} {
+		short := Base32(bytes.Repeat([]byte{0xa5}, n))
+		_, err := ParseSecret(short)
+		if !errors.Is(err, ErrSecret) || !strings.Contains(err.Error(), "128") || !strings.Contains(err.Error(), fmt.Sprintf("only %d bits", n*8)) {
+			t.Errorf("a %d-byte secret: %v", n, err)
+		}
+		if _, err := ParseURI("otpauth://totp/Blink:x?secret=" + short); !errors.Is(err, ErrSecret) {
+			t.Errorf("a URI with a %d-byte secret: %v", n, err)
+		}
+	}
+	ok := bytes.Repeat([]byte{0xa5}, 16)
+	if s, err := ParseSecret(Base32(ok)); err != nil || !bytes.Equal(s, ok) {
+		t.Errorf("a 16-byte secret: %v", err)
 	}
 }
 
