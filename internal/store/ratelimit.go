@@ -62,12 +62,6 @@ func (s *Store) Forget(ctx context.Context, bucket, key string) error {
 	return nil
 }
 
-// ForgetRateEvents deletes events older than maxAge (the longest window).
-func (s *Store) ForgetRateEvents(ctx context.Context, maxAge time.Duration) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM rate_events WHERE at < now() - $1::interval`, maxAge)
-	return err
-}
-
 func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))`, bucket, key); err != nil {
 		return false, 0, err
