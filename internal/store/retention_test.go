@@ -49,7 +49,6 @@ func TestPurge(t *testing.T) {
 	defer func() {
 		if !released {
 			other.Release()
-			released = true
 		}
 	}()
 	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, retentionLock); err != nil {
