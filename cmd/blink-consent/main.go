@@ -28,6 +28,7 @@ Usage:
   blink-consent migrate      apply database migrations (idempotent)
   blink-consent dev          start PostgreSQL, Hydra, demo clients and the service on this machine
   blink-consent users add    create a user and print its id (the OAuth subject)
+  blink-consent keys rotate  re-seal stored secrets under SECRET_KEY (after changing it)
   blink-consent version      print the version
 
 Run 'blink-consent COMMAND --help' for a command's flags.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return cmdUsers(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		return cmdVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":

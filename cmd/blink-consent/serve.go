@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
@@ -59,7 +61,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders}
 	go worker.Run(ctx)
-	go forgetUsedChallenges(ctx, db, logger, cfg.LoginRememberFor)
+	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)
 }
 
@@ -130,27 +132,41 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.
 	}
 }
 
-// forgetUsedChallenges deletes single-use markers once Hydra's own request
-// TTL (30 minutes by default) has long passed. Every replica may run it.
-func forgetUsedChallenges(ctx context.Context, db *store.Store, logger *slog.Logger, rememberFor time.Duration) {
-	tick := time.NewTicker(10 * time.Minute)
+// retentionEvery is how often each replica tries to purge; one at a time does.
+const retentionEvery = 10 * time.Minute
+
+// retention keeps rows RETENTION, and a login session's amr/acr as long as
+// Hydra can skip the sign-in for it (LOGIN_REMEMBER_FOR from its first
+// sign-in, ExtendSessionLifespan being off) and a day more.
+func retention(cfg config.Config) store.Retention {
+	return store.Retention{Rows: cfg.Retention, LoginSessions: cfg.LoginRememberFor + 24*time.Hour}
+}
+
+// purgeSpentRows deletes what the retention no longer keeps, at start and
+// every retentionEvery; the advisory lock in Purge lets one replica at a time.
+func purgeSpentRows(ctx context.Context, db *store.Store, logger *slog.Logger, r store.Retention) {
+	tick := time.NewTicker(retentionEvery)
 	defer tick.Stop()
 	for {
+		purged, ran, err := db.Purge(ctx, r)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("could not purge spent rows", "err", err)
+		case ran:
+			var attrs []any
+			for _, table := range slices.Sorted(maps.Keys(purged)) {
+				if n := purged[table]; n > 0 {
+					attrs = append(attrs, table, n)
+				}
+			}
+			if len(attrs) > 0 {
+				logger.Info("purged spent rows", attrs...)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := db.ForgetLoginSessions(ctx, rememberFor+24*time.Hour); err != nil {
-				logger.Warn("could not forget login sessions", "err", err)
-			}
-			if err := db.ForgetRateEvents(ctx, 7*24*time.Hour); err != nil {
-				logger.Warn("could not forget rate events", "err", err)
-			}
-			if n, err := db.ForgetUsedChallenges(ctx, 24*time.Hour); err != nil {
-				logger.Warn("could not forget used challenges", "err", err)
-			} else if n > 0 {
-				logger.Debug("forgot used challenges", "count", n)
-			}
 		}
 	}
 }

@@ -29,6 +29,8 @@ type stackOptions struct {
 	Stdout, Stderr  io.Writer
 	// Env adds to or overrides the service's environment.
 	Env map[string]string
+	// HydraPostgres, when set, holds Hydra's database instead of the service's cluster.
+	HydraPostgres *devstack.Postgres
 }
 
 // stack is this service and a Hydra wired to it, on one PostgreSQL cluster.
@@ -60,7 +62,11 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 	if err != nil {
 		return nil, err
 	}
-	hydraDB, err := pg.CreateDatabase(ctx, o.Name+"_hydra")
+	hydraPG := pg
+	if o.HydraPostgres != nil {
+		hydraPG = o.HydraPostgres
+	}
+	hydraDB, err := hydraPG.CreateDatabase(ctx, o.Name+"_hydra")
 	if err != nil {
 		return nil, err
 	}

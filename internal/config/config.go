@@ -31,8 +31,11 @@ type Config struct {
 
 	// SecretKeyPrevious are older SECRET_KEYs still accepted while rotating.
 	SecretKeyPrevious [][]byte
-	// LoginRememberFor is how long "Remember me" keeps a sign-in.
+	// LoginRememberFor is how long "Remember me" keeps a sign-in; never 0,
+	// which Hydra would read as "until the browser is closed".
 	LoginRememberFor time.Duration
+	// Retention is how long spent rows are kept before they are purged.
+	Retention time.Duration
 	// Registration is "phone" (a new number becomes an account) or "none".
 	Registration string
 	SignIn       SignIn
@@ -145,8 +148,8 @@ func Load(getenv func(string) string) (Config, error) {
 			c.SecretKeyPrevious = previous
 		}
 	}
-	if d, err := parseDuration(orDefault(getenv("LOGIN_REMEMBER_FOR"), "720h")); err != nil {
-		fail("LOGIN_REMEMBER_FOR", "%v", err)
+	if d, err := parseDuration(orDefault(getenv("LOGIN_REMEMBER_FOR"), "720h")); err != nil || d == 0 {
+		fail("LOGIN_REMEMBER_FOR", "must be a duration such as 720h, or whole seconds, more than 0 (Hydra reads 0 as \"until the browser is closed\", which has no end we can know)")
 	} else {
 		c.LoginRememberFor = d
 	}
@@ -155,6 +158,7 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")
 	}
 	c.SignIn = loadSignIn(getenv, c.DevMode, fail)
+	loadRetention(getenv, &c, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":

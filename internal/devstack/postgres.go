@@ -23,11 +23,15 @@ import (
 
 // Postgres is a throwaway PostgreSQL cluster listening on 127.0.0.1.
 type Postgres struct {
-	Port     int
-	dir      string
-	cmd      *exec.Cmd
-	done     chan error
-	stopOnce sync.Once
+	Port int
+	dir  string
+	bin  string
+	attr *syscall.SysProcAttr
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan error
+	stopped bool
 }
 
 // ErrNoPostgres means the PostgreSQL server binaries are not installed.
@@ -107,41 +111,54 @@ func StartPostgres(ctx context.Context, dir string, port int) (*Postgres, error)
 		return nil, fmt.Errorf("initdb failed: %w\n%s", err, out)
 	}
 
-	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
+	pg := &Postgres{Port: port, dir: dir, bin: postgres, attr: attr}
+	if err := pg.start(ctx); err != nil {
 		return nil, err
 	}
-	if cred != nil {
-		logFile.Chown(int(cred.Uid), int(cred.Gid))
+	return pg, nil
+}
+
+// start runs the server on the cluster's data directory and port and waits
+// until it accepts connections.
+func (p *Postgres) start(ctx context.Context) error {
+	logFile, err := os.OpenFile(filepath.Join(p.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
 	}
-	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+	if p.attr.Credential != nil {
+		logFile.Chown(int(p.attr.Credential.Uid), int(p.attr.Credential.Gid))
+	}
+	cmd := exec.Command(p.bin, "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.Port), "-k", p.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200")
-	cmd.SysProcAttr = attr
+	cmd.SysProcAttr = p.attr
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting postgres: %w", err)
+		return fmt.Errorf("starting postgres: %w", err)
 	}
-	pg := &Postgres{Port: port, dir: dir, cmd: cmd, done: make(chan error, 1)}
-	go func() { pg.done <- cmd.Wait(); logFile.Close() }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); logFile.Close() }()
+	p.mu.Lock()
+	p.cmd, p.done, p.stopped = cmd, done, false
+	p.mu.Unlock()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := pgx.Connect(ctx, pg.URL("postgres"))
+		conn, err := pgx.Connect(ctx, p.URL("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			return pg, nil
+			return nil
 		}
 		select {
-		case werr := <-pg.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return nil, fmt.Errorf("postgres exited: %v\n%s", werr, log)
+		case werr := <-done:
+			log, _ := os.ReadFile(filepath.Join(p.dir, "postgres.log"))
+			return fmt.Errorf("postgres exited: %v\n%s", werr, log)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			pg.Stop()
-			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", err)
+			p.Stop()
+			return fmt.Errorf("postgres did not accept connections within 30s: %w", err)
 		}
 	}
 }
@@ -169,7 +186,19 @@ func (p *Postgres) Stop() {
 	if p == nil {
 		return
 	}
-	p.stopOnce.Do(func() { stopProcess(p.cmd, p.done, syscall.SIGINT, 15*time.Second) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.stopped = true
+		stopProcess(p.cmd, p.done, syscall.SIGINT, 15*time.Second)
+	}
+}
+
+// Restart stops the server (fast mode: every client connection is cut, as in
+// a failover or an upgrade) and starts it again on the same port and data.
+func (p *Postgres) Restart(ctx context.Context) error {
+	p.Stop()
+	return p.start(ctx)
 }
 
 // stopProcess signals a child, waits up to grace for it to exit, then kills it.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -94,18 +93,4 @@ func (s *Store) SeenRequestURL(ctx context.Context, challenge string) (string, e
 		return "", fmt.Errorf("store: unable to read a request URL: %w", err)
 	}
 	return u, nil
-}
-
-// ForgetUsedChallenges deletes markers and kept URLs older than maxAge, long
-// past Hydra's request TTL, and returns how many went.
-func (s *Store) ForgetUsedChallenges(ctx context.Context, maxAge time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM used_challenges WHERE used_at < now() - $1::interval`, maxAge)
-	if err != nil {
-		return 0, fmt.Errorf("store: unable to forget used challenges: %w", err)
-	}
-	tag2, err := s.pool.Exec(ctx, `DELETE FROM seen_challenges WHERE seen_at < now() - $1::interval`, maxAge)
-	if err != nil {
-		return 0, fmt.Errorf("store: unable to forget seen challenges: %w", err)
-	}
-	return tag.RowsAffected() + tag2.RowsAffected(), nil
 }

@@ -108,7 +108,7 @@ func lockFlow(ctx context.Context, tx pgx.Tx, id string, browserHash []byte) (Fl
 // identifier step ("use a different email or phone"). ErrFlowState when a
 // factor was verified: its identity is frozen.
 func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []byte) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		f, err := lockFlow(ctx, tx, id, browserHash)
 		if err != nil {
 			return err
@@ -219,7 +219,7 @@ type SendResult struct {
 // identifier has now, and queues the message (or stores the decoy).
 func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, error) {
 	var res SendResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
 		if err != nil {
 			return err
@@ -349,7 +349,7 @@ type VerifyRequest struct {
 func (s *Store) VerifyCode(ctx context.Context, req VerifyRequest) (Verdict, Flow, error) {
 	verdict := CodeWrong
 	var flow Flow
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
 		if err != nil {
 			return err

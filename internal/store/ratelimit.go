@@ -18,7 +18,7 @@ type Limit struct {
 // is, nothing is recorded and retryAfter says when the oldest event leaves the
 // window. Concurrent hits on one key are serialised, so the limit holds exactly.
 func (s *Store) Hit(ctx context.Context, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var e error
 		ok, retryAfter, e = over(ctx, tx, bucket, key, l)
 		if e != nil || !ok {
@@ -59,12 +59,6 @@ func recordEvents(ctx context.Context, tx pgx.Tx, limits []LimitKey) error {
 		}
 	}
 	return nil
-}
-
-// ForgetRateEvents deletes events older than maxAge (the longest window).
-func (s *Store) ForgetRateEvents(ctx context.Context, maxAge time.Duration) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM rate_events WHERE at < now() - $1::interval`, maxAge)
-	return err
 }
 
 func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {

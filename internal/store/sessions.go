@@ -51,9 +51,3 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sess
 	u.ID, u.Email, u.EmailVerified, u.Phone, u.PhoneVerified, u.CreatedAt = *id, *email, *emailVerified, *phone, *phoneVerified, *createdAt
 	return u, kind, first, nil
 }
-
-// ForgetLoginSessions deletes sessions older than maxAge (past any remember_for).
-func (s *Store) ForgetLoginSessions(ctx context.Context, maxAge time.Duration) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM login_sessions WHERE created_at < now() - $1::interval`, maxAge)
-	return err
-}

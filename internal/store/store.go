@@ -26,7 +26,7 @@ var ErrSchemaAhead = errors.New("store: the database schema is newer than this b
 
 // Store is the service's PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool *db
 }
 
 // Open connects to PostgreSQL and checks that it answers.
@@ -44,7 +44,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: unable to reach PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: &db{pool: pool}}, nil
 }
 
 // Close releases every connection.

@@ -31,7 +31,7 @@ func (s *Store) TOTPFor(ctx context.Context, userID string) (TOTP, error) {
 // queues the user's notification, in one transaction. lastStep, when set, is
 // the step of the code that confirmed the enrolment, so it cannot sign in.
 func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, lastStep *int64, action, actor string, notify *Message) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO totp_credentials (user_id, sealed, last_step) VALUES ($1::uuid, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, last_step = excluded.last_step, created_at = now()`,
 			userID, sealed, lastStep); err != nil {
@@ -43,7 +43,7 @@ func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, last
 
 // RemoveTOTP deletes a user's credential (audited, notified). ErrNotFound when there was none.
 func (s *Store) RemoveTOTP(ctx context.Context, userID, actor string, notify *Message) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM totp_credentials WHERE user_id::text = $1`, userID)
 		if err != nil {
 			return fmt.Errorf("store: unable to remove a TOTP credential: %w", err)
@@ -103,7 +103,7 @@ const (
 func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Flow, error) {
 	verdict := TOTPWrong
 	var flow Flow
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
 		if err != nil {
 			return err

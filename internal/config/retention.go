@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// DefaultRetention keeps spent rows for a week.
+const DefaultRetention = "168h"
+
+// minRetention keeps single-use challenge markers past Hydra's request TTL
+// (30 minutes by default): a purged marker would let a challenge answer twice.
+const minRetention = time.Hour
+
+// loadRetention reads RETENTION and refuses rate-limit windows longer than it:
+// the purge would forget events such a limit still counts.
+func loadRetention(getenv func(string) string, c *Config, fail func(name, format string, args ...any)) {
+	d, err := time.ParseDuration(orDefault(getenv("RETENTION"), DefaultRetention))
+	if err != nil || d < minRetention {
+		fail("RETENTION", "must be a duration of at least 1h, such as 168h (7 days)")
+		return
+	}
+	c.Retention = d
+	s := c.SignIn
+	for _, l := range []struct {
+		name  string
+		limit Limit
+	}{
+		{"RATE_SEND_EMAIL", s.SendPerEmail}, {"RATE_SEND_PHONE", s.SendPerPhone}, {"RATE_SEND_IP", s.SendPerIP},
+		{"RATE_FAIL_IDENTIFIER", s.FailPerIdentifier}, {"RATE_FAIL_IP", s.FailPerIP},
+	} {
+		if l.limit.Window > d {
+			fail(l.name, "its window (%s) is longer than RETENTION (%s), after which its events are deleted: shorten the window or lengthen RETENTION",
+				shortDuration(l.limit.Window), shortDuration(d))
+		}
+	}
+}
+
+// shortDuration writes 72h rather than 72h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

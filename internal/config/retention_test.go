@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRetention(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil || c.Retention != 168*time.Hour {
+		t.Fatalf("default RETENTION: %v %v", c.Retention, err)
+	}
+	m := valid()
+	m["RETENTION"] = "2h"
+	m["RATE_SEND_PHONE"] = "4/2h"
+	m["RATE_FAIL_IP"] = "20/2h"
+	if c, err := Load(env(m)); err != nil || c.Retention != 2*time.Hour {
+		t.Errorf("RETENTION=2h with 2h windows: %v %v", c.Retention, err)
+	}
+	for _, bad := range []string{"30m", "7d", "soon", "-1h"} {
+		m := valid()
+		m["RETENTION"] = bad
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "RETENTION: must be a duration of at least 1h") {
+			t.Errorf("RETENTION=%s: %v", bad, err)
+		}
+	}
+}
+
+// A rate window the purge would cut short is refused, naming both settings,
+// instead of being silently shortened.
+func TestRateWindowLongerThanRetentionIsRefused(t *testing.T) {
+	m := valid()
+	m["RETENTION"] = "48h"
+	_, err := Load(env(m)) // RATE_SEND_PHONE defaults to 4/72h
+	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (72h) is longer than RETENTION (48h)") {
+		t.Fatalf("RETENTION=48h under the default RATE_SEND_PHONE=4/72h: %v", err)
+	}
+	for _, ok := range []string{"RATE_SEND_EMAIL", "RATE_SEND_IP", "RATE_FAIL_IDENTIFIER", "RATE_FAIL_IP"} {
+		if strings.Contains(err.Error(), ok) {
+			t.Errorf("%s (a window shorter than 48h) was refused too: %v", ok, err)
+		}
+	}
+}
+
+// LOGIN_REMEMBER_FOR=0 has no meaning here: Hydra would keep such a sign-in
+// until the browser is closed, which no retention of login_sessions can follow.
+func TestLoginRememberForZeroIsRefused(t *testing.T) {
+	for _, zero := range []string{"0", "0s", "0h"} {
+		m := valid()
+		m["LOGIN_REMEMBER_FOR"] = zero
+		_, err := Load(env(m))
+		if err == nil || !strings.Contains(err.Error(), "LOGIN_REMEMBER_FOR: must be a duration such as 720h, or whole seconds, more than 0") ||
+			strings.Contains(err.Error(), "until revoked") {
+			t.Errorf("LOGIN_REMEMBER_FOR=%s: %v", zero, err)
+		}
+	}
+	m := valid()
+	m["LOGIN_REMEMBER_FOR"] = "3600"
+	if c, err := Load(env(m)); err != nil || c.LoginRememberFor != time.Hour {
+		t.Errorf("LOGIN_REMEMBER_FOR=3600: %v %v", c.LoginRememberFor, err)
+	}
+}
