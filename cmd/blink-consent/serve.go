@@ -34,7 +34,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg, stdout)
+	// Handlers log through slog's default. Give it back when serve returns, so
+	// a second serve in the same process (the tests run several) cannot leave
+	// the first one's lines going to its own output.
+	previous := slog.Default()
 	slog.SetDefault(logger)
+	defer slog.SetDefault(previous)
 
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
