@@ -74,7 +74,7 @@ func (s *Store) StartFlow(ctx context.Context, f Flow, ttl time.Duration) (Flow,
 // cookie hashes to browserHash; anything else is ErrNotFound.
 func (s *Store) FlowForBrowser(ctx context.Context, id string, browserHash []byte) (Flow, error) {
 	return scanFlow(s.pool.QueryRow(ctx, `SELECT `+flowColumns+` FROM login_flows
-		WHERE id::text = $1 AND browser_hash = $2 AND expires_at > now()`, id, browserHash))
+		WHERE id = $1::uuid AND browser_hash = $2 AND expires_at > now()`, uuidArg(id), browserHash))
 }
 
 // ErrFlowState means the flow is not at the step the request belongs to: a
@@ -101,7 +101,7 @@ type LimitKey struct {
 // two requests of one flow are two transitions one after the other.
 func lockFlow(ctx context.Context, tx pgx.Tx, id string, browserHash []byte) (Flow, error) {
 	return scanFlow(tx.QueryRow(ctx, `SELECT `+flowColumns+` FROM login_flows
-		WHERE id::text = $1 AND browser_hash = $2 AND expires_at > now() FOR UPDATE`, id, browserHash))
+		WHERE id = $1::uuid AND browser_hash = $2 AND expires_at > now() FOR UPDATE`, uuidArg(id), browserHash))
 }
 
 // ClearIdentifier returns a flow whose code is not yet verified to the
@@ -117,11 +117,11 @@ func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []by
 			return ErrFlowState
 		}
 		if _, err := tx.Exec(ctx, `UPDATE login_flows SET channel = NULL, identifier = NULL, user_id = NULL
-			WHERE id::text = $1 AND verified_at IS NULL`, id); err != nil {
+			WHERE id = $1::uuid AND verified_at IS NULL`, id); err != nil {
 			return fmt.Errorf("store: unable to clear a login flow: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE login_codes SET superseded_at = now()
-			WHERE flow_id::text = $1 AND superseded_at IS NULL`, id); err != nil {
+			WHERE flow_id = $1::uuid AND superseded_at IS NULL`, id); err != nil {
 			return fmt.Errorf("store: unable to supersede codes: %w", err)
 		}
 		return nil
@@ -139,10 +139,10 @@ func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool,
 			SELECT users.* FROM login_flows f
 			JOIN login_codes c ON c.id = f.verified_code_id
 			JOIN users ON users.id = c.user_id
-			WHERE f.id::text = $1
+			WHERE f.id = $1::uuid
 		), done AS (
 			UPDATE login_flows SET completed_at = now()
-			WHERE id::text = $1 AND verified_at IS NOT NULL AND completed_at IS NULL
+			WHERE id = $1::uuid AND verified_at IS NOT NULL AND completed_at IS NULL
 				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)
 				AND EXISTS (SELECT 1 FROM account WHERE disabled_at IS NULL)
 			RETURNING 1
@@ -168,7 +168,7 @@ func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool,
 
 // ReopenFlow undoes CompleteFlow when Hydra could not be told.
 func (s *Store) ReopenFlow(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE login_flows SET completed_at = NULL WHERE id::text = $1`, id)
+	_, err := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE login_flows SET completed_at = NULL WHERE id = $1::uuid`, id)
 	if err != nil {
 		return fmt.Errorf("store: unable to reopen a login flow: %w", err)
 	}
@@ -229,7 +229,7 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		}
 		var sinceLast *float64
 		if err := tx.QueryRow(ctx, `SELECT extract(epoch FROM now() - last_sent_at)::float8
-			FROM login_flows WHERE id::text = $1`, req.FlowID).Scan(&sinceLast); err != nil {
+			FROM login_flows WHERE id = $1::uuid`, req.FlowID).Scan(&sinceLast); err != nil {
 			return fmt.Errorf("store: unable to read a login flow: %w", err)
 		}
 		if since := time.Duration(0); sinceLast != nil {
@@ -266,7 +266,7 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		}
 
 		if _, err := tx.Exec(ctx, `UPDATE login_codes SET superseded_at = now()
-			WHERE flow_id::text = $1 AND superseded_at IS NULL`, req.FlowID); err != nil {
+			WHERE flow_id = $1::uuid AND superseded_at IS NULL`, req.FlowID); err != nil {
 			return fmt.Errorf("store: unable to supersede codes: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO login_codes (flow_id, channel, identifier, user_id, code_hmac, expires_at)
@@ -276,7 +276,7 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		}
 		tag, err := tx.Exec(ctx, `UPDATE login_flows SET channel = $2, identifier = $3, user_id = NULL,
 			remember = $4, last_sent_at = now(), sends = sends + 1
-			WHERE id::text = $1 AND verified_at IS NULL AND completed_at IS NULL`,
+			WHERE id = $1::uuid AND verified_at IS NULL AND completed_at IS NULL`,
 			req.FlowID, req.Channel, req.Identifier, req.Remember)
 		if err != nil {
 			return fmt.Errorf("store: unable to update a login flow: %w", err)
@@ -375,7 +375,7 @@ func (s *Store) VerifyCode(ctx context.Context, req VerifyRequest) (Verdict, Flo
 		if verdict != CodeAccepted {
 			return recordEvents(ctx, tx, failures)
 		}
-		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET browser_hash = $2 WHERE id::text = $1
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET browser_hash = $2 WHERE id = $1::uuid
 			RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
 		return err
 	})
@@ -395,7 +395,7 @@ func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdi
 	var attempts int
 	var expired bool
 	err := tx.QueryRow(ctx, `SELECT id, identifier, coalesce(channel, $2), user_id::text, code_hmac, attempts, expires_at <= now()
-		FROM login_codes WHERE flow_id::text = $1 AND superseded_at IS NULL AND used_at IS NULL
+		FROM login_codes WHERE flow_id = $1::uuid AND superseded_at IS NULL AND used_at IS NULL
 		ORDER BY id DESC LIMIT 1 FOR UPDATE`, req.FlowID, f.Channel).
 		Scan(&codeID, &identifier, &channel, &userID, &mac, &attempts, &expired)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -456,7 +456,7 @@ func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdi
 	if channel != "email" {
 		col = "phone"
 	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET `+col+`_verified = true WHERE id::text = $1 AND `+col+` = $2`, *userID, identifier); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE users SET `+col+`_verified = true WHERE id = $1::uuid AND `+col+` = $2`, *userID, identifier); err != nil {
 		return CodeWrong, fmt.Errorf("store: unable to mark an identifier verified: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE login_codes SET used_at = now(), user_id = $2::uuid WHERE id = $1`, codeID, *userID); err != nil {
@@ -472,7 +472,7 @@ func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdi
 	tag, err := tx.Exec(ctx, `UPDATE login_flows SET verified_at = now(), verified_code_id = $2,
 		channel = $3, identifier = $4, user_id = $5::uuid,
 		needs_totp = EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $5::uuid)
-		WHERE id::text = $1 AND verified_at IS NULL AND completed_at IS NULL`,
+		WHERE id = $1::uuid AND verified_at IS NULL AND completed_at IS NULL`,
 		req.FlowID, codeID, channel, identifier, *userID)
 	if err != nil {
 		return CodeWrong, fmt.Errorf("store: unable to verify a login flow: %w", err)

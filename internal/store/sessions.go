@@ -35,9 +35,9 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sess
 		)
 		SELECT EXISTS (SELECT 1 FROM mark), u.*, ls.amr, coalesce(ls.acr, '')
 		FROM (SELECT 1) AS one
-		LEFT JOIN LATERAL (SELECT `+userColumns+` FROM users WHERE id::text = $2) AS u ON true
-		LEFT JOIN login_sessions ls ON ls.session_id = $3 AND ls.user_id::text = $2`,
-		challengeHash(challenge), subject, sessionID)
+		LEFT JOIN LATERAL (SELECT `+userColumns+` FROM users WHERE id = $2::uuid) AS u ON true
+		LEFT JOIN login_sessions ls ON ls.session_id = $3 AND ls.user_id = $2::uuid`,
+		challengeHash(challenge), uuidArg(subject), sessionID)
 	var id, email, phone *string
 	var emailVerified, phoneVerified *bool
 	var createdAt *time.Time

@@ -17,7 +17,7 @@ type TOTP struct {
 // TOTPFor returns the user's credential, or ErrNotFound when they have none.
 func (s *Store) TOTPFor(ctx context.Context, userID string) (TOTP, error) {
 	var c TOTP
-	err := s.pool.QueryRow(ctx, `SELECT sealed, last_step FROM totp_credentials WHERE user_id::text = $1`, userID).Scan(&c.Sealed, &c.LastStep)
+	err := s.pool.QueryRow(ctx, `SELECT sealed, last_step FROM totp_credentials WHERE user_id = $1::uuid`, uuidArg(userID)).Scan(&c.Sealed, &c.LastStep)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
@@ -44,7 +44,7 @@ func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, last
 // RemoveTOTP deletes a user's credential (audited, notified). ErrNotFound when there was none.
 func (s *Store) RemoveTOTP(ctx context.Context, userID, actor string, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM totp_credentials WHERE user_id::text = $1`, userID)
+		tag, err := tx.Exec(ctx, `DELETE FROM totp_credentials WHERE user_id = $1::uuid`, uuidArg(userID))
 		if err != nil {
 			return fmt.Errorf("store: unable to remove a TOTP credential: %w", err)
 		}
@@ -117,7 +117,7 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 			return err
 		}
 		var tries int
-		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id::text = $1
+		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id = $1::uuid
 			RETURNING totp_attempts`, req.FlowID).Scan(&tries); err != nil {
 			return fmt.Errorf("store: unable to count a TOTP try: %w", err)
 		}
@@ -131,7 +131,7 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 			return fmt.Errorf("store: unable to clear failures: %w", err)
 		}
 		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), browser_hash = $2
-			WHERE id::text = $1 RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
+			WHERE id = $1::uuid RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
 		return err
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func claimTOTP(ctx context.Context, tx pgx.Tx, req TOTPRequest, userID string, t
 	}
 	var sealed []byte
 	var lastStep *int64
-	err := tx.QueryRow(ctx, `SELECT sealed, last_step FROM totp_credentials WHERE user_id::text = $1 FOR UPDATE`, userID).Scan(&sealed, &lastStep)
+	err := tx.QueryRow(ctx, `SELECT sealed, last_step FROM totp_credentials WHERE user_id = $1::uuid FOR UPDATE`, userID).Scan(&sealed, &lastStep)
 	if err != nil {
 		// The credential was removed mid-flow: no code can match.
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -164,7 +164,7 @@ func claimTOTP(ctx context.Context, tx pgx.Tx, req TOTPRequest, userID string, t
 	if lastStep != nil && *lastStep >= step {
 		return TOTPReplayed, nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE totp_credentials SET last_step = $2 WHERE user_id::text = $1`, userID, step); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE totp_credentials SET last_step = $2 WHERE user_id = $1::uuid`, userID, step); err != nil {
 		return TOTPWrong, fmt.Errorf("store: unable to use a TOTP step: %w", err)
 	}
 	return TOTPAccepted, nil
@@ -172,7 +172,7 @@ func claimTOTP(ctx context.Context, tx pgx.Tx, req TOTPRequest, userID string, t
 
 // AuditEvents lists a user's audited changes, newest first.
 func (s *Store) AuditEvents(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT action || ' by ' || actor FROM audit_events WHERE user_id::text = $1 ORDER BY id DESC`, userID)
+	rows, err := s.pool.Query(ctx, `SELECT action || ' by ' || actor FROM audit_events WHERE user_id = $1::uuid ORDER BY id DESC`, uuidArg(userID))
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
 	}

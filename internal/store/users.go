@@ -72,7 +72,7 @@ func (s *Store) CreateUser(ctx context.Context, n NewUser) (User, error) {
 
 // UserByID returns the user with that id, or ErrNotFound (also for a string that is not a uuid).
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id::text = $1`, id))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1::uuid`, uuidArg(id)))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return User{}, fmt.Errorf("store: unable to read user: %w", err)
 	}
@@ -81,7 +81,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 
 // DisableUser stops the user from signing in, remembered sessions included.
 func (s *Store) DisableUser(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id::text = $1`, id)
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1::uuid`, uuidArg(id))
 	if err != nil {
 		return fmt.Errorf("store: unable to disable user: %w", err)
 	}
@@ -89,4 +89,27 @@ func (s *Store) DisableUser(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// uuidArg passes an id from outside (a Hydra subject, a flow id from a form,
+// a CLI argument) to a uuid column: as it is when it is a UUID, else as NULL,
+// which matches nothing. Comparing `id = $1::uuid` uses the primary key's
+// index; `id::text = $1` would read the whole table.
+func uuidArg(s string) any {
+	if len(s) != 36 {
+		return nil
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return nil
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return nil
+			}
+		}
+	}
+	return s
 }
