@@ -52,8 +52,8 @@ func setBrowserCookie(w http.ResponseWriter, t browserToken, secure bool) {
 	})
 }
 
-// clearBrowserCookie removes the cookie (logout).
-func clearBrowserCookie(w http.ResponseWriter, secure bool) {
+// ClearBrowserCookie removes the cookie; logout calls it.
+func ClearBrowserCookie(w http.ResponseWriter, secure bool) {
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName(secure), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,

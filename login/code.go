@@ -7,16 +7,16 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
 func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
-	masked := identity.MaskEmail(f.Identifier)
+	masked := contact.MaskEmail(f.Identifier)
 	if f.Channel != "email" {
-		masked = identity.MaskPhone(f.Identifier)
+		masked = contact.MaskPhone(f.Identifier)
 	}
 	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: masked, Channel: f.Channel, Error: errKey}
 	if f.LastSentAt != nil {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -23,7 +23,7 @@ func (d Deps) identifyView(f store.Flow, method string) identifyView {
 	s := d.Settings
 	v := identifyView{FlowID: f.ID, AppName: f.ClientName, HasEmail: s.Email, HasPhone: s.SMS || s.WhatsApp, Remember: f.Remember}
 	for _, c := range s.SMSCountries {
-		v.Countries = append(v.Countries, views.Country{Code: c, Dial: identity.CountryCode(c)})
+		v.Countries = append(v.Countries, views.Country{Code: c, Dial: contact.CountryCode(c)})
 	}
 	if len(s.SMSCountries) > 0 {
 		v.Country = s.SMSCountries[0]
@@ -118,7 +118,7 @@ func HandleIdentify(d Deps) http.Handler {
 		var channel, identifier string
 		if v.Method == "email" {
 			v.Email = r.PostFormValue("email")
-			email, err := identity.Email(v.Email)
+			email, err := contact.Email(v.Email)
 			if err != nil {
 				fieldError("login.error.email")
 				return
@@ -126,12 +126,12 @@ func HandleIdentify(d Deps) http.Handler {
 			channel, identifier = "email", email
 		} else {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
-			phone, _, err := identity.Phone(v.Phone, v.Country, d.Settings.SMSCountries)
+			phone, _, err := contact.Phone(v.Phone, v.Country, d.Settings.SMSCountries)
 			switch {
-			case errors.Is(err, identity.ErrCountry):
+			case errors.Is(err, contact.ErrCountry):
 				fieldError("login.error.country")
 				return
-			case errors.Is(err, identity.ErrNotMobileish):
+			case errors.Is(err, contact.ErrNotMobileish):
 				fieldError("login.error.mobile")
 				return
 			case err != nil:

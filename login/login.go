@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -72,12 +72,12 @@ func prefill(v *identifyView, hint string, s Settings) {
 	if hint == "" || len(hint) > 254 {
 		return
 	}
-	if email, err := identity.Email(hint); err == nil && s.Email {
+	if email, err := contact.Email(hint); err == nil && s.Email {
 		v.Method, v.Email = "email", email
 		return
 	}
 	if strings.HasPrefix(hint, "+") && (s.SMS || s.WhatsApp) {
-		if _, region, err := identity.Phone(hint, "", s.SMSCountries); err == nil {
+		if _, region, err := contact.Phone(hint, "", s.SMSCountries); err == nil {
 			v.Method, v.Phone, v.Country = "phone", hint, region
 		}
 	}

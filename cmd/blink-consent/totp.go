@@ -14,9 +14,9 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -150,7 +150,7 @@ func accountName(u store.User) string {
 	if u.Email != "" {
 		return u.Email
 	}
-	return identity.MaskPhone(u.Phone)
+	return contact.MaskPhone(u.Phone)
 }
 
 // sealNotification seals the message telling the user; a variable so a test

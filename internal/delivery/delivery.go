@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
@@ -185,9 +185,9 @@ func senderName(s Sender) string {
 
 func mask(channel, to string) string {
 	if channel == "email" {
-		return identity.MaskEmail(to)
+		return contact.MaskEmail(to)
 	}
-	return identity.MaskPhone(to)
+	return contact.MaskPhone(to)
 }
 
 func orDuration(d, def time.Duration) time.Duration {

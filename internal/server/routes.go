@@ -8,6 +8,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/consent"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
+	"github.com/blinkbitcoin/blink-consent/logout"
 	"github.com/blinkbitcoin/blink-consent/oautherror"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
@@ -25,8 +26,8 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
 	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))
 	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Hydra, d.Store, consentSettings))
-	r.Method(http.MethodGet, "/logout", login.HandleLogout(d.Hydra, d.Config.Secure()))
-	r.Method(http.MethodPost, "/logout", login.HandleLogoutSubmit(d.Hydra, d.Config.Secure()))
+	r.Method(http.MethodGet, "/logout", logout.HandleShow(d.Hydra, d.Config.Secure()))
+	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Hydra, d.Config.Secure()))
 	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
 	r.Method(http.MethodGet, "/error", oautherror.Handle())
 

@@ -1,6 +1,6 @@
-// Package identity parses and masks the identifiers people sign in with: an
+// Package contact parses and masks the identifiers people sign in with: an
 // email address or a phone number.
-package identity
+package contact
 
 import (
 	"errors"
@@ -13,10 +13,10 @@ import (
 
 // Errors a parser returns; each maps to a message next to its field.
 var (
-	ErrEmail        = errors.New("identity: not an email address")
-	ErrPhone        = errors.New("identity: not a phone number")
-	ErrCountry      = errors.New("identity: phone numbers of this country are not supported")
-	ErrNotMobileish = errors.New("identity: not a number that can receive messages")
+	ErrEmail        = errors.New("contact: not an email address")
+	ErrPhone        = errors.New("contact: not a phone number")
+	ErrCountry      = errors.New("contact: phone numbers of this country are not supported")
+	ErrNotMobileish = errors.New("contact: not a number that can receive messages")
 )
 
 // Email returns the address in lower case, or ErrEmail. It accepts only a bare

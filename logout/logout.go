@@ -1,4 +1,7 @@
-package login
+// Package logout answers Hydra's logout challenges: it signs the user out of
+// Blink, at once for a client trusted with skip_logout_consent, else after the
+// user confirms.
+package logout
 
 import (
 	"context"
@@ -8,18 +11,19 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/login"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// LogoutHydra is the part of Hydra's admin API the logout flow uses. Hydra
+// Hydra is the part of Hydra's admin API the logout flow uses. Hydra
 // itself makes logout challenges single-use (410 once accepted, 404 once rejected).
-type LogoutHydra interface {
+type Hydra interface {
 	Logout(ctx context.Context, challenge string) (hydra.LogoutRequest, error)
 	AcceptLogout(ctx context.Context, challenge string) (string, error)
 	RejectLogout(ctx context.Context, challenge string) error
 }
 
-func loadLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra) (hydra.LogoutRequest, string, bool) {
+func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRequest, string, bool) {
 	challenge, ok := web.RequireChallenge(w, r, "logout_challenge")
 	if !ok {
 		return hydra.LogoutRequest{}, "", false
@@ -32,9 +36,9 @@ func loadLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra) (hydra.Lo
 	return lr, challenge, true
 }
 
-// HandleLogout answers GET /logout?logout_challenge=…: a client trusted with
+// HandleShow answers GET /logout?logout_challenge=…: a client trusted with
 // skip_logout_consent signs the user out at once; otherwise the user confirms.
-func HandleLogout(h LogoutHydra, secureCookies bool) http.Handler {
+func HandleShow(h Hydra, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lr, challenge, ok := loadLogout(w, r, h)
 		if !ok {
@@ -48,9 +52,9 @@ func HandleLogout(h LogoutHydra, secureCookies bool) http.Handler {
 	})
 }
 
-// HandleLogoutSubmit answers POST /logout: yes signs out, no keeps the user
+// HandleSubmit answers POST /logout: yes signs out, no keeps the user
 // signed in and says so, with a link back to the app when it has one.
-func HandleLogoutSubmit(h LogoutHydra, secureCookies bool) http.Handler {
+func HandleSubmit(h Hydra, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
@@ -76,7 +80,7 @@ func HandleLogoutSubmit(h LogoutHydra, secureCookies bool) http.Handler {
 	})
 }
 
-func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
+func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
 	redirect, err := h.AcceptLogout(r.Context(), challenge)
 	var handled *hydra.HandledError
 	if errors.As(err, &handled) && handled.RedirectTo != "" {
@@ -88,6 +92,6 @@ func acceptLogout(w http.ResponseWriter, r *http.Request, h LogoutHydra, challen
 		return
 	}
 	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject)
-	clearBrowserCookie(w, secureCookies)
+	login.ClearBrowserCookie(w, secureCookies)
 	web.SeeOther(w, r, redirect)
 }
