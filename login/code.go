@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
-	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -107,17 +107,10 @@ func HandleCode(d Deps) http.Handler {
 // log says which.
 func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
-	code, wellFormed := codes.Normalize(r.PostFormValue("code"))
-	keys := d.Keys.DeriveAll("code")
 	browser := newBrowserToken()
-	verdict, verified, err := d.Store.VerifyCode(ctx, store.VerifyRequest{
-		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: browser.hash,
-		IPKey: d.ipKey(r), PerIP: d.Limits.FailPerIP, PerIdentifier: d.Limits.FailPerIdentifier,
-		Limits: d.Limits.Code, CreatePhoneUsers: d.Settings.CreatePhoneUsers,
-		Match: func(identifier string, mac []byte) bool {
-			// A malformed code is still a try: it is counted, then fails.
-			return wellFormed && codes.Match(keys, f.ID, identifier, code, mac)
-		},
+	ip := web.ClientIP(r, d.Settings.TrustedProxies)
+	verdict, verified, err := d.Accounts.VerifyCode(ctx, accounts.VerifyRequest{
+		Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.hash,
 	})
 	if err != nil {
 		if !d.refused(w, r, f, "code check", err) {

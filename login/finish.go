@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -32,7 +33,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	twoStep := f.TOTPVerifiedAt != nil
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		// Only the request that won the challenge gets here.
-		u, done, err := d.Store.CompleteFlow(ctx, f.ID)
+		u, done, err := d.Accounts.CompleteFlow(ctx, f.ID)
 		switch {
 		case errors.Is(err, store.ErrFlowState):
 			return "", web.ErrChallengeUsed
@@ -105,7 +106,7 @@ func acr(twoStep bool) string {
 }
 
 // loginContext passes the method and the verified identifiers to the consent step.
-func loginContext(f store.Flow, u store.User, twoStep bool) map[string]any {
+func loginContext(f store.Flow, u accounts.Account, twoStep bool) map[string]any {
 	c := map[string]any{"method": f.Channel, "two_step": twoStep}
 	if u.Email != "" {
 		c["email"], c["email_verified"] = u.Email, u.EmailVerified

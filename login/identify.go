@@ -7,10 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
-	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
-	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -165,47 +164,16 @@ func (d Deps) passedBotCheck(r *http.Request) bool {
 	return err == nil && passed
 }
 
-// sendCode sends a code to identifier: one transition of the flow, in one
-// transaction that applies the flow's cooldown and send cap and the shared
+// sendCode asks the identity source for a code to identifier: one step of
+// the flow, which applies the flow's cooldown and send cap and the shared
 // send limits (wait renders the page again when the cooldown refuses). An
-// email with no account, or a number that may not become one, gets the very
-// same page and the same work: its sealed message is stored as a decoy that
-// is never sent, and the code stored is one nobody knows.
+// email with no account gets the very same page and the same work.
 func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool, wait func(time.Duration)) {
 	ctx := r.Context()
-	perIdentifier, bucket := d.Limits.SendPerEmail, "send-email"
-	if channel != "email" {
-		perIdentifier, bucket = d.Limits.SendPerPhone, "send-phone"
-	}
-	code, err := codes.Generate()
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	decoy, err := codes.Generate()
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	env := delivery.CodeEnvelope(i18n.FromContext(ctx), channel, identifier, code, d.Settings.CodeTTL, d.Settings.Domain)
-	msg, err := delivery.Seal(d.Keys, env, time.Now().Add(d.Settings.CodeTTL))
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	key := d.Keys.Derive("code")
-	res, err := d.Store.SendCode(ctx, store.SendRequest{
-		FlowID: f.ID, BrowserHash: f.BrowserHash, Channel: channel, Identifier: identifier, Remember: remember,
-		MAC: codes.MAC(key, f.ID, identifier, code),
-		// Not a code anyone can type: codes are digits.
-		DecoyMAC: codes.MAC(key, f.ID, identifier, decoy+"x"),
-		Message:  *msg, TTL: d.Settings.CodeTTL,
-		Cooldown: d.Settings.ResendAfter, MaxSends: d.Settings.MaxSends,
-		Limits: []store.LimitKey{
-			{Bucket: "send-ip", Key: d.ipKey(r), Limit: d.Limits.SendPerIP},
-			{Bucket: bucket, Key: identifier, Limit: perIdentifier},
-		},
-		CreatePhoneUsers: d.Settings.CreatePhoneUsers,
+	ip := web.ClientIP(r, d.Settings.TrustedProxies)
+	res, err := d.Accounts.SendCode(ctx, accounts.SendRequest{
+		Flow: f, Channel: channel, Identifier: identifier, Remember: remember,
+		Lang: i18n.FromContext(ctx), ClientIP: ip, IPKey: web.LimitKey(ip),
 	})
 	var limited *store.LimitError
 	if errors.As(err, &limited) && limited.Bucket == "flow-cooldown" {
@@ -219,7 +187,6 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		}
 		return
 	}
-	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", web.ClientIP(r, d.Settings.TrustedProxies),
-		"method", channel, "queued", res.Queued)
+	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "queued", res.Queued)
 	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
 }

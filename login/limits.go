@@ -5,15 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
-
-// ipKey is the key of the client's per-IP limits: its address, or its /64
-// for IPv6 (one subscriber's allocation).
-func (d Deps) ipKey(r *http.Request) string {
-	return web.LimitKey(web.ClientIP(r, d.Settings.TrustedProxies))
-}
 
 // refused renders the page for a transition the store refused and reports
 // whether err was such a refusal: a limit (429, with Retry-After), a step the
@@ -35,6 +30,9 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
 	case errors.Is(err, store.ErrNotFound):
 		web.Problem(w, r, http.StatusGone, "flow")
+	case errors.Is(err, accounts.ErrUnavailable):
+		slog.WarnContext(r.Context(), what+" refused: identity source unavailable", "flow", f.ID, "client", f.ClientID, "err", err)
+		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 	default:
 		return false
 	}

@@ -4,16 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
-	"github.com/blinkbitcoin/blink-consent/internal/totp"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
-
-// totpTriesPerFlow is how many authenticator codes one sign-in may try.
-const totpTriesPerFlow = 5
 
 // secondStepDue reports whether the flow waits for the authenticator code:
 // the server-side flow decides, never the request.
@@ -56,23 +52,9 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		ctx := r.Context()
 		browser := newBrowserToken()
-		now := time.Now
-		if d.Clock != nil {
-			now = d.Clock
-		}
-		code := r.PostFormValue("code")
-		verdict, f2, err := d.Store.CheckTOTP(ctx, store.TOTPRequest{
-			FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: browser.hash,
-			IPKey: d.ipKey(r), PerIP: d.Limits.FailPerIP, PerUser: d.Limits.FailPerIdentifier,
-			TriesPerFlow: totpTriesPerFlow,
-			Match: func(userID string, sealed []byte) (int64, bool, error) {
-				secret, err := d.Keys.Open(sealed, []byte(userID))
-				if err != nil {
-					return 0, false, err
-				}
-				step, ok := totp.Match(secret, code, now())
-				return step, ok, nil
-			},
+		ip := web.ClientIP(r, d.Settings.TrustedProxies)
+		verdict, f2, err := d.Accounts.CheckTOTP(ctx, accounts.TOTPRequest{
+			Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.hash,
 		})
 		if errors.Is(err, store.ErrFlowState) {
 			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
@@ -79,10 +81,10 @@ func BenchmarkSendCode(b *testing.B) {
 	db := openStore(b, testStack)
 	exec(b, `INSERT INTO users (email) VALUES ('known.bench@example.com') ON CONFLICT DO NOTHING`)
 	d := login.Deps{
-		Store: db, Keys: secret.NewKeys(benchKey), Captcha: captcha.Off{},
-		Limits: login.Limits{SendPerEmail: noLimit, SendPerPhone: noLimit, SendPerIP: noLimit},
-		Settings: login.Settings{CodeTTL: 10 * time.Minute, FlowTTL: time.Hour, MaxSends: 5, Email: true,
-			SMSCountries: []string{"SV"}, Domain: "login.blink.test"},
+		Store: db, Captcha: captcha.Off{},
+		Accounts: postgres.Source{Store: db, Keys: secret.NewKeys(benchKey), CodeTTL: 10 * time.Minute, Domain: "login.blink.test",
+			Limits: accounts.Limits{SendPerEmail: noLimit, SendPerPhone: noLimit, SendPerIP: noLimit, MaxSends: 5}},
+		Settings: login.Settings{FlowTTL: time.Hour, Email: true, SMSCountries: []string{"SV"}},
 	}
 	h := login.HandleIdentify(d)
 	const cookie = "bench-browser-cookie-value-0123456789abcdef"

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
@@ -109,30 +111,37 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.
 	if s.CaptchaProvider == "turnstile" {
 		checker = captcha.Turnstile{Key: s.CaptchaSiteKey, Secret: s.CaptchaSecret, VerifyURL: s.CaptchaVerifyURL}
 	}
-	return login.Deps{
-		Hydra:   h,
-		Store:   db,
-		Keys:    keys,
-		Captcha: checker,
-		Limits: login.Limits{
+	resendAfter := 30 * time.Second
+	source := postgres.Source{
+		Store: db,
+		Keys:  keys,
+		Limits: accounts.Limits{
 			SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
 			FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
-			Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
-		},
-		Settings: login.Settings{
-			RememberFor:      cfg.LoginRememberFor,
-			CodeTTL:          10 * time.Minute,
-			FlowTTL:          30 * time.Minute,
-			ResendAfter:      30 * time.Second,
+			Code:             store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
+			TOTPTriesPerFlow: 5,
+			Cooldown:         resendAfter,
 			MaxSends:         5,
-			Email:            s.Email() || cfg.DevMode,
-			SMS:              s.SMS() || cfg.DevMode,
-			WhatsApp:         s.WhatsApp() || cfg.DevMode,
-			SMSCountries:     s.SMSCountries,
-			CreatePhoneUsers: cfg.Registration == "phone",
-			Domain:           cfg.PublicURL.Hostname(),
-			SecureCookies:    cfg.Secure(),
-			TrustedProxies:   s.TrustedProxies,
+		},
+		CodeTTL:          10 * time.Minute,
+		Domain:           cfg.PublicURL.Hostname(),
+		CreatePhoneUsers: cfg.Registration == "phone",
+	}
+	return login.Deps{
+		Hydra:    h,
+		Store:    db,
+		Accounts: source,
+		Captcha:  checker,
+		Settings: login.Settings{
+			RememberFor:    cfg.LoginRememberFor,
+			FlowTTL:        30 * time.Minute,
+			ResendAfter:    resendAfter,
+			Email:          s.Email() || cfg.DevMode,
+			SMS:            s.SMS() || cfg.DevMode,
+			WhatsApp:       s.WhatsApp() || cfg.DevMode,
+			SMSCountries:   s.SMSCountries,
+			SecureCookies:  cfg.Secure(),
+			TrustedProxies: s.TrustedProxies,
 		},
 	}
 }

@@ -147,14 +147,20 @@ func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool,
 				AND EXISTS (SELECT 1 FROM account WHERE disabled_at IS NULL)
 			RETURNING 1
 		)
-		SELECT EXISTS (SELECT 1 FROM done), a.id::text, coalesce(a.email, ''), a.email_verified,
+		SELECT EXISTS (SELECT 1 FROM done),
+			EXISTS (SELECT 1 FROM login_flows WHERE id = $1::uuid AND verified_at IS NOT NULL),
+			a.id::text, coalesce(a.email, ''), a.email_verified,
 			coalesce(a.phone, ''), a.phone_verified, a.created_at, a.disabled_at
-		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, id)
+		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, uuidArg(id))
+	var verified bool
 	var uid *string
 	var emailVerified, phoneVerified *bool
 	var createdAt *time.Time
-	if err := row.Scan(&done, &uid, &u.Email, &emailVerified, &u.Phone, &phoneVerified, &createdAt, &u.DisabledAt); err != nil {
+	if err := row.Scan(&done, &verified, &uid, &u.Email, &emailVerified, &u.Phone, &phoneVerified, &createdAt, &u.DisabledAt); err != nil {
 		return User{}, false, fmt.Errorf("store: unable to complete a login flow: %w", err)
+	}
+	if !verified {
+		return User{}, false, ErrFlowState
 	}
 	if uid == nil {
 		return User{}, false, ErrNotFound

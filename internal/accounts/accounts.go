@@ -1,0 +1,113 @@
+// Package accounts is the seam between the sign-in flow and where accounts
+// live. An identity source sends a one-time code to an email or phone, checks
+// it, asks for a second factor when the account has one, and looks accounts
+// up by id (the OAuth subject). The flow itself — its row in PostgreSQL, the
+// browser binding, our own limits, the single-use challenge — is ours in every
+// mode; a source applies our limits as a second layer to its own.
+//
+// Sources: accounts/postgres (our users table). One conformance suite,
+// accounts/accountstest, runs against each, so a new source is a suite run
+// away from done.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// Account is an account as the flows see it. ID is the OAuth subject.
+type Account struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	Phone         string
+	PhoneVerified bool
+	Disabled      bool
+}
+
+// Active reports whether the account may sign in.
+func (a Account) Active() bool { return !a.Disabled }
+
+// FromUser is the account of a row of our users table.
+func FromUser(u store.User) Account {
+	return Account{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Phone: u.Phone, PhoneVerified: u.PhoneVerified, Disabled: !u.Active()}
+}
+
+// Limits are our own abuse limits, which every source applies.
+type Limits struct {
+	SendPerEmail, SendPerPhone, SendPerIP store.Limit
+	FailPerIdentifier, FailPerIP          store.Limit
+	Code                                  store.CodeLimits
+	// TOTPTriesPerFlow is how many authenticator codes one sign-in may try.
+	TOTPTriesPerFlow int
+	// Cooldown is the wait between two codes of one flow, MaxSends their number.
+	Cooldown time.Duration
+	MaxSends int
+}
+
+// SendRequest asks for a code to Identifier (a normalised email or E.164
+// number) on Channel ("email", "sms" or "whatsapp") for the browser's flow.
+type SendRequest struct {
+	Flow       store.Flow
+	Channel    string
+	Identifier string
+	Remember   bool
+	Lang       i18n.Lang
+	// ClientIP is the client's address as computed from TRUSTED_PROXIES;
+	// IPKey is its per-IP limit key (an IPv6 client's /64).
+	ClientIP, IPKey string
+}
+
+// SendResult says whether a message went out: false for an email with no
+// account (the same page, the same work, no message).
+type SendResult struct {
+	Queued bool
+}
+
+// VerifyRequest is a code typed on the code page.
+type VerifyRequest struct {
+	Flow            store.Flow
+	Code            string
+	ClientIP, IPKey string
+	// NewBrowserHash is the browser binding the flow takes when the code is right.
+	NewBrowserHash []byte
+}
+
+// TOTPRequest is an authenticator code typed on the second step.
+type TOTPRequest struct {
+	Flow            store.Flow
+	Code            string
+	ClientIP, IPKey string
+	NewBrowserHash  []byte
+}
+
+// Source is an identity source. Each method is one step of the sign-in flow
+// (store.Flow): it refuses a flow that is not at that step with
+// store.ErrFlowState, a limit with *store.LimitError, and changes nothing then.
+type Source interface {
+	// SendCode sends a code for the flow (identifier → code sent).
+	SendCode(ctx context.Context, req SendRequest) (SendResult, error)
+	// VerifyCode checks the code (code sent → verified, or a failure); a
+	// flow already verified comes back as it is with store.CodeUsed.
+	VerifyCode(ctx context.Context, req VerifyRequest) (store.Verdict, store.Flow, error)
+	// CheckTOTP checks the authenticator code of a flow whose account has one.
+	CheckTOTP(ctx context.Context, req TOTPRequest) (store.TOTPVerdict, store.Flow, error)
+	// CompleteFlow marks a flow done once every factor is verified and
+	// returns the account it signs in; done is false, and nothing changes,
+	// when the account is disabled.
+	CompleteFlow(ctx context.Context, flowID string) (a Account, done bool, err error)
+	// Account returns the account whose id is the subject; ErrNotFound when none.
+	Account(ctx context.Context, id string) (Account, error)
+}
+
+// The errors a source returns besides the store's flow-level ones.
+var (
+	// ErrNotFound: no such account.
+	ErrNotFound = errors.New("accounts: no such account")
+	// ErrUnavailable: the source cannot answer now (a 503 page).
+	ErrUnavailable = errors.New("accounts: the identity source is unavailable")
+)

@@ -1,0 +1,235 @@
+// Package accountstest is the one conformance suite every identity source
+// passes: the same sign-in steps and the same refusals, asserted on the flow
+// rows in PostgreSQL and on the accounts the source returns. A source's test
+// gives it a Harness and calls Run (Dex does this for its connectors).
+package accountstest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// Harness is what the suite needs from a source under test.
+type Harness struct {
+	Source accounts.Source
+	// Store holds the flows (ours in every mode).
+	Store *store.Store
+	// NewAccount creates an account with email; with totp it also enrols an
+	// authenticator and returns a function giving its current code.
+	NewAccount func(t *testing.T, email string, totp bool) (id string, totpCode func() string)
+	// LastCode returns the last code the source sent to email ("" when none).
+	LastCode func(t *testing.T, email string) string
+}
+
+// Run runs every conformance test against h.
+func Run(t *testing.T, h Harness) {
+	t.Run("an email code signs its account in", func(t *testing.T) { emailSignIn(t, h) })
+	t.Run("a wrong code is refused and changes nothing", func(t *testing.T) { wrongCode(t, h) })
+	t.Run("a verified flow's identity is frozen", func(t *testing.T) { frozen(t, h) })
+	t.Run("an account with an authenticator needs its code", func(t *testing.T) { secondFactor(t, h) })
+	t.Run("an unknown email gets no message and cannot sign in", func(t *testing.T) { unknownEmail(t, h) })
+	t.Run("accounts are looked up by id", func(t *testing.T) { lookup(t, h) })
+}
+
+
+// uniqueEmail keeps the suite's accounts apart from each other and from earlier runs.
+func uniqueEmail(name string) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return name + "." + hex.EncodeToString(b) + "@example.com"
+}
+
+func newFlow(t *testing.T, h Harness) store.Flow {
+	t.Helper()
+	b := make([]byte, 16)
+	rand.Read(b)
+	f, err := h.Store.StartFlow(context.Background(), store.Flow{BrowserHash: b, Challenge: "conformance-" + hex.EncodeToString(b),
+		RequestURL: "http://relying.party/start", ClientID: "c", ClientName: "Conformance", Lang: "en"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func send(t *testing.T, h Harness, f store.Flow, email string) accounts.SendResult {
+	t.Helper()
+	res, err := h.Source.SendCode(context.Background(), accounts.SendRequest{Flow: f, Channel: "email", Identifier: email,
+		Lang: i18n.English, ClientIP: "192.0.2.10", IPKey: "192.0.2.10"})
+	if err != nil {
+		t.Fatalf("SendCode: %v", err)
+	}
+	return res
+}
+
+func verify(h Harness, f store.Flow, code string) (store.Verdict, store.Flow, error) {
+	return h.Source.VerifyCode(context.Background(), accounts.VerifyRequest{Flow: f, Code: code,
+		ClientIP: "192.0.2.10", IPKey: "192.0.2.10", NewBrowserHash: append([]byte("rebound-"), f.BrowserHash...)})
+}
+
+func codeOf(t *testing.T, h Harness, email string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c := h.LastCode(t, email); c != "" {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no code for %s", email)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+func otherCode(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+func emailSignIn(t *testing.T, h Harness) {
+	email := uniqueEmail("sign.in")
+	id, _ := h.NewAccount(t, email, false)
+	f := newFlow(t, h)
+	if res := send(t, h, f, email); !res.Queued {
+		t.Error("no message was sent to an account's email")
+	}
+	code := codeOf(t, h, email)
+	if !sixDigits.MatchString(code) {
+		t.Errorf("the code %q is not 6 digits", code)
+	}
+	v, verified, err := verify(h, f, code)
+	if err != nil || v != store.CodeAccepted {
+		t.Fatalf("the right code: %v %v", v, err)
+	}
+	if verified.VerifiedAt == nil || verified.NeedsTOTP || !bytesEqual(verified.BrowserHash, append([]byte("rebound-"), f.BrowserHash...)) {
+		t.Errorf("the flow after the code: verified %v, needs TOTP %v, rebound %v", verified.VerifiedAt != nil, verified.NeedsTOTP, string(verified.BrowserHash))
+	}
+	a, done, err := h.Source.CompleteFlow(context.Background(), f.ID)
+	if err != nil || !done || a.ID != id || a.Email != email || !a.EmailVerified {
+		t.Errorf("CompleteFlow: %+v done=%v err=%v, want the account %s with its verified email", a, done, err, id)
+	}
+	if _, _, err := h.Source.CompleteFlow(context.Background(), f.ID); !errors.Is(err, store.ErrFlowState) {
+		t.Errorf("a second CompleteFlow: %v, want store.ErrFlowState", err)
+	}
+}
+
+func wrongCode(t *testing.T, h Harness) {
+	email := uniqueEmail("wrong.code")
+	h.NewAccount(t, email, false)
+	f := newFlow(t, h)
+	send(t, h, f, email)
+	code := codeOf(t, h, email)
+	for _, guess := range []string{otherCode(code), "abc", ""} {
+		v, _, err := verify(h, f, guess)
+		if err != nil || v == store.CodeAccepted {
+			t.Errorf("the guess %q: %v %v", guess, v, err)
+		}
+	}
+	again, err := h.Store.FlowForBrowser(context.Background(), f.ID, f.BrowserHash)
+	if err != nil || again.VerifiedAt != nil {
+		t.Errorf("after wrong codes the flow is %+v (%v), want unverified and still bound", again, err)
+	}
+	if _, _, err := h.Source.CompleteFlow(context.Background(), f.ID); !errors.Is(err, store.ErrFlowState) {
+		t.Errorf("CompleteFlow of an unverified flow: %v, want store.ErrFlowState", err)
+	}
+	// The right code still works: failures are counted, not fatal.
+	if v, _, err := verify(h, f, code); err != nil || v != store.CodeAccepted {
+		t.Errorf("the right code after wrong ones: %v %v", v, err)
+	}
+}
+
+func frozen(t *testing.T, h Harness) {
+	email, victim := uniqueEmail("frozen"), uniqueEmail("victim")
+	h.NewAccount(t, email, false)
+	h.NewAccount(t, victim, false)
+	f := newFlow(t, h)
+	send(t, h, f, email)
+	_, verified, err := verify(h, f, codeOf(t, h, email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Source.SendCode(context.Background(), accounts.SendRequest{Flow: verified, Channel: "email", Identifier: victim,
+		Lang: i18n.English, ClientIP: "192.0.2.10", IPKey: "192.0.2.10"})
+	if !errors.Is(err, store.ErrFlowState) {
+		t.Errorf("SendCode to another email on a verified flow: %v, want store.ErrFlowState", err)
+	}
+	if c := h.LastCode(t, victim); c != "" {
+		t.Error("a code went to the victim")
+	}
+	a, _, err := h.Source.CompleteFlow(context.Background(), f.ID)
+	if err != nil || a.Email != email {
+		t.Errorf("the flow signs in %+v (%v), want %s", a, err, email)
+	}
+}
+
+func secondFactor(t *testing.T, h Harness) {
+	ctx := context.Background()
+	email := uniqueEmail("two.step")
+	id, totpCode := h.NewAccount(t, email, true)
+	f := newFlow(t, h)
+	send(t, h, f, email)
+	v, verified, err := verify(h, f, codeOf(t, h, email))
+	if err != nil || v != store.CodeAccepted || !verified.NeedsTOTP {
+		t.Fatalf("the code of a two-step account: %v needsTOTP=%v %v", v, verified.NeedsTOTP, err)
+	}
+	if _, _, err := h.Source.CompleteFlow(ctx, f.ID); !errors.Is(err, store.ErrFlowState) {
+		t.Errorf("CompleteFlow before the authenticator code: %v, want store.ErrFlowState", err)
+	}
+	check := func(code string) (store.TOTPVerdict, store.Flow, error) {
+		return h.Source.CheckTOTP(ctx, accounts.TOTPRequest{Flow: verified, Code: code, ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
+			NewBrowserHash: append([]byte("second-"), verified.BrowserHash...)})
+	}
+	right := totpCode()
+	if tv, _, err := check(otherCode(right)); err != nil || tv == store.TOTPAccepted {
+		t.Errorf("a wrong authenticator code: %v %v", tv, err)
+	}
+	tv, done, err := check(right)
+	if err != nil || tv != store.TOTPAccepted || done.TOTPVerifiedAt == nil {
+		t.Fatalf("the right authenticator code: %v %v", tv, err)
+	}
+	a, ok, err := h.Source.CompleteFlow(ctx, f.ID)
+	if err != nil || !ok || a.ID != id {
+		t.Errorf("CompleteFlow after both factors: %+v %v %v", a, ok, err)
+	}
+}
+
+func unknownEmail(t *testing.T, h Harness) {
+	email := uniqueEmail("nobody")
+	f := newFlow(t, h)
+	if res := send(t, h, f, email); res.Queued {
+		t.Error("a message went to an email with no account")
+	}
+	for _, guess := range []string{"000000", "123456"} {
+		if v, _, err := verify(h, f, guess); err != nil || v == store.CodeAccepted {
+			t.Errorf("a guess for an unknown email: %v %v", v, err)
+		}
+	}
+}
+
+func lookup(t *testing.T, h Harness) {
+	email := uniqueEmail("lookup")
+	id, _ := h.NewAccount(t, email, false)
+	a, err := h.Source.Account(context.Background(), id)
+	if err != nil || a.ID != id || a.Email != email || !a.Active() {
+		t.Errorf("Account(%s): %+v %v", id, a, err)
+	}
+	for _, missing := range []string{"00000000-0000-4000-8000-000000000000", "not-a-uuid"} {
+		if _, err := h.Source.Account(context.Background(), missing); !errors.Is(err, accounts.ErrNotFound) {
+			t.Errorf("Account(%q): %v, want accounts.ErrNotFound", missing, err)
+		}
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
