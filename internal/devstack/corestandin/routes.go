@@ -233,9 +233,9 @@ func (s *Standin) phoneCaptcha(w http.ResponseWriter, ip string, body map[string
 	s.mu.Lock()
 	s.challenges[challenge] = true
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"result": map[string]any{
-		"id": GeetestID, "challengeCode": challenge, "newCaptcha": true, "failbackMode": false,
-	}})
+	writeJSON(w, http.StatusOK, obj{{"result", obj{
+		{"id", GeetestID}, {"challengeCode", challenge}, {"newCaptcha", true}, {"failbackMode", false},
+	}}})
 }
 
 func (s *Standin) phoneCode(w http.ResponseWriter, ip string, body map[string]string) {
@@ -367,10 +367,10 @@ var (
 	phoneField  = regexp.MustCompile(`\bphone\b`)
 	emailField  = regexp.MustCompile(`\bemail\b`)
 	totpField   = regexp.MustCompile(`\btotpEnabled\b`)
-	notAuthJSON = []map[string]any{{
-		"message":    "Not authorized",
-		"path":       []string{"me"},
-		"extensions": map[string]string{"code": "NOT_AUTHORIZED"},
+	notAuthJSON = []obj{{
+		{"message", "Not authorized"},
+		{"path", []string{"me"}},
+		{"extensions", obj{{"code", "NOT_AUTHORIZED"}}},
 	}}
 )
 
@@ -391,19 +391,19 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.Contains(req.Query, "supportedCountries"):
 		s.mu.Lock()
-		list := make([]map[string]any, 0, len(s.countries))
+		list := make([]obj, 0, len(s.countries))
 		for _, c := range s.countries {
-			list = append(list, map[string]any{"id": c.ID, "supportedAuthChannels": c.Channels})
+			list = append(list, obj{{"id", c.ID}, {"supportedAuthChannels", c.Channels}})
 		}
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"globals": map[string]any{"supportedCountries": list}}})
+		writeJSON(w, http.StatusOK, obj{{"data", obj{{"globals", obj{{"supportedCountries", list}}}}}})
 	case meField.MatchString(req.Query):
 		me := s.me(r, req.Query)
 		if me == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"me": nil}, "errors": notAuthJSON})
+			writeJSON(w, http.StatusOK, obj{{"data", obj{{"me", nil}}}, {"errors", notAuthJSON}})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"me": me}})
+		writeJSON(w, http.StatusOK, obj{{"data", obj{{"me", me}}}})
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "the stand-in answers only me and globals.supportedCountries"}}})
 	}
@@ -411,7 +411,7 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 
 // me is the selection for a Bearer token that has passed every factor its
 // account has (Kratos whoami with required_aal highest_available), else nil.
-func (s *Standin) me(r *http.Request, query string) map[string]any {
+func (s *Standin) me(r *http.Request, query string) obj {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil
@@ -426,19 +426,29 @@ func (s *Standin) me(r *http.Request, query string) map[string]any {
 	if id == nil || (id.totpSecret != nil && !sess.elevated) {
 		return nil
 	}
-	me := map[string]any{"id": id.id}
-	if phoneField.MatchString(query) {
-		me["phone"] = nullable(id.phone)
+	// fields in the order the query names them, as a GraphQL server answers
+	type field struct {
+		at int
+		kv
 	}
-	if emailField.MatchString(query) {
-		if id.email == "" {
-			me["email"] = nil
-		} else {
-			me["email"] = map[string]any{"address": id.email, "verified": id.emailVerified}
+	fields := []field{{meField.FindStringIndex(query)[0], kv{"id", id.id}}}
+	if at := phoneField.FindStringIndex(query); at != nil {
+		fields = append(fields, field{at[0], kv{"phone", nullable(id.phone)}})
+	}
+	if at := emailField.FindStringIndex(query); at != nil {
+		var email any
+		if id.email != "" {
+			email = obj{{"address", id.email}, {"verified", id.emailVerified}}
 		}
+		fields = append(fields, field{at[0], kv{"email", email}})
 	}
-	if totpField.MatchString(query) {
-		me["totpEnabled"] = id.totpSecret != nil
+	if at := totpField.FindStringIndex(query); at != nil {
+		fields = append(fields, field{at[0], kv{"totpEnabled", id.totpSecret != nil}})
+	}
+	slices.SortStableFunc(fields, func(a, b field) int { return a.at - b.at })
+	me := make(obj, 0, len(fields))
+	for _, f := range fields {
+		me = append(me, f.kv)
 	}
 	return me
 }

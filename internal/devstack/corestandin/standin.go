@@ -374,12 +374,45 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // (S) {"error":"text"}
 func errorS(w http.ResponseWriter, status int, text string) {
-	writeJSON(w, status, map[string]string{"error": text})
+	writeJSON(w, status, obj{{"error", text}})
 }
 
 // (O) {"error":{"name":"ErrorClass","level":"info"}}: a serialized DomainError.
 func errorO(w http.ResponseWriter, name string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"name": name, "level": "info"}})
+	writeJSON(w, http.StatusBadRequest, obj{{"error", obj{{"name", name}, {"level", "info"}}}})
+}
+
+// obj is a JSON object that keeps its keys in order, as JavaScript does.
+type obj []kv
+
+type kv struct {
+	key   string
+	value any
+}
+
+func (o obj) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := json.Marshal(f.key)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		var v bytes.Buffer
+		enc := json.NewEncoder(&v)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(f.value); err != nil {
+			return nil, err
+		}
+		buf.Write(bytes.TrimRight(v.Bytes(), "\n"))
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
 // readBody reads a JSON or urlencoded body into strings, as Express's two
