@@ -241,7 +241,9 @@ func TestRandomPhoneCodeIsSingleUse(t *testing.T) {
 	s.SetPhoneCode("")
 	auth := s.AuthURL()
 	r := post(t, auth+"/phone/captcha", "192.0.2.3", `{}`)
-	var c struct{ Result struct{ ChallengeCode string } }
+	var c struct {
+		Result struct{ ChallengeCode string }
+	}
 	json.Unmarshal([]byte(r.body), &c)
 	expect(t, post(t, auth+"/phone/code", "192.0.2.3", `{"phone":"+16505554350","challengeCode":"`+c.Result.ChallengeCode+`","validationCode":"y","secCode":"z"}`), 200, `{"success":true}`)
 	code := s.Code("+16505554350")
@@ -469,7 +471,9 @@ func TestConcurrentIdentitiesAreOnePerPhone(t *testing.T) {
 func captcha(t *testing.T, s *Standin) string {
 	t.Helper()
 	r := post(t, s.AuthURL()+"/phone/captcha", "192.0.2.99", `{}`)
-	var c struct{ Result struct{ ChallengeCode string } }
+	var c struct {
+		Result struct{ ChallengeCode string }
+	}
 	json.Unmarshal([]byte(r.body), &c)
 	return c.Result.ChallengeCode
 }
