@@ -357,9 +357,14 @@ func (c *Client) TOTPValidate(ctx context.Context, ip, authToken, code string) e
 	case http.StatusTooManyRequests:
 		return limit(LimitUnknown, route, a, secrets...)
 	case http.StatusInternalServerError:
-		// Kratos refusing the session token surfaces as a throw: the token
-		// is unknown or expired, and retrying with it cannot help.
-		return fail(ErrSessionRejected, route, a, secrets...)
+		// Kratos refusing the session token (401, or 403 for a session it
+		// will not elevate) surfaces as a throw with axios' wording: the
+		// token is unknown or expired and retrying with it cannot help.
+		// Any other 500 is core failing.
+		switch e.text {
+		case "Request failed with status code 401", "Request failed with status code 403":
+			return fail(ErrSessionRejected, route, a, secrets...)
+		}
 	}
 	return unexpected(route, a, secrets...)
 }
