@@ -205,7 +205,7 @@ func TestPhoneWireFormat(t *testing.T) {
 	expect(t, code(`{"phone":"+16505554350","challengeCode":"`+challenge()+`","validationCode":"y","secCode":"z","channel":"telegram"}`),
 		400, `{"error":{"name":"InvalidChannel","level":"info"}}`)
 	// GB offers SMS only
-	expect(t, code(`{"phone":"+447911123456","challengeCode":"`+challenge()+`","validationCode":"y","secCode":"z","channel":"WhatsApp"}`),
+	expect(t, code(`{"phone":"+442071838750","challengeCode":"`+challenge()+`","validationCode":"y","secCode":"z","channel":"WhatsApp"}`),
 		400, `{"error":{"name":"InvalidChannelForCountry","level":"info"}}`)
 
 	login := func(body string) reply { return post(t, auth+"/phone/login", ip, body) }
