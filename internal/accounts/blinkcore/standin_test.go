@@ -369,7 +369,7 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 		err     error
 		secrets []string
 	}{
-		{c.TOTPValidate(ctx, ip, l.AuthToken, "98765"), []string{"98765", l.AuthToken}},   // core answers 422 {"error":"98765"}
+		{c.TOTPValidate(ctx, ip, l.AuthToken, "98765"), []string{"98765", l.AuthToken}},     // core answers 422 {"error":"98765"}
 		{c.TOTPValidate(ctx, ip, unknownToken, "987654"), []string{"987654", unknownToken}}, // 500
 		{c.TOTPValidate(ctx, ip, l.AuthToken, "987654"), []string{"987654", l.AuthToken}},
 		{func() error { _, err := c.EmailLogin(ctx, ip, flow, "987654"); return err }(), []string{"987654"}},
