@@ -40,7 +40,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("accounts are looked up by id", func(t *testing.T) { lookup(t, h) })
 }
 
-
 // uniqueEmail keeps the suite's accounts apart from each other and from earlier runs.
 func uniqueEmail(name string) string {
 	b := make([]byte, 4)
