@@ -39,9 +39,23 @@ type Settings struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (for the audit log's IP).
 	TrustedProxies []netip.Prefix
+	// AccountsElsewhere: the identity source keeps the accounts (Blink core);
+	// a subject this service has not seen gets its consent with no claims
+	// until it signs in here.
+	AccountsElsewhere bool
 }
 
 func locales(cr hydra.ConsentRequest) []string { return cr.UILocales }
+
+// account reads the subject's account; kept elsewhere and not seen here yet,
+// it is an account with no claims.
+func account(ctx context.Context, st Store, subject string, accountsElsewhere bool) (store.User, error) {
+	u, err := st.UserByID(ctx, subject)
+	if errors.Is(err, store.ErrNotFound) && accountsElsewhere {
+		return store.User{ID: subject}, nil
+	}
+	return u, err
+}
 
 // HandleShow answers GET /consent?consent_challenge=…. A consent the user
 // already remembered (skip=true), or one for a client trusted with
@@ -54,7 +68,7 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 			return
 		}
 		if cr.Skip || cr.Client.SkipConsent {
-			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr, web.ClientIP(r, s.TrustedProxies))
+			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr, web.ClientIP(r, s.TrustedProxies), s.AccountsElsewhere)
 			if err != nil {
 				web.FailFlow(w, r, st, challenge, err)
 				return
@@ -62,7 +76,7 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 			web.SeeOther(w, r, redirect)
 			return
 		}
-		u, err := st.UserByID(r.Context(), cr.Subject)
+		u, err := account(r.Context(), st, cr.Subject, s.AccountsElsewhere)
 		if err != nil {
 			web.FailFlow(w, r, st, challenge, err)
 			return
@@ -76,13 +90,16 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 
 // acceptWithoutAsking grants the requested scopes and audience in one Hydra
 // get (the caller's), one database round trip and one Hydra accept.
-func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.ConsentRequest, ip string) (string, error) {
+func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.ConsentRequest, ip string, accountsElsewhere bool) (string, error) {
 	u, first, err := st.UseChallengeForUser(ctx, cr.Challenge, cr.Subject)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
 	if !first {
 		return "", web.ErrChallengeUsed
+	}
+	if errors.Is(err, store.ErrNotFound) && accountsElsewhere {
+		u, err = store.User{ID: cr.Subject}, nil
 	}
 	if errors.Is(err, store.ErrNotFound) || !u.Active() {
 		return web.Finish(ctx, st, cr.Challenge, func() (string, error) {
@@ -136,7 +153,7 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 			if slices.Contains(cr.RequestedScope, "openid") && !slices.Contains(scopes, "openid") {
 				scopes = append([]string{"openid"}, scopes...)
 			}
-			u, err := st.UserByID(r.Context(), cr.Subject)
+			u, err := account(r.Context(), st, cr.Subject, s.AccountsElsewhere)
 			if err != nil {
 				web.FailFlow(w, r, st, challenge, err)
 				return

@@ -47,8 +47,12 @@ type Settings struct {
 	// SMSCountries are the ISO regions whose numbers may get codes.
 	SMSCountries []string
 	// SecureCookies sets the __Host- prefix and Secure (https PUBLIC_URL).
-	SecureCookies  bool
-	TrustedProxies []netip.Prefix
+	SecureCookies bool
+	// AccountsElsewhere: the identity source keeps the accounts (Blink core),
+	// so a remembered subject this service has not seen is accepted as Hydra
+	// remembers it; only accounts disabled here are refused.
+	AccountsElsewhere bool
+	TrustedProxies    []netip.Prefix
 }
 
 // Deps is everything the login handlers stand on.

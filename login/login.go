@@ -30,7 +30,7 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		if lr.Skip {
-			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies))
+			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies), d.Settings.AccountsElsewhere)
 			if err != nil {
 				web.FailFlow(w, r, d.Store, challenge, err)
 				return
@@ -86,7 +86,7 @@ func prefill(v *identifyView, hint string, s Settings) {
 // acceptRemembered accepts a skip=true login after checking the account, or
 // rejects it when the account may no longer sign in. One Hydra get (done by
 // the caller), one database round trip, one Hydra accept or reject.
-func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest, ip string) (string, error) {
+func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest, ip string, accountsElsewhere bool) (string, error) {
 	u, kind, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject, lr.SessionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -94,7 +94,10 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 	if !first {
 		return "", web.ErrChallengeUsed
 	}
-	if errors.Is(err, store.ErrNotFound) || !u.Active() {
+	// An account kept elsewhere (Blink core) that has not signed in here yet
+	// — remembered by Hydra from apps/consent — is not a deleted one.
+	gone := errors.Is(err, store.ErrNotFound) && !accountsElsewhere
+	if gone || (err == nil && !u.Active()) {
 		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID, "ip", ip)
 		return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
 			return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{

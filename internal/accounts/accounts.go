@@ -5,7 +5,9 @@
 // browser binding, our own limits, the single-use challenge — is ours in every
 // mode; a source applies our limits as a second layer to its own.
 //
-// Sources: accounts/postgres (our users table). One conformance suite,
+// Sources: accounts/postgres (our users table) and accounts/blinkcore (Blink
+// core's auth API; the users table then only keeps the claims of accounts
+// that signed in, under core's ids). One conformance suite,
 // accounts/accountstest, runs against each, so a new source is a suite run
 // away from done.
 package accounts
@@ -60,6 +62,10 @@ type SendRequest struct {
 	// ClientIP is the client's address as computed from TRUSTED_PROXIES;
 	// IPKey is its per-IP limit key (an IPv6 client's /64).
 	ClientIP, IPKey string
+	// BotCheck is the answer the page posted to a source whose bot check is
+	// its own (Blink core's Geetest: geetest_challenge, geetest_validate,
+	// geetest_seccode); nil otherwise.
+	BotCheck map[string]string
 }
 
 // SendResult says whether a message went out: false for an email with no
@@ -110,4 +116,12 @@ var (
 	ErrNotFound = errors.New("accounts: no such account")
 	// ErrUnavailable: the source cannot answer now (a 503 page).
 	ErrUnavailable = errors.New("accounts: the identity source is unavailable")
+	// ErrBotCheck: the source's own bot check was not passed.
+	ErrBotCheck = errors.New("accounts: the bot check was not passed")
+	// ErrRegistrationRefused: this number may not become an account.
+	ErrRegistrationRefused = errors.New("accounts: registration refused")
+	// ErrRefused: the source refused the email, number or channel itself.
+	ErrRefused = errors.New("accounts: the identity source refused the input")
+	// ErrStartAgain: what the source gave this sign-in is no longer valid.
+	ErrStartAgain = errors.New("accounts: the sign-in must start again")
 )

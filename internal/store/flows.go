@@ -33,15 +33,19 @@ type Flow struct {
 	HydraSessionID string
 	// Sends is how many codes this flow has sent.
 	Sends int
+	// SourceState is what a remote identity source keeps between two steps
+	// (sealed); CodeAttempts counts the tries of the code it sent last.
+	SourceState  []byte
+	CodeAttempts int
 }
 
 const flowColumns = `id::text, browser_hash, challenge, request_url, client_id, client_name, lang, remember,
-	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends`
+	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends, source_state, code_attempts`
 
 func scanFlow(row pgx.Row) (Flow, error) {
 	var f Flow
 	err := row.Scan(&f.ID, &f.BrowserHash, &f.Challenge, &f.RequestURL, &f.ClientID, &f.ClientName, &f.Lang, &f.Remember,
-		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends)
+		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends, &f.SourceState, &f.CodeAttempts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Flow{}, ErrNotFound
 	}
@@ -129,7 +133,8 @@ func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []by
 }
 
 // CompleteFlow marks the flow done once every factor it needs is verified and
-// returns the account it signs in: the one the verifying code was issued to.
+// returns the account it signs in: the one the verifying code was issued to
+// (our own codes), or the one a remote source proved (written once, frozen).
 // done is false, and nothing changes, when that account is disabled.
 // ErrFlowState when a factor is missing or the flow is already complete (of
 // two concurrent callers exactly one wins); ErrNotFound when the account is gone.
@@ -137,18 +142,19 @@ func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool,
 	row := s.pool.QueryRow(ctx, `
 		WITH account AS (
 			SELECT users.* FROM login_flows f
-			JOIN login_codes c ON c.id = f.verified_code_id
-			JOIN users ON users.id = c.user_id
+			LEFT JOIN login_codes c ON c.id = f.verified_code_id
+			JOIN users ON users.id = coalesce(c.user_id, f.user_id)
 			WHERE f.id = $1::uuid
 		), done AS (
-			UPDATE login_flows SET completed_at = now()
+			UPDATE login_flows SET completed_at = now(), source_state = NULL
 			WHERE id = $1::uuid AND verified_at IS NOT NULL AND completed_at IS NULL
 				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)
 				AND EXISTS (SELECT 1 FROM account WHERE disabled_at IS NULL)
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM done),
-			EXISTS (SELECT 1 FROM login_flows WHERE id = $1::uuid AND verified_at IS NOT NULL),
+			EXISTS (SELECT 1 FROM login_flows WHERE id = $1::uuid AND verified_at IS NOT NULL
+				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)),
 			a.id::text, coalesce(a.email, ''), a.email_verified,
 			coalesce(a.phone, ''), a.phone_verified, a.created_at, a.disabled_at
 		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, uuidArg(id))
@@ -233,18 +239,8 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		if f.VerifiedAt != nil || f.CompletedAt != nil {
 			return ErrFlowState
 		}
-		var sinceLast *float64
-		if err := tx.QueryRow(ctx, `SELECT extract(epoch FROM now() - last_sent_at)::float8
-			FROM login_flows WHERE id = $1::uuid`, req.FlowID).Scan(&sinceLast); err != nil {
-			return fmt.Errorf("store: unable to read a login flow: %w", err)
-		}
-		if since := time.Duration(0); sinceLast != nil {
-			if since = time.Duration(*sinceLast * float64(time.Second)); since < req.Cooldown {
-				return &LimitError{Bucket: "flow-cooldown", RetryAfter: req.Cooldown - since}
-			}
-		}
-		if f.Sends >= req.MaxSends {
-			return &LimitError{Bucket: "flow-sends", RetryAfter: time.Until(f.ExpiresAt)}
+		if err := checkCooldown(ctx, tx, f, req.Cooldown, req.MaxSends); err != nil {
+			return err
 		}
 		if err := checkLimits(ctx, tx, req.Limits); err != nil {
 			return err

@@ -1,0 +1,219 @@
+package blinkcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// Source signs people in through Blink core, exactly where apps/consent does:
+// core sends and checks the codes and the authenticator codes, and its ids
+// are the subjects. Our own defences stay on: the flow in PostgreSQL bound to
+// the browser, its cooldown and caps, our limits as a second layer to core's.
+// Core's emailLoginId and auth token never reach the browser: they are kept
+// sealed in the flow row and forgotten when the step that needs them is done.
+type Source struct {
+	core   *Client
+	store  *store.Store
+	keys   secret.Keys
+	limits accounts.Limits
+}
+
+// NewSource is the Blink core identity source.
+func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.Limits) accounts.Source {
+	return Source{core: core, store: st, keys: keys, limits: limits}
+}
+
+// coreBlock is the wait shown when core refuses with a limit and says no
+// more: its block durations are an hour by default.
+const coreBlock = time.Hour
+
+func (s Source) seal(flowID string, state []byte) ([]byte, error) {
+	return s.keys.Seal(state, []byte("blinkcore "+flowID))
+}
+
+func (s Source) open(f store.Flow) (string, error) {
+	if len(f.SourceState) == 0 {
+		return "", accounts.ErrStartAgain
+	}
+	b, err := s.keys.Open(f.SourceState, []byte("blinkcore "+f.ID))
+	if err != nil {
+		return "", fmt.Errorf("blinkcore: the flow's state cannot be opened: %w", err)
+	}
+	return string(b), nil
+}
+
+// SendCode asks core to send the code: /email/code (keeping the emailLoginId
+// it answers, sealed) or /phone/code with the page's Geetest answer.
+func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (accounts.SendResult, error) {
+	perIdentifier, bucket := s.limits.SendPerEmail, "send-email"
+	if req.Channel != "email" {
+		perIdentifier, bucket = s.limits.SendPerPhone, "send-phone"
+	}
+	f := req.Flow
+	err := s.store.SendRemote(ctx, store.RemoteSend{
+		FlowID: f.ID, BrowserHash: f.BrowserHash, Channel: req.Channel, Identifier: req.Identifier, Remember: req.Remember,
+		Cooldown: s.limits.Cooldown, MaxSends: s.limits.MaxSends,
+		Limits: []store.LimitKey{
+			{Bucket: "send-ip", Key: req.IPKey, Limit: s.limits.SendPerIP},
+			{Bucket: bucket, Key: req.Identifier, Limit: perIdentifier},
+		},
+		Send: func(ctx context.Context) ([]byte, error) {
+			if req.Channel == "email" {
+				id, err := s.core.EmailCode(ctx, req.ClientIP, req.Identifier)
+				if err != nil {
+					return nil, mapError(err)
+				}
+				return s.seal(f.ID, []byte(id))
+			}
+			g := GeetestResult{Challenge: req.BotCheck["geetest_challenge"], Validate: req.BotCheck["geetest_validate"], Seccode: req.BotCheck["geetest_seccode"]}
+			if g.Challenge == "" || g.Validate == "" || g.Seccode == "" {
+				return nil, accounts.ErrBotCheck
+			}
+			return nil, mapError(s.core.PhoneCode(ctx, req.ClientIP, req.Identifier, req.Channel, g))
+		},
+	})
+	// Core does not say whether an email has an account (it answers the
+	// same for both); what it sends is its business.
+	return accounts.SendResult{Queued: err == nil}, err
+}
+
+// VerifyCode checks the code with /email/login or /phone/login (an unknown
+// phone becomes a new Blink account there, as with apps/consent). Without an
+// authenticator, the account's id and claims come from `me` with the auth
+// token, which is then dropped; with one, the token is kept sealed for the
+// authenticator step.
+func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
+	f := req.Flow
+	return s.store.VerifyRemote(ctx, store.RemoteVerify{
+		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
+		IPKey: req.IPKey, PerIP: s.limits.FailPerIP, PerIdentifier: s.limits.FailPerIdentifier,
+		Tries: s.limits.Code.TriesPerCode,
+		Check: func(ctx context.Context, f store.Flow) (store.RemoteVerdict, error) {
+			code, ok := codes.Normalize(req.Code)
+			if !ok {
+				// Not six digits: a wrong code, counted, without asking core.
+				return store.RemoteVerdict{Wrong: true}, nil
+			}
+			var login Login
+			var err error
+			if f.Channel == "email" {
+				var id string
+				if id, err = s.open(f); err != nil {
+					return store.RemoteVerdict{}, err
+				}
+				login, err = s.core.EmailLogin(ctx, req.ClientIP, id, code)
+			} else {
+				login, err = s.core.PhoneLogin(ctx, req.ClientIP, f.Identifier, code)
+			}
+			if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeExpired) {
+				return store.RemoteVerdict{Wrong: true}, nil
+			}
+			if err != nil {
+				return store.RemoteVerdict{}, mapError(err)
+			}
+			if login.TOTPRequired {
+				state, err := s.seal(f.ID, []byte(login.AuthToken))
+				return store.RemoteVerdict{SecondFactor: true, State: state}, err
+			}
+			a, err := s.account(ctx, login.AuthToken)
+			return store.RemoteVerdict{Account: a}, err
+		},
+	})
+}
+
+// CheckTOTP checks the authenticator code with /totp/validate and the kept
+// auth token, then reads the account with `me`.
+func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
+	f := req.Flow
+	return s.store.VerifyRemoteTOTP(ctx, store.RemoteVerify{
+		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
+		IPKey: req.IPKey, PerIP: s.limits.FailPerIP, PerIdentifier: s.limits.FailPerIdentifier,
+		Tries: s.limits.TOTPTriesPerFlow,
+		Check: func(ctx context.Context, f store.Flow) (store.RemoteVerdict, error) {
+			code, ok := codes.Normalize(req.Code)
+			if !ok {
+				return store.RemoteVerdict{Wrong: true}, nil
+			}
+			token, err := s.open(f)
+			if err != nil {
+				return store.RemoteVerdict{}, err
+			}
+			err = s.core.TOTPValidate(ctx, req.ClientIP, token, code)
+			if errors.Is(err, ErrWrongCode) {
+				return store.RemoteVerdict{Wrong: true}, nil
+			}
+			if err != nil {
+				return store.RemoteVerdict{}, mapError(err)
+			}
+			a, err := s.account(ctx, token)
+			return store.RemoteVerdict{Account: a}, err
+		},
+	})
+}
+
+func (s Source) account(ctx context.Context, token string) (store.RemoteAccount, error) {
+	me, err := s.core.Me(ctx, token)
+	if err != nil {
+		return store.RemoteAccount{}, mapError(err)
+	}
+	return store.RemoteAccount{ID: me.ID, Email: me.Email, EmailVerified: me.EmailVerified, Phone: me.Phone, PhoneVerified: me.PhoneVerified}, nil
+}
+
+// CompleteFlow completes the flow with the account core proved (kept in the
+// users table at the step that proved it).
+func (s Source) CompleteFlow(ctx context.Context, flowID string) (accounts.Account, bool, error) {
+	u, done, err := s.store.CompleteFlow(ctx, flowID)
+	if errors.Is(err, store.ErrNotFound) {
+		return accounts.Account{}, false, accounts.ErrNotFound
+	}
+	return accounts.FromUser(u), done, err
+}
+
+// Account reads the claims kept when the account last signed in: core has no
+// lookup by id without the user's token.
+func (s Source) Account(ctx context.Context, id string) (accounts.Account, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return accounts.Account{}, accounts.ErrNotFound
+	}
+	return accounts.FromUser(u), err
+}
+
+// mapError turns core's answers into the seam's errors; the page for each is
+// the login package's. A limit keeps which one, for the log.
+func mapError(err error) error {
+	var limited *LimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &limited):
+		retry := limited.RetryAfter
+		if retry <= 0 {
+			retry = coreBlock
+		}
+		return &store.LimitError{Bucket: "core-" + orUnknown(limited.What), RetryAfter: retry}
+	case errors.Is(err, ErrCaptchaFailed):
+		return accounts.ErrBotCheck
+	case errors.Is(err, ErrNotAllowedToRegister):
+		return accounts.ErrRegistrationRefused
+	case errors.Is(err, ErrInvalidChannel), errors.Is(err, ErrInvalidInput):
+		return fmt.Errorf("%w (%w)", accounts.ErrRefused, err)
+	case errors.Is(err, ErrSessionRejected):
+		return fmt.Errorf("%w (%w)", accounts.ErrStartAgain, err)
+	}
+	return fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err)
+}
+
+func orUnknown(what string) string {
+	if what == "" {
+		return "limit"
+	}
+	return what
+}

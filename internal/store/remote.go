@@ -1,0 +1,294 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The steps of a flow whose codes a remote identity source sends and checks
+// (Blink core). Each is one transaction that locks the flow, checks the state
+// it starts from and our own limits, makes the remote call, and records its
+// outcome — so the state machine's rules hold as for our own codes. The
+// remote call runs inside the transaction (holding the flow row and the
+// limits' keys for its duration) and never twice: these transactions are not
+// re-run on a lost connection.
+
+// RemoteSend is one "send me a code" for a remote source.
+type RemoteSend struct {
+	FlowID      string
+	BrowserHash []byte
+	Channel     string
+	Identifier  string
+	Remember    bool
+	Cooldown    time.Duration
+	MaxSends    int
+	Limits      []LimitKey
+	// Send asks the source to send the code and returns what the flow keeps
+	// for the check (sealed by the caller), or nil.
+	Send func(ctx context.Context) (state []byte, err error)
+}
+
+// SendRemote is the send step for a remote source: allowed only before a code
+// is verified, with the flow's cooldown and cap and our send limits. When the
+// source refuses, nothing is recorded.
+func (s *Store) SendRemote(ctx context.Context, req RemoteSend) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		if f.VerifiedAt != nil || f.CompletedAt != nil {
+			return ErrFlowState
+		}
+		if err := checkCooldown(ctx, tx, f, req.Cooldown, req.MaxSends); err != nil {
+			return err
+		}
+		if err := checkLimits(ctx, tx, req.Limits); err != nil {
+			return err
+		}
+		state, err := req.Send(ctx)
+		if err != nil {
+			return err
+		}
+		if err := recordEvents(ctx, tx, req.Limits); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE login_flows SET channel = $2, identifier = $3, user_id = NULL, remember = $4,
+			last_sent_at = now(), sends = sends + 1, source_state = $5, code_attempts = 0
+			WHERE id = $1::uuid AND verified_at IS NULL AND completed_at IS NULL`,
+			req.FlowID, req.Channel, req.Identifier, req.Remember, state)
+		if err != nil {
+			return fmt.Errorf("store: unable to update a login flow: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return ErrFlowState
+		}
+		return nil
+	})
+}
+
+// checkCooldown refuses a send inside the flow's cooldown or past its cap.
+func checkCooldown(ctx context.Context, tx pgx.Tx, f Flow, cooldown time.Duration, maxSends int) error {
+	var sinceLast *float64
+	if err := tx.QueryRow(ctx, `SELECT extract(epoch FROM now() - last_sent_at)::float8
+		FROM login_flows WHERE id = $1::uuid`, f.ID).Scan(&sinceLast); err != nil {
+		return fmt.Errorf("store: unable to read a login flow: %w", err)
+	}
+	if sinceLast != nil {
+		if since := time.Duration(*sinceLast * float64(time.Second)); since < cooldown {
+			return &LimitError{Bucket: "flow-cooldown", RetryAfter: cooldown - since}
+		}
+	}
+	if f.Sends >= maxSends {
+		return &LimitError{Bucket: "flow-sends", RetryAfter: time.Until(f.ExpiresAt)}
+	}
+	return nil
+}
+
+// RemoteAccount is an account a remote source proved, as its claims: it is
+// kept in the users table (a cache of the accounts that signed in, under the
+// source's id) so remembered sign-ins and consents can still carry them.
+type RemoteAccount struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	Phone         string
+	PhoneVerified bool
+}
+
+// RemoteVerdict is a remote source's answer to a code.
+type RemoteVerdict struct {
+	// Wrong: a wrong or expired code, counted against our failure limits.
+	Wrong bool
+	// Account is the account signed in, unless a second factor is due.
+	Account RemoteAccount
+	// SecondFactor: the account has an authenticator; State is what the
+	// authenticator step needs (sealed by the caller).
+	SecondFactor bool
+	State        []byte
+}
+
+// RemoteVerify is one code (or authenticator code) check for a remote source.
+type RemoteVerify struct {
+	FlowID         string
+	BrowserHash    []byte
+	NewBrowserHash []byte
+	// IPKey's failures count against PerIP, the identifier's (or, at the
+	// authenticator step, the flow's identifier's) against PerIdentifier.
+	IPKey                string
+	PerIP, PerIdentifier Limit
+	// Tries caps the checks of one sent code (or of the authenticator step).
+	Tries int
+	Check func(ctx context.Context, f Flow) (RemoteVerdict, error)
+}
+
+// VerifyRemote is the code step for a remote source: the flow must be waiting
+// for a code (one already verified is returned as it is, with CodeUsed: a
+// double submit). A failure is recorded against every limit; a success
+// freezes the flow's identity, keeps the account's claims, rebinds the
+// browser and says whether the authenticator step is due.
+func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Flow, error) {
+	verdict := CodeWrong
+	var flow Flow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		flow = f
+		switch {
+		case f.CompletedAt != nil, f.Channel == "":
+			return ErrFlowState
+		case f.VerifiedAt != nil:
+			verdict = CodeUsed
+			return nil
+		}
+		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-identifier", f.Identifier, req.PerIdentifier}}
+		if err := checkLimits(ctx, tx, failures); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_flows SET code_attempts = code_attempts + 1 WHERE id = $1::uuid`, f.ID); err != nil {
+			return fmt.Errorf("store: unable to count a try: %w", err)
+		}
+		if f.CodeAttempts+1 > req.Tries {
+			verdict = CodeLocked
+			return recordEvents(ctx, tx, failures)
+		}
+		v, err := req.Check(ctx, f)
+		if err != nil {
+			return err
+		}
+		if v.Wrong {
+			verdict = CodeWrong
+			return recordEvents(ctx, tx, failures)
+		}
+		var userID *string
+		if !v.SecondFactor {
+			id, err := keepAccount(ctx, tx, v.Account, f)
+			if err != nil {
+				return err
+			}
+			userID = &id
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-identifier' AND key = $1`, f.Identifier); err != nil {
+			return fmt.Errorf("store: unable to clear failures: %w", err)
+		}
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET verified_at = now(), user_id = $2::uuid,
+			needs_totp = $3, source_state = $4, browser_hash = $5
+			WHERE id = $1::uuid AND verified_at IS NULL AND completed_at IS NULL RETURNING `+flowColumns,
+			f.ID, userID, v.SecondFactor, v.State, req.NewBrowserHash))
+		if errors.Is(err, ErrNotFound) {
+			return ErrFlowState
+		}
+		verdict = CodeAccepted
+		return err
+	})
+	if err != nil {
+		return CodeWrong, Flow{}, err
+	}
+	return verdict, flow, nil
+}
+
+// VerifyRemoteTOTP is the authenticator step for a remote source: the flow
+// must be waiting for it (else ErrFlowState). A success keeps the account,
+// forgets the source's state and rebinds the browser.
+func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVerdict, Flow, error) {
+	verdict := TOTPWrong
+	var flow Flow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		if err != nil {
+			return err
+		}
+		flow = f
+		if f.VerifiedAt == nil || !f.NeedsTOTP || f.TOTPVerifiedAt != nil || f.CompletedAt != nil {
+			return ErrFlowState
+		}
+		// The account is not known before this step: its failures count
+		// against the identifier that proved the first factor.
+		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-totp", f.Identifier, req.PerIdentifier}}
+		if err := checkLimits(ctx, tx, failures); err != nil {
+			return err
+		}
+		var tries int
+		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id = $1::uuid
+			RETURNING totp_attempts`, f.ID).Scan(&tries); err != nil {
+			return fmt.Errorf("store: unable to count a TOTP try: %w", err)
+		}
+		if tries > req.Tries {
+			verdict = TOTPLocked
+			return recordEvents(ctx, tx, failures)
+		}
+		v, err := req.Check(ctx, f)
+		if err != nil {
+			return err
+		}
+		if v.Wrong {
+			verdict = TOTPWrong
+			return recordEvents(ctx, tx, failures)
+		}
+		id, err := keepAccount(ctx, tx, v.Account, f)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-totp' AND key = $1`, f.Identifier); err != nil {
+			return fmt.Errorf("store: unable to clear failures: %w", err)
+		}
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), user_id = $2::uuid,
+			source_state = NULL, browser_hash = $3 WHERE id = $1::uuid RETURNING `+flowColumns, f.ID, id, req.NewBrowserHash))
+		verdict = TOTPAccepted
+		return err
+	})
+	if err != nil {
+		return TOTPWrong, Flow{}, err
+	}
+	return verdict, flow, nil
+}
+
+// keepAccount writes a remote account's claims into the users table under
+// its own id and returns the id. The identifier the flow just proved is
+// verified whatever the source says. An email or phone that moved to this
+// account is taken from the one that had it.
+func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (string, error) {
+	if uuidArg(a.ID) == nil {
+		return "", fmt.Errorf("store: the identity source returned an account id that is not a UUID")
+	}
+	a.Email = strings.ToLower(a.Email)
+	switch f.Channel {
+	case "email":
+		a.Email, a.EmailVerified = f.Identifier, true
+	case "sms", "whatsapp":
+		a.Phone, a.PhoneVerified = f.Identifier, true
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND (email = $2 OR phone = $3)
+		AND (email IS NULL OR email = $2) AND (phone IS NULL OR phone = $3)`, a.ID, nullIfEmpty(a.Email), nullIfEmpty(a.Phone)); err != nil {
+		return "", fmt.Errorf("store: unable to keep an account: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET email = NULL WHERE id <> $1::uuid AND email = $2`, a.ID, nullIfEmpty(a.Email)); err != nil {
+		return "", fmt.Errorf("store: unable to keep an account: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET phone = NULL WHERE id <> $1::uuid AND phone = $2`, a.ID, nullIfEmpty(a.Phone)); err != nil {
+		return "", fmt.Errorf("store: unable to keep an account: %w", err)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, phone, phone_verified)
+		VALUES ($1::uuid, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_verified = excluded.email_verified,
+			phone = excluded.phone, phone_verified = excluded.phone_verified`,
+		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified)
+	if err != nil {
+		return "", fmt.Errorf("store: unable to keep an account: %w", err)
+	}
+	return a.ID, nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
