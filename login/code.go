@@ -36,6 +36,16 @@ func (d Deps) renderCode(w http.ResponseWriter, r *http.Request, status int, v v
 	if v.CaptchaKey != "" {
 		web.AllowScriptAndFrameFrom(w, captcha.Origin)
 	}
+	if bc, ok := d.Accounts.(accounts.BotChecker); ok && v.Channel != "email" {
+		g, err := d.geetest(r, bc)
+		if err != nil {
+			slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
+			web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+			return
+		}
+		v.Geetest = g
+		web.AllowFrom(w, d.Settings.GeetestOrigins, "script-src", "style-src", "img-src", "connect-src", "frame-src")
+	}
 	web.Render(w, r, status, views.LoginCode(v))
 }
 
@@ -83,10 +93,12 @@ func HandleCode(d Deps) http.Handler {
 				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.captcha"))
 				return
 			}
-			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, func(wait time.Duration) {
-				v := d.codeView(f, "login.error.wait")
-				v.ResendIn = int(wait.Seconds()) + 1
-				d.renderCode(w, r, http.StatusTooManyRequests, v)
+			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, func(key string, status int, retry time.Duration) {
+				v := d.codeView(f, key)
+				if retry > 0 {
+					v.ResendIn = int(retry.Seconds()) + 1
+				}
+				d.renderCode(w, r, status, v)
 			})
 		case "change":
 			if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {

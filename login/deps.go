@@ -44,8 +44,13 @@ type Settings struct {
 	ResendAfter time.Duration
 	// Email, SMS and WhatsApp say which channels can deliver codes.
 	Email, SMS, WhatsApp bool
-	// SMSCountries are the ISO regions whose numbers may get codes.
+	// SMSCountries are the ISO regions whose numbers may get codes (a source
+	// that keeps its own list, Blink core, decides instead).
 	SMSCountries []string
+	// GeetestScriptURL is Geetest's gt.js, and GeetestOrigins what the CSP
+	// of a page carrying it allows, when the source's bot check is Geetest.
+	GeetestScriptURL string
+	GeetestOrigins   []string
 	// SecureCookies sets the __Host- prefix and Secure (https PUBLIC_URL).
 	SecureCookies bool
 	// AccountsElsewhere: the identity source keeps the accounts (Blink core),

@@ -1,9 +1,12 @@
 package login
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,13 +53,96 @@ func (d Deps) identifyView(f store.Flow, method string) identifyView {
 	return v
 }
 
-// renderIdentify shows the identifier page; the bot check's script and frame
+// renderIdentify shows the identifier page; a bot check's script and frame
 // are allowed by the CSP on this page only, and only when the check is on.
+// A source that keeps its own country list (Blink core) lists the countries
+// and channels; a source with its own bot check (Geetest) gives the phone
+// form a fresh challenge.
 func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int, v identifyView) {
+	if err := d.fromSource(r, &v); err != nil {
+		slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
+		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
 	if v.CaptchaKey != "" {
 		web.AllowScriptAndFrameFrom(w, captcha.Origin)
 	}
+	if v.Geetest != nil {
+		web.AllowFrom(w, d.Settings.GeetestOrigins, "script-src", "style-src", "img-src", "connect-src", "frame-src")
+	}
 	web.Render(w, r, status, views.LoginIdentify(v))
+}
+
+// fromSource fills in what the identity source decides: its countries and
+// their channels, and its bot check on the phone form.
+func (d Deps) fromSource(r *http.Request, v *identifyView) error {
+	countries, channels, err := d.phoneCountries(r.Context())
+	if err != nil {
+		return err
+	}
+	if _, ok := d.Accounts.(accounts.CountryLister); ok {
+		v.Countries, v.Channels = nil, nil
+		for _, c := range countries {
+			v.Countries = append(v.Countries, views.Country{Code: c, Dial: contact.CountryCode(c)})
+			for _, ch := range channels[c] {
+				if !slices.Contains(v.Channels, ch) {
+					v.Channels = append(v.Channels, ch)
+				}
+			}
+		}
+		if !slices.Contains(countries, v.Country) && len(countries) > 0 {
+			v.Country = countries[0]
+		}
+		if !slices.Contains(v.Channels, v.Channel) && len(v.Channels) > 0 {
+			v.Channel = v.Channels[0]
+		}
+	}
+	if bc, ok := d.Accounts.(accounts.BotChecker); ok && v.Method == "phone" {
+		g, err := d.geetest(r, bc)
+		if err != nil {
+			return err
+		}
+		v.Geetest = g
+	}
+	return nil
+}
+
+func (d Deps) geetest(r *http.Request, bc accounts.BotChecker) (*views.Geetest, error) {
+	c, err := bc.NewBotCheck(r.Context(), web.ClientIP(r, d.Settings.TrustedProxies))
+	if err != nil {
+		return nil, err
+	}
+	return &views.Geetest{ScriptURL: d.Settings.GeetestScriptURL, ID: c.ID, Challenge: c.Challenge, NewCaptcha: c.NewCaptcha, Offline: c.Offline}, nil
+}
+
+// phoneCountries are the countries whose numbers may get codes, and each
+// one's channels: the source's list when it keeps one, else SMS_COUNTRIES
+// with the channels configured here.
+func (d Deps) phoneCountries(ctx context.Context) ([]string, map[string][]string, error) {
+	channels := map[string][]string{}
+	if cl, ok := d.Accounts.(accounts.CountryLister); ok {
+		list, err := cl.Countries(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ID)
+			channels[c.ID] = c.Channels
+		}
+		return ids, channels, nil
+	}
+	var configured []string
+	if d.Settings.SMS {
+		configured = append(configured, "sms")
+	}
+	if d.Settings.WhatsApp {
+		configured = append(configured, "whatsapp")
+	}
+	for _, c := range d.Settings.SMSCountries {
+		channels[c] = configured
+	}
+	return d.Settings.SMSCountries, channels, nil
 }
 
 // HandleIdentifyPage answers GET /login/identify?flow=…&method=email|phone:
@@ -125,7 +211,12 @@ func HandleIdentify(d Deps) http.Handler {
 			channel, identifier = "email", email
 		} else {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
-			phone, _, err := contact.Phone(v.Phone, v.Country, d.Settings.SMSCountries)
+			countries, channels, err := d.phoneCountries(r.Context())
+			if err != nil {
+				d.refused(w, r, f, "identifier", fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err))
+				return
+			}
+			phone, region, err := contact.Phone(v.Phone, v.Country, countries)
 			switch {
 			case errors.Is(err, contact.ErrCountry):
 				fieldError("login.error.country")
@@ -137,7 +228,7 @@ func HandleIdentify(d Deps) http.Handler {
 				fieldError("login.error.phone")
 				return
 			}
-			if !(v.Channel == "sms" && d.Settings.SMS) && !(v.Channel == "whatsapp" && d.Settings.WhatsApp) {
+			if !slices.Contains(channels[region], v.Channel) {
 				fieldError("login.error.channel")
 				return
 			}
@@ -147,10 +238,12 @@ func HandleIdentify(d Deps) http.Handler {
 			}
 			channel, identifier = v.Channel, phone
 		}
-		d.sendCode(w, r, f, channel, identifier, v.Remember, func(wait time.Duration) {
-			v.FieldError = "login.error.wait"
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			d.renderIdentify(w, r, http.StatusTooManyRequests, v)
+		d.sendCode(w, r, f, channel, identifier, v.Remember, func(key string, status int, retry time.Duration) {
+			v.FieldError = key
+			if retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+			}
+			d.renderIdentify(w, r, status, v)
 		})
 	})
 }
@@ -166,22 +259,45 @@ func (d Deps) passedBotCheck(r *http.Request) bool {
 
 // sendCode asks the identity source for a code to identifier: one step of
 // the flow, which applies the flow's cooldown and send cap and the shared
-// send limits (wait renders the page again when the cooldown refuses). An
-// email with no account gets the very same page and the same work.
-func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool, wait func(time.Duration)) {
+// send limits. What the person can fix on the same page (wait for the
+// cooldown, pass the bot check, another number) renders it again through
+// again, with the message's key. An email with no account gets the very same
+// page and the same work.
+func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool,
+	again func(key string, status int, retry time.Duration),
+) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	res, err := d.Accounts.SendCode(ctx, accounts.SendRequest{
+	req := accounts.SendRequest{
 		Flow: f, Channel: channel, Identifier: identifier, Remember: remember,
 		Lang: i18n.FromContext(ctx), ClientIP: ip, IPKey: web.LimitKey(ip),
-	})
-	var limited *store.LimitError
-	if errors.As(err, &limited) && limited.Bucket == "flow-cooldown" {
-		slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "limit", limited.Bucket)
-		wait(limited.RetryAfter)
-		return
 	}
-	if err != nil {
+	if channel != "email" {
+		req.BotCheck = map[string]string{}
+		for _, k := range []string{"geetest_challenge", "geetest_validate", "geetest_seccode"} {
+			req.BotCheck[k] = r.PostFormValue(k)
+		}
+	}
+	res, err := d.Accounts.SendCode(ctx, req)
+	var limited *store.LimitError
+	switch {
+	case errors.As(err, &limited) && limited.Bucket == "flow-cooldown":
+		slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "limit", limited.Bucket)
+		again("login.error.wait", http.StatusTooManyRequests, limited.RetryAfter)
+		return
+	case errors.Is(err, accounts.ErrBotCheck):
+		slog.InfoContext(ctx, "code refused: bot check", "flow", f.ID, "client", f.ClientID, "ip", ip)
+		again("login.error.captcha", http.StatusUnprocessableEntity, 0)
+		return
+	case errors.Is(err, accounts.ErrRefused):
+		slog.InfoContext(ctx, "code refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
+		again("login.error.refused."+channelKind(channel), http.StatusUnprocessableEntity, 0)
+		return
+	case errors.Is(err, accounts.ErrRegistrationRefused):
+		slog.InfoContext(ctx, "code refused: registration", "flow", f.ID, "client", f.ClientID, "ip", ip)
+		again("login.error.registration", http.StatusForbidden, 0)
+		return
+	case err != nil:
 		if !d.refused(w, r, f, "code", err) {
 			web.Fail(w, r, err)
 		}
@@ -189,4 +305,12 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	}
 	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "queued", res.Queued)
 	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
+}
+
+// channelKind is "email" or "phone".
+func channelKind(channel string) string {
+	if channel == "email" {
+		return "email"
+	}
+	return "phone"
 }

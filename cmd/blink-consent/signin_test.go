@@ -37,7 +37,13 @@ func exec(t testing.TB, query string, args ...any) {
 
 func queryInt(t testing.TB, query string, args ...any) int {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), testStack.DatabaseURL)
+	return queryIntOn(t, testStack, query, args...)
+}
+
+// queryIntOn runs a counting query on st's database.
+func queryIntOn(t testing.TB, st *stack, query string, args ...any) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), st.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

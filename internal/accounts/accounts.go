@@ -125,3 +125,28 @@ var (
 	// ErrStartAgain: what the source gave this sign-in is no longer valid.
 	ErrStartAgain = errors.New("accounts: the sign-in must start again")
 )
+
+// BotChecker is a source whose bot check before a code goes to a phone is its
+// own (Blink core's Geetest): the phone form asks it for a challenge, and
+// posts the answer back in SendRequest.BotCheck.
+type BotChecker interface {
+	NewBotCheck(ctx context.Context, clientIP string) (BotCheck, error)
+}
+
+// BotCheck is one Geetest v3 challenge.
+type BotCheck struct {
+	ID, Challenge       string
+	NewCaptcha, Offline bool
+}
+
+// CountryLister is a source that decides which countries' numbers may get
+// codes, and by which channels ("sms", "whatsapp").
+type CountryLister interface {
+	Countries(ctx context.Context) ([]Country, error)
+}
+
+// Country is an ISO country code and the channels its numbers may use.
+type Country struct {
+	ID       string
+	Channels []string
+}

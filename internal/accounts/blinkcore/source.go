@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -19,15 +20,74 @@ import (
 // Core's emailLoginId and auth token never reach the browser: they are kept
 // sealed in the flow row and forgotten when the step that needs them is done.
 type Source struct {
-	core   *Client
-	store  *store.Store
-	keys   secret.Keys
-	limits accounts.Limits
+	core      *Client
+	store     *store.Store
+	keys      secret.Keys
+	limits    accounts.Limits
+	countries *countryCache
 }
 
 // NewSource is the Blink core identity source.
 func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.Limits) accounts.Source {
-	return Source{core: core, store: st, keys: keys, limits: limits}
+	return Source{core: core, store: st, keys: keys, limits: limits, countries: &countryCache{}}
+}
+
+var (
+	_ accounts.BotChecker    = Source{}
+	_ accounts.CountryLister = Source{}
+)
+
+// NewBotCheck asks core for a Geetest challenge (/phone/captcha).
+func (s Source) NewBotCheck(ctx context.Context, clientIP string) (accounts.BotCheck, error) {
+	c, err := s.core.PhoneCaptcha(ctx, clientIP)
+	if err != nil {
+		return accounts.BotCheck{}, mapError(err)
+	}
+	return accounts.BotCheck{ID: c.ID, Challenge: c.ChallengeCode, NewCaptcha: c.NewCaptcha, Offline: c.FailbackMode}, nil
+}
+
+// countriesFor is how long core's country list is used before it is asked again.
+const countriesFor = 10 * time.Minute
+
+// countryCache keeps core's country list in memory: a copy of core's
+// configuration, not state, so each replica may hold its own.
+type countryCache struct {
+	mu      sync.Mutex
+	list    []accounts.Country
+	fetched time.Time
+}
+
+// Countries is core's globals.supportedCountries with the channels a code
+// can go by here (SMS and WhatsApp; Telegram Passport is not offered). When
+// core cannot be asked, the last list it gave is used.
+func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
+	c := s.countries
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.list != nil && time.Since(c.fetched) < countriesFor {
+		return c.list, nil
+	}
+	got, err := s.core.SupportedCountries(ctx)
+	if err != nil {
+		if c.list != nil {
+			return c.list, nil
+		}
+		return nil, mapError(err)
+	}
+	var list []accounts.Country
+	for _, country := range got {
+		var channels []string
+		for _, ch := range country.Channels {
+			if ch == "sms" || ch == "whatsapp" {
+				channels = append(channels, ch)
+			}
+		}
+		if len(channels) > 0 {
+			list = append(list, accounts.Country{ID: country.ID, Channels: channels})
+		}
+	}
+	c.list, c.fetched = list, time.Now()
+	return list, nil
 }
 
 // coreBlock is the wait shown when core refuses with a limit and says no
