@@ -44,5 +44,9 @@ func routes(r chi.Router, d Deps) {
 // healthRoutes lists the endpoints of the health and metrics listener.
 func healthRoutes(r chi.Router, d Deps) {
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
-	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra))
+	var core readier
+	if d.Core != nil {
+		core = d.Core
+	}
+	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core))
 }
