@@ -23,11 +23,13 @@ func (placeholder) SendCode(context.Context, accounts.SendRequest) (accounts.Sen
 }
 
 func (placeholder) VerifyCode(_ context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
-	return store.Verdict(0), req.Flow, accounts.ErrUnavailable
+	var v store.Verdict
+	return v, req.Flow, accounts.ErrUnavailable
 }
 
 func (placeholder) CheckTOTP(_ context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
-	return store.TOTPVerdict(0), req.Flow, accounts.ErrUnavailable
+	var v store.TOTPVerdict
+	return v, req.Flow, accounts.ErrUnavailable
 }
 
 func (placeholder) CompleteFlow(context.Context, string) (accounts.Account, bool, error) {
