@@ -118,7 +118,8 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		return err
 	}
 	defer db.Close()
-	var signIn string
+	// signIn goes above the addresses, twoStep below them.
+	var signIn, twoStep string
 	if blink {
 		if signIn, err = blinkDemo(core, db, st.env); err != nil {
 			return fmt.Errorf("dev: %w", err)
@@ -130,11 +131,12 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		}
 		signIn = fmt.Sprintf(`  Sign in as:      %s or %s (user id %s), or any new phone number
   Your codes:      %s/dev/messages  (no mail or SMS leaves this machine)
-
+`, demoEmail, demoPhone, user.ID, st.ServiceURL)
+		twoStep = fmt.Sprintf(`
   Two-step sign-in for the demo user (scan the QR code with an authenticator app):
     DATABASE_URL='%s' SECRET_KEY=%s \
       bin/blink-consent users totp enroll --user %s
-`, demoEmail, demoPhone, user.ID, st.ServiceURL, st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
+`, st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
 	}
 
 	rp := &devstack.DemoRP{HydraPublicURL: st.Hydra.PublicURL}
@@ -169,11 +171,11 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
   Hydra public:    %s      admin:  %s
   Clients:         %s  %s (skip_consent)
                    %s  %s
-
+%s
   Ctrl-C stops everything.
 
 `, mode, demoURL, signIn, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
-		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name)
+		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name, twoStep)
 
 	select {
 	case <-ctx.Done():
