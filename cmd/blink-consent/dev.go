@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/base32"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
@@ -20,6 +26,8 @@ import (
 const (
 	demoEmail = "demo@blink.sv"
 	demoPhone = "+50370000000"
+	// demoTOTPEmail is, with --identity blink, a core account with an authenticator.
+	demoTOTPEmail = "demo-2fa@blink.sv"
 )
 
 func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -29,14 +37,28 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	hydraPublic := fs.Int("hydra-public-port", 4444, "port of Hydra's public API")
 	hydraAdmin := fs.Int("hydra-admin-port", 4445, "port of Hydra's admin API")
 	demoPort := fs.Int("demo-port", 5555, "port of the demo relying party")
+	identity := fs.String("identity", config.IdentityPostgres, "where accounts live: postgres (our users table) or blink (a stand-in of Blink core)")
+	corePort := fs.Int("core-port", 0, "port of the Blink core stand-in with --identity blink (0: any free port)")
 	if help, err := parseFlags(fs, args, stdout, `Usage: blink-consent dev [flags]
 
 Starts a throwaway PostgreSQL cluster, Ory Hydra `+devstack.HydraVersion+` (built on first use), two demo
 OAuth clients, this service in DEV_MODE and a demo relying party, all on 127.0.0.1,
-then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`); help || err != nil {
+then prints the URL to open. Ctrl-C stops everything and deletes the cluster.
+
+With --identity blink, accounts live in an in-memory stand-in of Blink core
+(IDENTITY_SOURCE=blink), as when this service replaces Blink's apps/consent;
+the codes core would send are listed on /dev/messages all the same.`); help || err != nil {
 		return err
 	}
-	for name, p := range map[string]int{"--port": *port, "--health-port": *healthPort, "--hydra-public-port": *hydraPublic, "--hydra-admin-port": *hydraAdmin, "--demo-port": *demoPort} {
+	blink := *identity == config.IdentityBlink
+	if !blink && *identity != config.IdentityPostgres {
+		return fmt.Errorf("dev: --identity must be postgres or blink, not %q", *identity)
+	}
+	ports := map[string]int{"--port": *port, "--health-port": *healthPort, "--hydra-public-port": *hydraPublic, "--hydra-admin-port": *hydraAdmin, "--demo-port": *demoPort}
+	if blink && *corePort != 0 {
+		ports["--core-port"] = *corePort
+	}
+	for name, p := range ports {
 		if err := portFree(p); err != nil {
 			return fmt.Errorf("dev: %s %d is taken (%v); stop what uses it or pick another port", name, p, err)
 		}
@@ -60,13 +82,31 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
 	}
 	defer pg.Stop()
 
+	var core *corestandin.Standin
+	env := map[string]string{}
+	if blink {
+		say("starting a stand-in of Blink core…")
+		if core, err = corestandin.Start("127.0.0.1:" + strconv.Itoa(*corePort)); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		defer core.Close()
+		// A new random code per send, as core with a real SMS provider.
+		core.SetPhoneCode("")
+		env = map[string]string{
+			"IDENTITY_SOURCE":    config.IdentityBlink,
+			"CORE_AUTH_URL":      core.AuthURL(),
+			"GRAPHQL_ENDPOINT":   core.GraphQLURL(),
+			"GEETEST_SCRIPT_URL": core.GeetestScriptURL(),
+		}
+	}
+
 	demoURL := "http://127.0.0.1:" + strconv.Itoa(*demoPort)
 	say("starting blink-consent and Hydra %s…", devstack.HydraVersion)
 	st, err := startStack(ctx, pg, stackOptions{
 		Name: "blink_consent", ServicePort: *port, HealthPort: *healthPort,
 		HydraPublicPort: *hydraPublic, HydraAdminPort: *hydraAdmin,
 		PostLogoutURL: demoURL + "/", HydraBinary: hydraBin, Dir: dir,
-		Stdout: stdout, Stderr: stderr,
+		Stdout: stdout, Stderr: stderr, Env: env,
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -77,10 +117,26 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
 	if err != nil {
 		return err
 	}
-	user, err := db.CreateUser(ctx, store.NewUser{Email: demoEmail, EmailVerified: true, Phone: demoPhone, PhoneVerified: true})
-	db.Close()
-	if err != nil {
-		return err
+	defer db.Close()
+	// signIn goes above the addresses, twoStep below them.
+	var signIn, twoStep string
+	if blink {
+		if signIn, err = blinkDemo(core, db, st.env); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	} else {
+		user, err := db.CreateUser(ctx, store.NewUser{Email: demoEmail, EmailVerified: true, Phone: demoPhone, PhoneVerified: true})
+		if err != nil {
+			return err
+		}
+		signIn = fmt.Sprintf(`  Sign in as:      %s or %s (user id %s), or any new phone number
+  Your codes:      %s/dev/messages  (no mail or SMS leaves this machine)
+`, demoEmail, demoPhone, user.ID, st.ServiceURL)
+		twoStep = fmt.Sprintf(`
+  Two-step sign-in for the demo user (scan the QR code with an authenticator app):
+    DATABASE_URL='%s' SECRET_KEY=%s \
+      bin/blink-consent users totp enroll --user %s
+`, st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
 	}
 
 	rp := &devstack.DemoRP{HydraPublicURL: st.Hydra.PublicURL}
@@ -102,27 +158,24 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
 	go func() { demoErr <- demoSrv.ListenAndServe() }()
 	defer demoSrv.Close()
 
+	mode := "DEV_MODE"
+	if blink {
+		mode = "DEV_MODE, IDENTITY_SOURCE=blink"
+	}
 	fmt.Fprintf(stdout, `
-  blink-consent is running (DEV_MODE).
+  blink-consent is running (%s).
 
   Try a sign-in:   %s/
-  Sign in as:      %s or %s (user id %s), or any new phone number
-  Your codes:      %s/dev/messages  (no mail or SMS leaves this machine)
-
+%s
   This service:    %s      health: %s/readyz
   Hydra public:    %s      admin:  %s
   Clients:         %s  %s (skip_consent)
                    %s  %s
-
-  Two-step sign-in for the demo user (scan the QR code with an authenticator app):
-    DATABASE_URL='%s' SECRET_KEY=%s \
-      bin/blink-consent users totp enroll --user %s
-
+%s
   Ctrl-C stops everything.
 
-`, demoURL, demoEmail, demoPhone, user.ID, st.ServiceURL, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
-		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name,
-		st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
+`, mode, demoURL, signIn, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
+		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name, twoStep)
 
 	select {
 	case <-ctx.Done():
@@ -135,6 +188,44 @@ then prints the URL to open. Ctrl-C stops everything and deletes the cluster.`);
 			return nil
 		}
 		return fmt.Errorf("dev: the demo app stopped: %w", err)
+	}
+}
+
+// blinkDemo adds the demo accounts to the core stand-in, lists the messages
+// core would send on /dev/messages, and says how to sign in.
+func blinkDemo(core *corestandin.Standin, db *store.Store, env map[string]string) (string, error) {
+	current, previous, err := config.SecretKeys(func(k string) string { return env[k] })
+	if err != nil {
+		return "", err
+	}
+	core.SetOnMessage(queueCoreMessages(db, secret.NewKeys(current, previous...)))
+	demo := core.AddIdentity(demoEmail, demoPhone)
+	twoStep := core.AddIdentity(demoTOTPEmail, "")
+	key := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(core.EnrolTOTP(twoStep))
+	return fmt.Sprintf(`  Sign in as:      %s or %s (Blink account %s), or any new phone
+                   number (core makes it a new account; the captcha passes by itself)
+  Your codes:      %s/dev/messages  (what core would send; nothing leaves this machine)
+  Two-step:        %s, then a code of the authenticator key
+                   %s (type it into an authenticator app)
+  Blink core:      %s  (a stand-in; its accounts live in memory until Ctrl-C)
+`, demoEmail, demoPhone, demo, env["PUBLIC_URL"], demoTOTPEmail, key, core.URL()), nil
+}
+
+// queueCoreMessages is the stand-in's message hook: it puts each message core
+// would have sent into the service's outbox, sealed with the service's keys as
+// its own codes are. In DEV_MODE the outbox worker hands it to the
+// development logger, so /dev/messages lists it like any other.
+func queueCoreMessages(db *store.Store, keys secret.Keys) func(channel, to, text string) {
+	return func(channel, to, text string) {
+		m, err := delivery.Seal(keys, delivery.Envelope{Channel: channel, To: to, Text: text}, time.Now().Add(corestandin.EmailCodeLifetime))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = db.QueueMessage(ctx, *m)
+			cancel()
+		}
+		if err != nil {
+			slog.Warn("dev: a message of the core stand-in could not be listed on /dev/messages", "err", err)
+		}
 	}
 }
 

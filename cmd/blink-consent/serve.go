@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
@@ -58,13 +61,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
+	source, core := identitySource(cfg, db, keys)
 	deps := server.Deps{
 		Config: cfg,
 		Logger: logger,
 		Store:  db,
 		Hydra:  h,
 		Keys:   keys,
-		Login:  loginDeps(cfg, db, h, keys),
+		Login:  loginDeps(cfg, db, h, source),
+		Core:   core,
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders}
 	go worker.Run(ctx)
@@ -104,46 +109,84 @@ func newSenders(cfg config.Config, logger *slog.Logger) (map[string]delivery.Sen
 	return senders, nil
 }
 
-func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, keys secret.Keys) login.Deps {
+// resendAfter is the wait between two codes of one sign-in.
+const resendAfter = 30 * time.Second
+
+// identitySource is where accounts live, as IDENTITY_SOURCE says: our users
+// table, or Blink core (then core is its client, for /readyz too).
+func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (source accounts.Source, core *blinkcore.Client) {
 	s := cfg.SignIn
 	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
+	limits := accounts.Limits{
+		SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
+		FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
+		Code:             store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
+		TOTPTriesPerFlow: 5,
+		Cooldown:         resendAfter,
+		MaxSends:         5,
+	}
+	if cfg.Blink() {
+		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, nil)
+		return blinkcore.NewSource(core, db, keys, limits), core
+	}
+	return postgres.Source{
+		Store:            db,
+		Keys:             keys,
+		Limits:           limits,
+		CodeTTL:          10 * time.Minute,
+		Domain:           cfg.PublicURL.Hostname(),
+		CreatePhoneUsers: cfg.Registration == "phone",
+	}, nil
+}
+
+func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source) login.Deps {
+	s := cfg.SignIn
 	var checker captcha.Checker = captcha.Off{}
 	if s.CaptchaProvider == "turnstile" {
 		checker = captcha.Turnstile{Key: s.CaptchaSiteKey, Secret: s.CaptchaSecret, VerifyURL: s.CaptchaVerifyURL}
 	}
-	resendAfter := 30 * time.Second
-	source := postgres.Source{
-		Store: db,
-		Keys:  keys,
-		Limits: accounts.Limits{
-			SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
-			FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
-			Code:             store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
-			TOTPTriesPerFlow: 5,
-			Cooldown:         resendAfter,
-			MaxSends:         5,
-		},
-		CodeTTL:          10 * time.Minute,
-		Domain:           cfg.PublicURL.Hostname(),
-		CreatePhoneUsers: cfg.Registration == "phone",
-	}
+	// In blink mode core sends every code; otherwise a channel is offered
+	// when a sender of ours serves it (or DEV_MODE logs it).
+	anySender := cfg.DevMode || cfg.Blink()
 	return login.Deps{
 		Hydra:    h,
 		Store:    db,
 		Accounts: source,
 		Captcha:  checker,
 		Settings: login.Settings{
-			RememberFor:    cfg.LoginRememberFor,
-			FlowTTL:        30 * time.Minute,
-			ResendAfter:    resendAfter,
-			Email:          s.Email() || cfg.DevMode,
-			SMS:            s.SMS() || cfg.DevMode,
-			WhatsApp:       s.WhatsApp() || cfg.DevMode,
-			SMSCountries:   s.SMSCountries,
-			SecureCookies:  cfg.Secure(),
-			TrustedProxies: s.TrustedProxies,
+			RememberFor:       cfg.LoginRememberFor,
+			FlowTTL:           30 * time.Minute,
+			ResendAfter:       resendAfter,
+			Email:             s.Email() || anySender,
+			SMS:               s.SMS() || anySender,
+			WhatsApp:          s.WhatsApp() || anySender,
+			SMSCountries:      s.SMSCountries,
+			SecureCookies:     cfg.Secure(),
+			TrustedProxies:    s.TrustedProxies,
+			AccountsElsewhere: cfg.Blink(),
+			GeetestScriptURL:  cfg.GeetestScriptURL,
+			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
 		},
 	}
+}
+
+// geetestOrigins are the origins a page carrying Geetest's gt.js loads from:
+// the script's own, and for Geetest's hosted script the API and static hosts
+// it calls.
+func geetestOrigins(scriptURL string) []string {
+	u, err := url.Parse(scriptURL)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	origins := []string{u.Scheme + "://" + u.Host}
+	if strings.HasSuffix(u.Hostname(), "geetest.com") {
+		for _, o := range []string{"https://api.geetest.com", "https://static.geetest.com", "https://monitor.geetest.com"} {
+			if !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+	}
+	return origins
 }
 
 // retentionEvery is how often each replica tries to purge; one at a time does.

@@ -39,6 +39,14 @@ type Config struct {
 	// Registration is "phone" (a new number becomes an account) or "none".
 	Registration string
 	SignIn       SignIn
+
+	// IdentitySource is where accounts live: IdentityPostgres or IdentityBlink.
+	IdentitySource string
+	// CoreAuthURL (core's /auth routes) and GraphQLEndpoint reach Blink core;
+	// set only with IdentityBlink.
+	CoreAuthURL, GraphQLEndpoint string
+	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
+	GeetestScriptURL string
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -157,7 +165,8 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Registration != "phone" && c.Registration != "none" {
 		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")
 	}
-	c.SignIn = loadSignIn(getenv, c.DevMode, fail)
+	loadIdentity(getenv, &c, fail)
+	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
@@ -239,7 +248,9 @@ func parseSecretKey(v string) ([]byte, error) {
 	return key, nil
 }
 
-func loadSignIn(getenv func(string) string, dev bool, fail func(name, format string, args ...any)) SignIn {
+// coreSends is true when Blink core sends the codes (IDENTITY_SOURCE=blink):
+// then no sender of ours is required.
+func loadSignIn(getenv func(string) string, dev, coreSends bool, fail func(name, format string, args ...any)) SignIn {
 	s := SignIn{
 		SMTPURL:            getenv("SMTP_URL"),
 		SMTPFrom:           getenv("SMTP_FROM"),
@@ -286,7 +297,7 @@ func loadSignIn(getenv func(string) string, dev bool, fail func(name, format str
 			fail(name, "must be an https URL (http only to a loopback address or with DEV_MODE)")
 		}
 	}
-	if !dev && !s.Email() && !s.SMS() && !s.WhatsApp() {
+	if !dev && !coreSends && !s.Email() && !s.SMS() && !s.WhatsApp() {
 		fail("SMTP_URL", "no way to send codes: configure SMTP_URL, TWILIO_FROM, TWILIO_WHATSAPP_FROM or SMS_WEBHOOK_URL (or DEV_MODE=true)")
 	}
 	for _, c := range strings.Split(orDefault(getenv("SMS_COUNTRIES"), "SV"), ",") {

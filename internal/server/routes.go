@@ -15,7 +15,7 @@ import (
 
 // routes lists every endpoint of the public listener.
 func routes(r chi.Router, d Deps) {
-	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds()), TrustedProxies: d.Config.SignIn.TrustedProxies}
+	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds()), TrustedProxies: d.Config.SignIn.TrustedProxies, AccountsElsewhere: d.Config.Blink()}
 
 	r.Method(http.MethodGet, "/login", login.HandleShow(d.Login))
 	r.Method(http.MethodGet, "/login/identify", login.HandleIdentifyPage(d.Login))
@@ -44,5 +44,9 @@ func routes(r chi.Router, d Deps) {
 // healthRoutes lists the endpoints of the health and metrics listener.
 func healthRoutes(r chi.Router, d Deps) {
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
-	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra))
+	var core readier
+	if d.Core != nil {
+		core = d.Core
+	}
+	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core))
 }

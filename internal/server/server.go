@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
@@ -28,6 +29,9 @@ type Deps struct {
 	Hydra  *hydra.Client
 	Keys   secret.Keys
 	Login  login.Deps
+	// Core is Blink core with IDENTITY_SOURCE=blink, nil otherwise; /readyz
+	// then reports it next to PostgreSQL and Hydra.
+	Core *blinkcore.Client
 }
 
 // NewHandler returns the public listener's handler with every middleware.
@@ -58,9 +62,9 @@ func handleHealthz() http.Handler {
 type pinger interface{ Ping(context.Context) error }
 type readier interface{ Ready(context.Context) error }
 
-// handleReadyz reports 200 when PostgreSQL and Hydra both answer, else 503
-// naming the one that failed.
-func handleReadyz(db pinger, h readier) http.Handler {
+// handleReadyz reports 200 when PostgreSQL, Hydra and — when core is not nil,
+// in blink mode — Blink core all answer, else 503 naming the one that failed.
+func handleReadyz(db pinger, h readier, core readier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -75,6 +79,14 @@ func handleReadyz(db pinger, h readier) http.Handler {
 			status["hydra"] = "unavailable"
 			code = http.StatusServiceUnavailable
 			slog.WarnContext(ctx, "readiness: Hydra does not answer", "err", err)
+		}
+		if core != nil {
+			status["blink_core"] = "ok"
+			if err := core.Ready(ctx); err != nil {
+				status["blink_core"] = "unavailable"
+				code = http.StatusServiceUnavailable
+				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

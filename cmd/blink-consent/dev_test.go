@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+)
+
+// `dev --identity blink` starts a stand-in of Blink core with the demo
+// accounts, runs the service against it, answers a sign-in through Hydra,
+// lists what core sends on /dev/messages, and stops everything on Ctrl-C.
+func TestDevWithBlinkIdentity(t *testing.T) {
+	ports := map[string]int{}
+	for _, name := range []string{"port", "health-port", "hydra-public-port", "hydra-admin-port", "demo-port", "core-port"} {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[name] = p
+	}
+	args := []string{"--identity", "blink"}
+	for name, p := range ports {
+		args = append(args, "--"+name, strconv.Itoa(p))
+	}
+	getenv := func(k string) string {
+		if k == "HYDRA_BIN" {
+			return testHydraBin
+		}
+		return os.Getenv(k)
+	}
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmdDev(ctx, args, getenv, out, errOut) }()
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "Ctrl-C stops everything"); time.Sleep(100 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("dev stopped before it was ready: %v\n%s", err, lastLines(errOut.String()+out.String(), 40))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev was not ready within 2 minutes:\n%s", lastLines(errOut.String()+out.String(), 40))
+		}
+	}
+	serviceURL := fmt.Sprintf("http://127.0.0.1:%d", ports["port"])
+	coreURL := fmt.Sprintf("http://127.0.0.1:%d", ports["core-port"])
+	banner := out.String()
+	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("the banner does not say %q:\n%s", want, banner)
+		}
+	}
+
+	// Ready, core included: the service really talks to the stand-in.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["health-port"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready map[string]string
+	json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || ready["blink_core"] != "ok" {
+		t.Errorf("/readyz: %d %v", resp.StatusCode, ready)
+	}
+
+	// A sign-in through the demo app and Hydra reaches our sign-in page.
+	b := newBrowser(t)
+	home := b.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports["demo-port"])).Last()
+	start := regexp.MustCompile(`href="(/start\?client=[^"]+)"`).FindStringSubmatch(home.Body)
+	if start == nil {
+		t.Fatalf("the demo app lists no client:\n%s", excerpt(home.Body))
+	}
+	if page := b.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ports["demo-port"], strings.ReplaceAll(start[1], "&amp;", "&"))).Last(); page.URL.Path != "/login" || page.Status != http.StatusOK || !flowPattern.MatchString(page.Body) {
+		t.Errorf("a sign-in ended on %s %d", page.URL.Path, page.Status)
+	}
+
+	// What core sends — an email code to the demo account, an SMS code to a
+	// new number — shows on /dev/messages.
+	const newPhone = "+50370000001"
+	coreCall(t, coreURL+"/auth/email/code", `{"email":"`+demoEmail+`"}`)
+	var captcha struct {
+		Result struct {
+			ChallengeCode string `json:"challengeCode"`
+		} `json:"result"`
+	}
+	json.Unmarshal(coreCall(t, coreURL+"/auth/phone/captcha", `{}`), &captcha)
+	coreCall(t, coreURL+"/auth/phone/code", `{"phone":"`+newPhone+`","challengeCode":"`+captcha.Result.ChallengeCode+`","validationCode":"v","secCode":"s","channel":"sms"}`)
+	emailCode := regexp.MustCompile(`Your Blink sign-in code is (\d{6})`)
+	smsCode := regexp.MustCompile(`Your Blink code is (\d{6})`)
+	var page hop
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		page = newBrowser(t).Get(serviceURL + "/dev/messages").Last()
+		if emailCode.MatchString(page.Body) && smsCode.MatchString(page.Body) {
+			break
+		}
+	}
+	if page.Status != http.StatusOK || !emailCode.MatchString(page.Body) || !strings.Contains(page.Body, demoEmail) ||
+		!smsCode.MatchString(page.Body) || !strings.Contains(page.Body, newPhone) {
+		t.Errorf("/dev/messages does not list core's two messages: %d\n%s", page.Status, excerpt(page.Body))
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("dev did not stop cleanly: %v", err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("dev did not stop within 45 s of Ctrl-C")
+	}
+	if err := portFree(ports["core-port"]); err != nil {
+		t.Errorf("the core stand-in still listens after dev stopped: %v", err)
+	}
+}
+
+// coreCall posts to the stand-in as our service would (with X-Real-IP).
+func coreCall(t *testing.T, url, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Real-IP", "198.51.100.7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d %s", url, resp.StatusCode, b)
+	}
+	return b
+}
+
+func TestDevRefusesAnUnknownIdentity(t *testing.T) {
+	_, _, err := runCLI(t, nil, "dev", "--identity", "kratos")
+	if err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Errorf("dev --identity kratos: %v", err)
+	}
+	out, _, err := runCLI(t, nil, "dev", "--help")
+	if err != nil || !strings.Contains(out, "-identity") || !strings.Contains(out, "-core-port") {
+		t.Errorf("dev --help does not list --identity and --core-port: %v\n%s", err, out)
+	}
+}
