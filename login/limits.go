@@ -30,6 +30,12 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
 	case errors.Is(err, store.ErrNotFound):
 		web.Problem(w, r, http.StatusGone, "flow")
+	case errors.Is(err, accounts.ErrRegistrationRefused):
+		slog.InfoContext(r.Context(), what+" refused: registration", "flow", f.ID, "client", f.ClientID)
+		web.ProblemStartAgain(w, r, http.StatusForbidden, "registration", f.RequestURL)
+	case errors.Is(err, accounts.ErrStartAgain):
+		slog.InfoContext(r.Context(), what+" refused: the source's state is gone", "flow", f.ID, "client", f.ClientID, "err", err)
+		web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 	case errors.Is(err, accounts.ErrUnavailable):
 		slog.WarnContext(r.Context(), what+" refused: identity source unavailable", "flow", f.ID, "client", f.ClientID, "err", err)
 		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")

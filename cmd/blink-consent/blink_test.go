@@ -221,3 +221,52 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Core's refusals read as our own messages on the real stack: its limit
+// becomes the 429 page, a refused registration a message next to the field.
+func TestBlinkCoreRefusals(t *testing.T) {
+	st, core := blinkStack(t)
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+
+	core.DenyOnboardingPhone("+50375550505")
+	b := newBrowser(t)
+	flow := flowID(t, rp.start(b).Last())
+	phonePage := b.Get(st.ServiceURL + "/login/identify?flow=" + flow + "&method=phone").Last()
+	m := geetestChallenge.FindStringSubmatch(phonePage.Body)
+	if m == nil {
+		t.Fatal("no Geetest challenge on the phone page")
+	}
+	fields := url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {"7555 0505"}, "channel": {"sms"}}
+	for k, v := range geetestAnswer(m[1]) {
+		fields[k] = v
+	}
+	codePage := blinkIdentify(t, st, b, phonePage, fields)
+	if codePage.URL.Path != "/login/code" {
+		t.Fatalf("a number core will refuse to register still gets its code: %s %d", codePage.URL.Path, codePage.Status)
+	}
+	h := blinkCode(st, b, codePage, core.Code("+50375550505")).Last()
+	if h.Status != http.StatusForbidden || !strings.Contains(h.Body, "This number cannot open a Blink account here") ||
+		!strings.Contains(h.Body, "Start again") || core.Lookup("+50375550505") != "" {
+		t.Fatalf("a refused registration: %d\n%s", h.Status, excerpt(h.Body))
+	}
+	if strings.Contains(h.Body, "not allowed to onboard") || strings.Contains(h.Body, "Unknown error") {
+		t.Errorf("core's own text reached the page:\n%s", excerpt(h.Body))
+	}
+
+	email := "blink.limit@example.com"
+	core.AddIdentity(email, "")
+	limits := corestandin.DefaultLimits()
+	limits.CodeRequestPerIdentifier = corestandin.Limit{Points: 1, Window: time.Hour, Block: time.Hour}
+	core.SetLimits(limits)
+	defer core.SetLimits(corestandin.DefaultLimits())
+	b2 := newBrowser(t)
+	first := blinkIdentify(t, st, b2, rp.start(b2).Last(), url.Values{"method": {"email"}, "email": {email}})
+	if first.URL.Path != "/login/code" {
+		t.Fatalf("the first code: %s %d", first.URL.Path, first.Status)
+	}
+	b3 := newBrowser(t)
+	second := blinkIdentify(t, st, b3, rp.start(b3).Last(), url.Values{"method": {"email"}, "email": {email}})
+	if !isTooMany(second) || strings.Contains(second.Body, "Unknown error") {
+		t.Errorf("core's limit: %d, want our 429 page\n%s", second.Status, excerpt(second.Body))
+	}
+}
