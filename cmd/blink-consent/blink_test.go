@@ -35,6 +35,7 @@ func blinkStack(t *testing.T) (*stack, *corestandin.Standin) {
 		if blink.err != nil {
 			return
 		}
+		blink.core.RequireGeetestAnswer(true)
 		blink.st, blink.err = newTestStack(context.Background(), "blink", 0, map[string]string{
 			"IDENTITY_SOURCE":    "blink",
 			"CORE_AUTH_URL":      blink.core.AuthURL(),
@@ -138,16 +139,8 @@ var geetestChallenge = regexp.MustCompile(`data-challenge="([^"]+)"`)
 
 // geetestAnswer solves the stand-in's Geetest as its gt.js does in a browser.
 func geetestAnswer(challenge string) url.Values {
-	r := []rune(challenge)
-	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
-		r[i], r[j] = r[j], r[i]
-	}
-	rev := string(r)
-	if len(rev) > 25 {
-		rev = rev[:25]
-	}
-	validate := "standin" + rev
-	return url.Values{"geetest_challenge": {challenge}, "geetest_validate": {validate}, "geetest_seccode": {validate + "|jordan"}}
+	validate, seccode := corestandin.GeetestAnswer(challenge)
+	return url.Values{"geetest_challenge": {challenge}, "geetest_validate": {validate}, "geetest_seccode": {seccode}}
 }
 
 func TestBlinkPhoneSignInWithGeetestRegisters(t *testing.T) {
@@ -173,6 +166,18 @@ func TestBlinkPhoneSignInWithGeetestRegisters(t *testing.T) {
 	}
 	if core.Lookup("+50375550303") != "" {
 		t.Fatal("core created an account without a passed captcha")
+	}
+	// An answer Geetest (core) does not accept reads as our own message too.
+	fields.Set("geetest_challenge", m[1])
+	fields.Set("geetest_validate", "forged")
+	fields.Set("geetest_seccode", "forged|jordan")
+	if h := blinkIdentify(t, st, b, phonePage, fields); h.Status != http.StatusUnprocessableEntity || !strings.Contains(h.Body, "Please complete the check that you are not a robot.") {
+		t.Errorf("a forged Geetest answer: %d\n%s", h.Status, excerpt(h.Body))
+	}
+	// Each phone form carries a fresh challenge: solve the one on the page.
+	phonePage = b.Get(st.ServiceURL + "/login/identify?flow=" + flow + "&method=phone").Last()
+	if m = geetestChallenge.FindStringSubmatch(phonePage.Body); m == nil {
+		t.Fatal("no Geetest challenge on the phone page")
 	}
 	for k, v := range geetestAnswer(m[1]) {
 		fields[k] = v

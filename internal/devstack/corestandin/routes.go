@@ -257,7 +257,7 @@ func (s *Standin) phoneCode(w http.ResponseWriter, ip string, body map[string]st
 	delete(s.challenges, challenge)
 	fail := ""
 	switch {
-	case !issued:
+	case !issued, s.strictGeetest && (validate != geetestValidate(challenge) || seccode != geetestValidate(challenge)+"|jordan"):
 		fail = nameCaptchaFailed
 	case !s.counters.consume(s.limits.CodeRequestPerIP, keyCodeIP+ip, now):
 		fail = nameCodeIPLimit
