@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -215,12 +216,21 @@ func stopProcess(cmd *exec.Cmd, done chan error, sig os.Signal, grace time.Durat
 	}
 }
 
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+// FreePort returns a TCP port free on 127.0.0.1 that the kernel will not
+// hand out meanwhile as the local port of an outgoing connection: it is
+// drawn below Linux's ephemeral range (32768–60999). A port from the kernel's
+// own choice (listening on :0) is in that range, and the tests' many
+// outgoing connections (database pools, HTTP clients) took such a port
+// between the check and the bind.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		port := 20000 + mathrand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("devstack: no free port between 20000 and 32000")
 }
