@@ -111,7 +111,7 @@ func TestBrowserCookieUnderHTTPS(t *testing.T) {
 	boundTo := func(step, flow, value string) {
 		t.Helper()
 		h := sha256.Sum256([]byte(value))
-		if n := stackQueryInt(t, st, `SELECT count(*) FROM login_flows WHERE id::text = $1 AND browser_hash = $2`, flow, h[:]); n != 1 {
+		if n := queryIntOn(t, st, `SELECT count(*) FROM login_flows WHERE id::text = $1 AND browser_hash = $2`, flow, h[:]); n != 1 {
 			t.Errorf("%s: the flow is not bound to the cookie the browser holds", step)
 		}
 	}

@@ -8,26 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
-
-// stackQueryInt runs a counting query against st's database.
-func stackQueryInt(t testing.TB, st *stack, query string, args ...any) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), st.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
 
 // Per-IP limits count an IPv6 client by its /64: a subscriber holds a whole
 // /64, so new addresses in it must not buy new budgets. The addresses come
@@ -58,10 +41,10 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 	if h := askCode(b, "v6.3@example.com"); !isTooMany(h) {
 		t.Errorf("a fourth code from the same /64: %s %d", h.URL.Path, h.Status)
 	}
-	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key = '2001:db8:1:2::/64'`); n != 3 {
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key = '2001:db8:1:2::/64'`); n != 3 {
 		t.Errorf("%d send-ip events keyed 2001:db8:1:2::/64, want 3", n)
 	}
-	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE key LIKE '2001:db8:%' AND key NOT LIKE '%/64'`); n != 0 {
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE key LIKE '2001:db8:%' AND key NOT LIKE '%/64'`); n != 0 {
 		t.Errorf("%d rate events keyed by a single IPv6 address", n)
 	}
 	b.IP = "2001:db8:1:3::1" // the neighbouring /64 has its own budget
@@ -72,7 +55,7 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 	if h := askCode(b, "v6.mapped@example.com"); h.URL.Path != "/login/code" {
 		t.Fatalf("an IPv4-mapped address: %s %d", h.URL.Path, h.Status)
 	}
-	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key = '203.0.113.50'`); n != 1 {
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key = '203.0.113.50'`); n != 1 {
 		t.Errorf("%d send-ip events keyed 203.0.113.50, want 1", n)
 	}
 
@@ -91,7 +74,7 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 	if h := w.Post(st.ServiceURL+"/login/code", codeForm(codePage, "000000")).Last(); !isTooMany(h) {
 		t.Errorf("a third failure from the same /64: %d", h.Status)
 	}
-	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:9:9::/64'`); n != 2 {
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:9:9::/64'`); n != 2 {
 		t.Errorf("%d fail-ip events keyed 2001:db8:9:9::/64, want 2", n)
 	}
 
@@ -121,7 +104,7 @@ func TestPerIPLimitsKeyIPv6ByItsSlash64(t *testing.T) {
 	if h := a.Post(st.ServiceURL+"/login/totp", wrongTOTP).Last(); !isTooMany(h) {
 		t.Errorf("a third authenticator failure from the same /64: %d", h.Status)
 	}
-	if n := stackQueryInt(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:7:7::/64'`); n != 2 {
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-ip' AND key = '2001:db8:7:7::/64'`); n != 2 {
 		t.Errorf("%d fail-ip events keyed 2001:db8:7:7::/64, want 2", n)
 	}
 }

@@ -25,14 +25,7 @@ const wrongCodeText = "That code is not right, or it has expired. Check it, or s
 // (expire a code, end a cooldown) the way time itself would.
 func exec(t testing.TB, query string, args ...any) {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), testStack.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), query, args...); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
+	execOn(t, testStack, query, args...)
 }
 
 func queryInt(t testing.TB, query string, args ...any) int {
