@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 )
 
 // `dev --identity blink` starts a stand-in of Blink core with the demo
@@ -95,7 +96,8 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 		} `json:"result"`
 	}
 	json.Unmarshal(coreCall(t, coreURL+"/auth/phone/captcha", `{}`), &captcha)
-	coreCall(t, coreURL+"/auth/phone/code", `{"phone":"`+newPhone+`","challengeCode":"`+captcha.Result.ChallengeCode+`","validationCode":"v","secCode":"s","channel":"sms"}`)
+	validate, seccode := corestandin.GeetestAnswer(captcha.Result.ChallengeCode)
+	coreCall(t, coreURL+"/auth/phone/code", `{"phone":"`+newPhone+`","challengeCode":"`+captcha.Result.ChallengeCode+`","validationCode":"`+validate+`","secCode":"`+seccode+`","channel":"sms"}`)
 	emailCode := regexp.MustCompile(`Your Blink sign-in code is (\d{6})`)
 	smsCode := regexp.MustCompile(`Your Blink code is (\d{6})`)
 	var page hop

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -39,12 +40,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg, stdout)
-	// Handlers log through slog's default. Give it back when serve returns, so
-	// a second serve in the same process (the tests run several) cannot leave
-	// the first one's lines going to its own output.
-	previous := slog.Default()
-	slog.SetDefault(logger)
-	defer slog.SetDefault(previous)
+	defer useLogger(logger)()
 
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -296,4 +292,40 @@ func openForCLI(ctx context.Context, getenv func(string) string) (*store.Store, 
 		return nil, err
 	}
 	return db, nil
+}
+
+// Handlers log through slog's default. In one process there is one serve in
+// production, but the tests run several, started and stopped in any order:
+// the default is the logger of the newest serve still running, and the
+// process's own once none is, so a stopped serve never keeps the lines of
+// the others.
+var loggers struct {
+	mu     sync.Mutex
+	active []*slog.Logger
+	base   *slog.Logger
+}
+
+func useLogger(l *slog.Logger) (release func()) {
+	loggers.mu.Lock()
+	defer loggers.mu.Unlock()
+	if len(loggers.active) == 0 {
+		loggers.base = slog.Default()
+	}
+	loggers.active = append(loggers.active, l)
+	slog.SetDefault(l)
+	return func() {
+		loggers.mu.Lock()
+		defer loggers.mu.Unlock()
+		for i, a := range loggers.active {
+			if a == l {
+				loggers.active = append(loggers.active[:i], loggers.active[i+1:]...)
+				break
+			}
+		}
+		if n := len(loggers.active); n > 0 {
+			slog.SetDefault(loggers.active[n-1])
+		} else {
+			slog.SetDefault(loggers.base)
+		}
+	}
 }
