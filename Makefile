@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: dev test check generate unit bench build clean
+.PHONY: dev test check generate unit bench fuzz build clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build
@@ -29,6 +29,10 @@ generate:
 ## unit: the fast tests only (no PostgreSQL, Hydra or Chromium).
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
+
+## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
+fuzz:
+	./scripts/fuzz.sh
 
 ## bench: the handler benchmarks quoted in docs/performance.md.
 bench:
