@@ -8,10 +8,10 @@ GO ?= go
 dev: bin/hydra build
 	bin/blink-consent dev
 
-## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium).
+## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium), under the race detector.
 test: check bin/hydra
 	./scripts/ensure-chromium.sh
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 ## check: generated code current, gofmt clean, go vet clean.
 check:
