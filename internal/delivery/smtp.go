@@ -30,7 +30,6 @@ type SMTP struct {
 	host     string
 	implicit bool
 	starttls bool
-	auth     smtp.Auth
 	username string
 	password string
 	from     mail.Address

@@ -57,56 +57,6 @@ func TestUseChallengeIsSingleUseUnderConcurrency(t *testing.T) {
 	}
 }
 
-// Hit: advisory lock on (bucket, key), count, insert, in one transaction.
-func TestHitHoldsTheLimitExactlyUnderConcurrency(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	limit := Limit{Max: 5, Window: time.Hour}
-	for round := range 5 {
-		key := fmt.Sprintf("203.0.113.%d", round)
-		var allowed atomic.Int64
-		var mu sync.Mutex
-		var errs []error
-		var badRetry []time.Duration
-		concurrently(callers, func(int) {
-			ok, retry, err := s.Hit(ctx, "send-ip", key, limit)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				errs = append(errs, err)
-			case ok:
-				allowed.Add(1)
-			// now() is each transaction's start, taken before it waits for the
-			// lock, so a waiter can see the oldest event a little "after" its
-			// own now(): allow that wait, not more.
-			case retry <= 0 || retry > limit.Window+5*time.Second:
-				badRetry = append(badRetry, retry)
-			}
-		})
-		if len(errs) > 0 {
-			t.Fatalf("Hit failed: %v", errors.Join(errs...))
-		}
-		if n := allowed.Load(); n != int64(limit.Max) {
-			t.Errorf("Hit (advisory lock, count, INSERT INTO rate_events): %d of %d concurrent callers allowed, want exactly Max = %d", n, callers, limit.Max)
-		}
-		if n := queryInt(t, s, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key = $1`, key); n != limit.Max {
-			t.Errorf("rate_events holds %d rows for the key, want exactly Max = %d", n, limit.Max)
-		}
-		if len(badRetry) > 0 {
-			t.Errorf("refused hits said retry after %v, want within (0, %v]", badRetry, limit.Window)
-		}
-	}
-	// Other buckets and keys have their own budgets.
-	if ok, _, err := s.Hit(ctx, "send-email", "203.0.113.0", limit); err != nil || !ok {
-		t.Errorf("another bucket with the same key: %v, %v", ok, err)
-	}
-	if n := queryInt(t, s, `SELECT count(*) FROM rate_events`); n != 5*limit.Max+1 {
-		t.Errorf("rate_events holds %d rows in all, want %d", n, 5*limit.Max+1)
-	}
-}
-
-// ClaimMessage: UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1).
 func TestClaimMessageNeverHandsOneMessageToTwoWorkers(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

@@ -14,25 +14,6 @@ type Limit struct {
 	Window time.Duration
 }
 
-// Hit records one event in bucket for key unless the limit is reached. When it
-// is, nothing is recorded and retryAfter says when the oldest event leaves the
-// window. Concurrent hits on one key are serialised, so the limit holds exactly.
-func (s *Store) Hit(ctx context.Context, bucket, key string, l Limit) (ok bool, retryAfter time.Duration, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var e error
-		ok, retryAfter, e = over(ctx, tx, bucket, key, l)
-		if e != nil || !ok {
-			return e
-		}
-		_, e = tx.Exec(ctx, `INSERT INTO rate_events (bucket, key) VALUES ($1, $2)`, bucket, key)
-		return e
-	})
-	if err != nil {
-		return false, 0, fmt.Errorf("store: rate limit %s: %w", bucket, err)
-	}
-	return ok, retryAfter, nil
-}
-
 // checkLimits takes each limit's lock (held until the transaction ends) and
 // returns a *LimitError for the first one already reached. Callers that go on
 // record their event in the same transaction, so concurrent requests cannot
