@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // hydraSpy stands between the service and Hydra's admin API and records every
@@ -20,6 +22,9 @@ type hydraSpy struct {
 	server  *http.Server
 	mu      sync.Mutex
 	accepts []loginAccept
+	// holdAccepts delays every login accept by this many nanoseconds, to keep
+	// a request in flight.
+	holdAccepts atomic.Int64
 }
 
 // loginAccept is one accept body Hydra answered with 200.
@@ -59,6 +64,9 @@ func startHydraSpy(adminURL string) (*hydraSpy, error) {
 	s.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/requests/login/accept") {
+			time.Sleep(time.Duration(s.holdAccepts.Load()))
+		}
 		proxy.ServeHTTP(w, r.WithContext(contextWithBody(r, body)))
 	})}
 	go s.server.Serve(l)

@@ -95,6 +95,8 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 		"SECRET_KEY":      randomHex(32),
 		"DEV_MODE":        "true",
 		"LOG_FORMAT":      "text",
+		// Tests stop many stacks; the SIGTERM test sets its own delay.
+		"SHUTDOWN_DELAY": "0",
 	}
 	for k, v := range o.Env {
 		env[k] = v

@@ -36,6 +36,9 @@ type Config struct {
 	LoginRememberFor time.Duration
 	// Retention is how long spent rows are kept before they are purged.
 	Retention time.Duration
+	// ShutdownDelay is how long /readyz answers 503 before the listeners
+	// close on SIGTERM, so load balancers stop sending new requests first.
+	ShutdownDelay time.Duration
 	// Registration is "phone" (a new number becomes an account) or "none".
 	Registration string
 	SignIn       SignIn
@@ -155,6 +158,11 @@ func Load(getenv func(string) string) (Config, error) {
 		} else {
 			c.SecretKeyPrevious = previous
 		}
+	}
+	if d, err := parseDuration(orDefault(getenv("SHUTDOWN_DELAY"), "5s")); err != nil || d < 0 || d > time.Minute {
+		fail("SHUTDOWN_DELAY", "must be a duration such as 5s, or whole seconds, from 0 to 1m")
+	} else {
+		c.ShutdownDelay = d
 	}
 	if d, err := parseDuration(orDefault(getenv("LOGIN_REMEMBER_FOR"), "720h")); err != nil || d == 0 {
 		fail("LOGIN_REMEMBER_FOR", "must be a duration such as 720h, or whole seconds, more than 0 (Hydra reads 0 as \"until the browser is closed\", which has no end we can know)")

@@ -99,7 +99,11 @@ type Hydra struct {
 	cmd       *exec.Cmd
 	done      chan error
 	logPath   string
-	stopOnce  sync.Once
+	cfgPath   string
+	env       []string
+	binary    string
+	mu        sync.Mutex
+	stopped   bool
 }
 
 var hydraYAML = template.Must(template.New("hydra").Parse(`serve:
@@ -162,44 +166,67 @@ func StartHydra(ctx context.Context, c HydraConfig) (*Hydra, error) {
 		return nil, fmt.Errorf("hydra migrate: %w\n%s", err, out)
 	}
 
-	logPath := filepath.Join(c.Dir, "hydra.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	h := &Hydra{
+		PublicURL: fmt.Sprintf("http://127.0.0.1:%d", c.PublicPort),
+		AdminURL:  fmt.Sprintf("http://127.0.0.1:%d", c.AdminPort),
+		logPath:   filepath.Join(c.Dir, "hydra.log"),
+		cfgPath:   cfgPath,
+		env:       env,
+		binary:    c.Binary,
+	}
+	if err := h.start(ctx); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(c.Binary, "serve", "all", "--dev", "--sqa-opt-out", "-c", cfgPath)
-	cmd.Env = env
+	return h, nil
+}
+
+// Start runs a stopped Hydra again on the same ports and database, as when
+// it comes back after an outage.
+func (h *Hydra) Start(ctx context.Context) error {
+	h.mu.Lock()
+	stopped := h.stopped
+	h.mu.Unlock()
+	if !stopped {
+		return errors.New("hydra: Start while it runs")
+	}
+	return h.start(ctx)
+}
+
+func (h *Hydra) start(ctx context.Context) error {
+	logFile, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(h.binary, "serve", "all", "--dev", "--sqa-opt-out", "-c", h.cfgPath)
+	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting hydra: %w", err)
+		return fmt.Errorf("starting hydra: %w", err)
 	}
-	h := &Hydra{
-		PublicURL: fmt.Sprintf("http://127.0.0.1:%d", c.PublicPort),
-		AdminURL:  fmt.Sprintf("http://127.0.0.1:%d", c.AdminPort),
-		cmd:       cmd,
-		done:      make(chan error, 1),
-		logPath:   logPath,
-	}
-	go func() { h.done <- cmd.Wait(); logFile.Close() }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); logFile.Close() }()
+	h.mu.Lock()
+	h.cmd, h.done, h.stopped = cmd, done, false
+	h.mu.Unlock()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if ready(ctx, h.AdminURL+"/health/ready") && ready(ctx, h.PublicURL+"/health/ready") {
-			return h, nil
+			return nil
 		}
 		select {
-		case err := <-h.done:
-			return nil, fmt.Errorf("hydra exited: %v\n%s", err, h.Log())
+		case err := <-done:
+			return fmt.Errorf("hydra exited: %v\n%s", err, h.Log())
 		case <-ctx.Done():
 			h.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			h.Stop()
-			return nil, fmt.Errorf("hydra was not ready within 60s\n%s", h.Log())
+			return fmt.Errorf("hydra was not ready within 60s\n%s", h.Log())
 		}
 	}
 }
@@ -230,5 +257,10 @@ func (h *Hydra) Stop() {
 	if h == nil {
 		return
 	}
-	h.stopOnce.Do(func() { stopProcess(h.cmd, h.done, syscall.SIGTERM, 10*time.Second) })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stopped {
+		h.stopped = true
+		stopProcess(h.cmd, h.done, syscall.SIGTERM, 10*time.Second)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
@@ -37,7 +38,7 @@ func TestReadyzReportsBlinkCore(t *testing.T) {
 	}
 	defer core.Close()
 	client := blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil)
-	h := handleReadyz(answers{}, answers{}, client)
+	h := handleReadyz(answers{}, answers{}, client, new(atomic.Bool))
 
 	code, status := readyz(t, h)
 	if code != http.StatusOK || status["blink_core"] != "ok" || status["postgres"] != "ok" || status["hydra"] != "ok" {
@@ -67,12 +68,26 @@ func TestReadyzReportsBlinkCore(t *testing.T) {
 
 // In postgres mode core is not asked, and not named.
 func TestReadyzWithoutCore(t *testing.T) {
-	code, status := readyz(t, handleReadyz(answers{}, answers{}, nil))
+	code, status := readyz(t, handleReadyz(answers{}, answers{}, nil, new(atomic.Bool)))
 	if _, named := status["blink_core"]; code != http.StatusOK || named {
 		t.Errorf("postgres mode: %d %v", code, status)
 	}
-	code, status = readyz(t, handleReadyz(answers{}, answers{err: errors.New("down")}, nil))
+	code, status = readyz(t, handleReadyz(answers{}, answers{err: errors.New("down")}, nil, new(atomic.Bool)))
 	if code != http.StatusServiceUnavailable || status["hydra"] != "unavailable" {
 		t.Errorf("hydra down: %d %v", code, status)
+	}
+}
+
+// Once the service is stopping, /readyz answers 503 even with every dependency
+// up, so new requests go to other replicas before the listener closes.
+func TestReadyzWhileStopping(t *testing.T) {
+	var stopping atomic.Bool
+	h := handleReadyz(answers{}, answers{}, nil, &stopping)
+	if code, status := readyz(t, h); code != http.StatusOK || status["service"] != "" {
+		t.Errorf("running: %d %v", code, status)
+	}
+	stopping.Store(true)
+	if code, status := readyz(t, h); code != http.StatusServiceUnavailable || status["service"] != "stopping" || status["hydra"] != "ok" || status["postgres"] != "ok" {
+		t.Errorf("stopping: %d %v, want 503 naming the service as stopping", code, status)
 	}
 }

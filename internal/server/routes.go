@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -42,11 +43,11 @@ func routes(r chi.Router, d Deps) {
 }
 
 // healthRoutes lists the endpoints of the health and metrics listener.
-func healthRoutes(r chi.Router, d Deps) {
+func healthRoutes(r chi.Router, d Deps, stopping *atomic.Bool) {
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
 	var core readier
 	if d.Core != nil {
 		core = d.Core
 	}
-	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core))
+	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core, stopping))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -45,10 +46,11 @@ func NewHandler(d Deps) http.Handler {
 	return r
 }
 
-// NewHealthHandler returns the health listener's handler.
-func NewHealthHandler(d Deps) http.Handler {
+// NewHealthHandler returns the health listener's handler; /readyz answers 503
+// once stopping reports true.
+func NewHealthHandler(d Deps, stopping *atomic.Bool) http.Handler {
 	r := chi.NewRouter()
-	healthRoutes(r, d)
+	healthRoutes(r, d, stopping)
 	return r
 }
 
@@ -64,12 +66,18 @@ type readier interface{ Ready(context.Context) error }
 
 // handleReadyz reports 200 when PostgreSQL, Hydra and — when core is not nil,
 // in blink mode — Blink core all answer, else 503 naming the one that failed.
-func handleReadyz(db pinger, h readier, core readier) http.Handler {
+// Once the service is stopping it answers 503 with "service": "stopping", so
+// load balancers send new requests elsewhere before the listener closes.
+func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		status := map[string]string{"postgres": "ok", "hydra": "ok"}
 		code := http.StatusOK
+		if stopping.Load() {
+			status["service"] = "stopping"
+			code = http.StatusServiceUnavailable
+		}
 		if err := db.Ping(ctx); err != nil {
 			status["postgres"] = "unavailable"
 			code = http.StatusServiceUnavailable
@@ -96,7 +104,9 @@ func handleReadyz(db pinger, h readier, core readier) http.Handler {
 }
 
 // Run serves the public and health listeners until ctx is done, then shuts
-// down gracefully: in-flight requests get up to shutdownGrace to finish.
+// down gracefully: /readyz answers 503 at once, both listeners keep serving
+// for d.Config.ShutdownDelay (while load balancers take the replica out),
+// then they close and in-flight requests get up to shutdownGrace to finish.
 func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error {
 	const shutdownGrace = 20 * time.Second
 	publicLn, err := net.Listen("tcp", d.Config.ListenAddr)
@@ -108,6 +118,7 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 		publicLn.Close()
 		return fmt.Errorf("server: METRICS_ADDR %s: %w", d.Config.MetricsAddr, err)
 	}
+	var stopping atomic.Bool
 	errLog := slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler:           NewHandler(d),
@@ -120,7 +131,7 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	health := &http.Server{
-		Handler:           NewHealthHandler(d),
+		Handler:           NewHealthHandler(d, &stopping),
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		ErrorLog:          errLog,
@@ -139,6 +150,15 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 		health.Close()
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
+	}
+	stopping.Store(true)
+	d.Logger.Info("shutting down: readiness answers 503; closing the listeners after the delay", "delay", d.Config.ShutdownDelay.String())
+	select {
+	case err := <-errc:
+		public.Close()
+		health.Close()
+		return fmt.Errorf("server: %w", err)
+	case <-time.After(d.Config.ShutdownDelay):
 	}
 	d.Logger.Info("shutting down: letting in-flight requests finish")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
