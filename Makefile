@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check generate unit bench fuzz build build-dev clean
+.PHONY: dev test check generate unit bench fuzz build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
@@ -56,6 +56,10 @@ build:
 ## build-dev: bin/blink-consent-dev, with `blink-consent dev` and the dev stack linked in.
 build-dev:
 	CGO_ENABLED=0 $(GO) build $(DEVSTACK) -trimpath -ldflags "$(LDFLAGS)" -o bin/blink-consent-dev ./cmd/blink-consent
+
+## image: the container image blink-consent:$(VERSION), told its version and commit (.git is not copied in).
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t blink-consent:$(VERSION) .
 
 # Ory Hydra v2.3.0, built from the Go module proxy through the pinned module in tools/hydra.
 bin/hydra: tools/hydra/go.mod tools/hydra/go.sum
