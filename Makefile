@@ -23,8 +23,8 @@ test: check bin/hydra
 
 ## check: go.mod/go.sum tidy, generated code current, gofmt clean, go vet clean (with and without the dev stack).
 check:
-	@if ! $(GO) mod tidy -diff >/dev/null 2>&1; then \
-		echo "go.mod/go.sum are not tidy: run \`go mod tidy\` and commit the result" >&2; $(GO) mod tidy -diff >&2; exit 1; fi
+	@diff="$$($(GO) mod tidy -diff)" || { [ -z "$$diff" ] || \
+		echo "go.mod/go.sum are not tidy: run \`go mod tidy\` and commit the result" >&2; echo "$$diff" >&2; exit 1; }
 	$(GO) tool templ generate >/dev/null
 	@if [ -d .git ] && ! git diff --quiet -- '*_templ.go'; then \
 		echo "templ output was stale: commit the regenerated *_templ.go files" >&2; git diff --stat -- '*_templ.go' >&2; exit 1; fi
