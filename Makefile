@@ -1,26 +1,37 @@
 # The two commands: `make dev` and `make test`. Everything else is a step of those.
 SHELL := /bin/bash
 GO ?= go
+# DEVSTACK is the build tag that links `blink-consent dev` and internal/devstack
+# (throwaway PostgreSQL, Hydra, demo app, Blink core stand-in). The production
+# binary (`make build`, the Dockerfile) is built without it; the dev stack and
+# the tests of cmd/blink-consent need it.
+DEVSTACK := -tags devstack
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check generate unit bench fuzz build clean
+.PHONY: dev test check generate unit bench fuzz build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
-dev: bin/hydra build
-	bin/blink-consent dev
+dev: bin/hydra build-dev
+	bin/blink-consent-dev dev
 
 ## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium), under the race detector.
 test: check bin/hydra
 	./scripts/ensure-chromium.sh
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
 
-## check: generated code current, gofmt clean, go vet clean.
+## check: go.mod/go.sum tidy, generated code current, gofmt clean, go vet clean (with and without the dev stack).
 check:
+	@diff="$$($(GO) mod tidy -diff)" || { [ -z "$$diff" ] || \
+		echo "go.mod/go.sum are not tidy: run \`go mod tidy\` and commit the result" >&2; echo "$$diff" >&2; exit 1; }
 	$(GO) tool templ generate >/dev/null
 	@if [ -d .git ] && ! git diff --quiet -- '*_templ.go'; then \
 		echo "templ output was stale: commit the regenerated *_templ.go files" >&2; git diff --stat -- '*_templ.go' >&2; exit 1; fi
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 		if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet $(DEVSTACK) ./...
 
 ## generate: regenerate templ components.
 generate:
@@ -28,7 +39,7 @@ generate:
 
 ## unit: the fast tests only (no PostgreSQL, Hydra or Chromium).
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
+	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
 fuzz:
@@ -36,10 +47,19 @@ fuzz:
 
 ## bench: the handler benchmarks quoted in docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp
+	$(GO) test $(DEVSTACK) -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp
 
+## build: the production binary, bin/blink-consent (no dev stack).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/blink-consent ./cmd/blink-consent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/blink-consent ./cmd/blink-consent
+
+## build-dev: bin/blink-consent-dev, with `blink-consent dev` and the dev stack linked in.
+build-dev:
+	CGO_ENABLED=0 $(GO) build $(DEVSTACK) -trimpath -ldflags "$(LDFLAGS)" -o bin/blink-consent-dev ./cmd/blink-consent
+
+## image: the container image blink-consent:$(VERSION), told its version and commit (.git is not copied in).
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t blink-consent:$(VERSION) .
 
 # Ory Hydra v2.3.0, built from the Go module proxy through the pinned module in tools/hydra.
 bin/hydra: tools/hydra/go.mod tools/hydra/go.sum

@@ -7,9 +7,9 @@ set -euo pipefail
 fuzztime="${FUZZTIME:-30s}"
 status=0
 for pkg in $(go list ./...); do
-  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+  for target in $(go test -tags devstack -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "fuzzing $pkg $target for $fuzztime" >&2
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+    if ! go test -tags devstack -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
       status=1
     fi
   done

@@ -1,8 +1,16 @@
+//go:build devstack
+
 package main
 
 import (
 	"bytes"
 	"context"
+	"maps"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -36,9 +44,115 @@ func TestUnknownCommandsFail(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	defer func(v, c string) { version, commit = v, c }(version, commit)
+	version, commit = "v9.8.7", "0123abcd"
 	out, _, err := runCLI(t, nil, "version")
-	if err != nil || !strings.HasPrefix(out, "blink-consent ") || !strings.Contains(out, "v2.3.0") {
-		t.Errorf("version: %q %v", out, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := strings.SplitN(out, "\n", 2)[0]; first != "blink-consent v9.8.7 (commit 0123abcd, "+runtime.Version()+", for Ory Hydra v2.3.0)" {
+		t.Errorf("first line: %q", first)
+	}
+	goMod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"github.com/ory/hydra-client-go/v2", "github.com/jackc/pgx/v5", "github.com/a-h/templ", "github.com/go-chi/chi/v5"} {
+		m := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(path) + ` (v\S+)`).FindStringSubmatch(string(goMod))
+		if m == nil {
+			t.Fatalf("%s is not in go.mod", path)
+		}
+		if want := "  " + path + " " + m[1] + "\n"; !strings.Contains(out, want) {
+			t.Errorf("version lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The production build (no devstack tag, as make build and the Dockerfile
+// build it) links none of the development stack, refuses `dev` with a way
+// out, and reports the version and commit given to the linker.
+func TestProductionBuildLeavesOutTheDevStack(t *testing.T) {
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	deps, err := osexec.Command(goCmd, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, deps)
+	}
+	if strings.Contains(string(deps), "/internal/devstack") || !strings.Contains(string(deps), "/internal/hydra") {
+		t.Errorf("the production build's packages:\n%s", deps)
+	}
+	bin := filepath.Join(t.TempDir(), "blink-consent")
+	build := osexec.Command(goCmd, "build", "-trimpath", "-ldflags", "-X main.version=v1.2.3 -X main.commit=feedbeef", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := osexec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "blink-consent v1.2.3 (commit feedbeef, ") {
+		t.Errorf("version of the production binary: %q %v", out, err)
+	}
+	// A missing HYDRA_BIN stops a binary that does have the dev stack before
+	// it starts anything, and the timeout ends one that got further.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dev := osexec.CommandContext(ctx, bin, "dev")
+	dev.Env = append(os.Environ(), "HYDRA_BIN="+filepath.Join(t.TempDir(), "no-hydra"))
+	out, err = dev.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "built without the development stack") || !strings.Contains(string(out), "make build-dev") {
+		t.Errorf("dev on the production binary: %q %v", out, err)
+	}
+}
+
+// Outside DEV_MODE, a DATABASE_URL that does not verify the server's
+// certificate is warned about at start, by its mode and never with the URL
+// (it holds the password).
+func TestServeWarnsWhenTheDatabaseIsNotVerified(t *testing.T) {
+	production := map[string]string{
+		"HYDRA_ADMIN_URL": "http://127.0.0.1:1", "PUBLIC_URL": "https://login.example.com", "SECRET_KEY": strings.Repeat("ab", 32),
+		"SMTP_URL": "smtps://mailer:pw@127.0.0.1:1", "SMTP_FROM": "Blink <no-reply@example.com>",
+		"LISTEN_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
+	}
+	dev := map[string]string{
+		"HYDRA_ADMIN_URL": "http://127.0.0.1:1", "PUBLIC_URL": "http://127.0.0.1:2", "SECRET_KEY": strings.Repeat("ab", 32),
+		"DEV_MODE": "true", "LISTEN_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
+	}
+	// Port 1 refuses the connection: serve stops right after its start-up checks.
+	const db = "postgres://blink:topsecret@127.0.0.1:1/consent"
+	for _, c := range []struct {
+		name, url string
+		env       map[string]string
+		extra     map[string]string
+		warnMode  string // "" when no warning is expected
+	}{
+		{"no sslmode", db, production, nil, "prefer"},
+		{"require", db + "?sslmode=require", production, nil, "require"},
+		{"verify-ca", db + "?sslmode=verify-ca", production, nil, "verify-ca"},
+		{"PGSSLMODE", db, production, map[string]string{"PGSSLMODE": "disable"}, "disable"},
+		{"verify-full", db + "?sslmode=verify-full", production, nil, ""},
+		{"PGSSLMODE verify-full", db, production, map[string]string{"PGSSLMODE": "verify-full"}, ""},
+		{"DEV_MODE", db, dev, nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"DATABASE_URL": c.url}
+			maps.Copy(env, c.env)
+			maps.Copy(env, c.extra)
+			out, _, err := runCLI(t, env, "serve")
+			if err == nil {
+				t.Fatal("serve started without a database")
+			}
+			if strings.Contains(err.Error(), "HYDRA_ADMIN_URL") || strings.Contains(err.Error(), "SMTP") {
+				t.Fatalf("the configuration was refused: %v", err)
+			}
+			warned := strings.Contains(out, "sslmode=verify-full")
+			if want := c.warnMode != ""; warned != want {
+				t.Errorf("warned=%v, want %v; log:\n%s", warned, want, out)
+			}
+			if warned && !strings.Contains(out, `"sslmode":"`+c.warnMode+`"`) {
+				t.Errorf("the warning does not name sslmode %s:\n%s", c.warnMode, out)
+			}
+			if strings.Contains(out, "topsecret") || strings.Contains(out, "blink:") {
+				t.Errorf("the log shows the database URL:\n%s", out)
+			}
+		})
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build devstack
+
 package main
 
 import (
@@ -137,7 +139,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		twoStep = fmt.Sprintf(`
   Two-step sign-in for the demo user (scan the QR code with an authenticator app):
     DATABASE_URL='%s' SECRET_KEY=%s \
-      bin/blink-consent users totp enroll --user %s
+      bin/blink-consent-dev users totp enroll --user %s
 `, st.DatabaseURL, st.env["SECRET_KEY"], user.ID)
 	}
 

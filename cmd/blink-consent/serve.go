@@ -41,6 +41,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg, stdout)
 	defer useLogger(logger)()
+	if mode := databaseSSLMode(cfg.DatabaseURL, getenv); mode != "verify-full" && !cfg.DevMode {
+		logger.Warn("DATABASE_URL does not verify the database server: set sslmode=verify-full (with sslrootcert when the server's CA is not a system one); with any other mode the connection can be read or changed on the way, and pgx's default, prefer, falls back to plain text",
+			"sslmode", mode)
+	}
 
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -71,6 +75,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)
+}
+
+// databaseSSLMode is the sslmode pgx will use for dbURL: the URL's, else
+// PGSSLMODE, else pgx's default. Only the mode is returned, never the URL (it
+// holds the password).
+func databaseSSLMode(dbURL string, getenv func(string) string) string {
+	if u, err := url.Parse(dbURL); err == nil && u.Query().Get("sslmode") != "" {
+		return u.Query().Get("sslmode")
+	}
+	if mode := getenv("PGSSLMODE"); mode != "" {
+		return mode
+	}
+	return "prefer"
 }
 
 // newSenders picks a sender per channel from the configuration; in DEV_MODE a

@@ -15,10 +15,12 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 )
 
 // HydraVersion is the Hydra release the project is built and tested against.
-const HydraVersion = "v2.3.0"
+const HydraVersion = hydra.TargetVersion
 
 // RepoRoot finds the checkout this binary was run from: the nearest directory
 // upwards from the working directory whose go.mod declares this module.

@@ -14,6 +14,10 @@ import (
 	client "github.com/ory/hydra-client-go/v2"
 )
 
+// TargetVersion is the Hydra release this client is built and tested against
+// (tools/hydra pins the same release for the tests and the dev stack).
+const TargetVersion = "v2.3.0"
+
 // Typed errors a handler can branch on with errors.Is / errors.As.
 var (
 	// ErrExpired: Hydra answered 401 request_unauthorized; the flow took too long.
