@@ -114,7 +114,7 @@ func BenchmarkCodeStep(b *testing.B) {
 // timing cannot tell who has a Blink account. They alternate within one loop,
 // so both meet the same database (its tables and dead rows grow as it runs),
 // and each path's median goes out as a metric:
-// `go test -run '^$' -bench SendCode -benchtime 400x -count 5 ./cmd/blink-consent`.
+// `go test -tags devstack -run '^$' -bench SendCode -benchtime 400x -count 5 ./cmd/blink-consent`.
 func BenchmarkSendCode(b *testing.B) {
 	db, forget := benchStore(b)
 	if _, err := db.CreateUser(context.Background(), store.NewUser{Email: "known.bench@example.com"}); err != nil {
