@@ -66,9 +66,11 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the registry in the Prometheus exposition format.
+// Handler serves the registry in the Prometheus exposition format. A
+// collector that fails (the outbox query while PostgreSQL is down) leaves its
+// series out of that scrape; the others are still served.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Register adds a collector (the outbox and pool collectors below) to the registry.
@@ -176,7 +178,7 @@ type OutboxBacklog func(ctx context.Context) (depth int, oldest time.Duration, e
 
 // NewOutboxCollector reports the outbox's queued messages and the age of the
 // oldest, read when Prometheus scrapes (bounded by timeout). A failed query
-// reports nothing, so the series go absent rather than lie.
+// reports an error instead, so the series go absent rather than say 0.
 func NewOutboxCollector(backlog OutboxBacklog, timeout time.Duration) prometheus.Collector {
 	return &outboxCollector{
 		backlog: backlog, timeout: timeout,

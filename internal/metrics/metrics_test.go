@@ -66,14 +66,19 @@ func TestOutboxCollector(t *testing.T) {
 	}
 }
 
-// A failed outbox query fails the scrape's collection for those series
-// rather than reporting an empty outbox.
+// A failed outbox query leaves the outbox series out rather than report an
+// empty outbox, and the other metrics are still served.
 func TestOutboxCollectorError(t *testing.T) {
 	c := NewOutboxCollector(func(context.Context) (int, time.Duration, error) { return 0, 0, errors.New("down") }, time.Second)
 	m := New()
 	m.Register(c)
-	if _, err := m.registry.Gather(); err == nil {
-		t.Error("gathering hid the outbox error")
+	m.SignIn("email", "success")
+	got := scrapeText(t, m)
+	if strings.Contains(got, "blink_consent_outbox_depth") {
+		t.Errorf("an outbox that could not be read is reported:\n%s", got)
+	}
+	if !strings.Contains(got, `blink_consent_sign_ins_total{method="email",result="success"} 1`) {
+		t.Errorf("the other metrics are not served:\n%s", got)
 	}
 }
 
