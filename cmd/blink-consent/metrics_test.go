@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -68,8 +69,9 @@ func sample(families map[string]*dto.MetricFamily, name string, labels map[strin
 	return 0
 }
 
-// One email sign-in moves the sign-in, code, request and Hydra metrics by
-// what happened, and no label carries the email, the flow or the challenge.
+// One email sign-in — a resend refused by the cooldown, a wrong code, then
+// the right one — moves the sign-in, code, limit, request and Hydra metrics
+// by what happened, and no label carries the email, the flow or the challenge.
 func TestMetricsAfterAnEmailSignIn(t *testing.T) {
 	st, err := newTestStack(context.Background(), "metrics", 0)
 	if err != nil {
@@ -85,8 +87,20 @@ func TestMetricsAfterAnEmailSignIn(t *testing.T) {
 	signIn := map[string]string{"method": "email", "result": "success"}
 	sent := map[string]string{"channel": "email", "outcome": "sent"}
 	queued := map[string]string{"channel": "email", "outcome": "queued"}
+	wrong := map[string]string{"method": "email", "result": "wrong_code"}
+	cooldown := map[string]string{"limit": "flow-cooldown"}
 
 	start, codePage, code := askCode(t, st, rp, b, st.ServiceURL, email)
+	if h := b.Post(st.ServiceURL+"/login/code", url.Values{"flow": {flowID(t, codePage)}, "action": {"resend"}}).Last(); h.Status != http.StatusTooManyRequests {
+		t.Fatalf("a resend at once answered %d, want 429", h.Status)
+	}
+	wrongCode := "000000"
+	if code == wrongCode {
+		wrongCode = "111111"
+	}
+	if h := b.Post(st.ServiceURL+"/login/code", codeForm(codePage, wrongCode)).Last(); h.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("a wrong code answered %d, want 422", h.Status)
+	}
 	done := b.Post(st.ServiceURL+"/login/code", codeForm(codePage, code))
 	if _, claims := rp.tokens(t, done); claims["email"] != email {
 		t.Fatalf("the sign-in did not finish: %v", claims)
@@ -99,6 +113,12 @@ func TestMetricsAfterAnEmailSignIn(t *testing.T) {
 	text, after := scrape(t, st)
 	if got := sample(after, "blink_consent_sign_ins_total", signIn) - sample(before, "blink_consent_sign_ins_total", signIn); got != 1 {
 		t.Errorf("sign_ins_total{method=email,result=success} moved by %v, want 1", got)
+	}
+	if got := sample(after, "blink_consent_sign_ins_total", wrong) - sample(before, "blink_consent_sign_ins_total", wrong); got != 1 {
+		t.Errorf("sign_ins_total{method=email,result=wrong_code} moved by %v, want 1", got)
+	}
+	if got := sample(after, "blink_consent_limit_refusals_total", cooldown) - sample(before, "blink_consent_limit_refusals_total", cooldown); got != 1 {
+		t.Errorf("limit_refusals_total{limit=flow-cooldown} moved by %v, want 1", got)
 	}
 	if got := sample(after, "blink_consent_codes_total", queued) - sample(before, "blink_consent_codes_total", queued); got != 1 {
 		t.Errorf("codes_total{channel=email,outcome=queued} moved by %v, want 1", got)
