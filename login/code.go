@@ -125,6 +125,7 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.hash,
 	})
 	if err != nil {
+		d.countLimited(f, err)
 		if !d.refused(w, r, f, "code check", err) {
 			web.Fail(w, r, err)
 		}
@@ -141,6 +142,22 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		// A double submit of the right code: the first one verified the flow.
 		d.next(w, r, verified)
 	default:
+		d.Metrics.SignIn(f.Channel, codeResult(verdict))
 		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code"))
 	}
+}
+
+// codeResult names a refused code's verdict as a sign-in result.
+func codeResult(v store.Verdict) string {
+	switch v {
+	case store.CodeWrong:
+		return "wrong_code"
+	case store.CodeExpired:
+		return "expired_code"
+	case store.CodeUsed:
+		return "used_code"
+	case store.CodeLocked:
+		return "code_locked"
+	}
+	return "identity_locked"
 }

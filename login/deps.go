@@ -8,6 +8,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -67,4 +68,6 @@ type Deps struct {
 	Accounts accounts.Source
 	Captcha  captcha.Checker
 	Settings Settings
+	// Metrics counts sign-ins, codes and limit refusals; nil counts nothing.
+	Metrics *metrics.Metrics
 }

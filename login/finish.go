@@ -41,6 +41,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			return "", err
 		case !done:
 			slog.InfoContext(ctx, "sign-in refused: account disabled", "flow", f.ID, "client", f.ClientID, "ip", ip)
+			d.Metrics.SignIn(f.Channel, "disabled")
 			return "", web.ErrAccountDisabled
 		}
 		accept := hydra.AcceptLogin{
@@ -64,6 +65,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		}
 		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "ip", ip,
 			"method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
+		d.Metrics.SignIn(f.Channel, "success")
 		return redirect, nil
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }
@@ -71,6 +73,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 // cancel rejects the login with access_denied.
 func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
+	d.Metrics.SignIn(f.Channel, "cancelled")
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
 			Error: "access_denied", Description: "The resource owner denied the request",

@@ -282,6 +282,7 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	var limited *store.LimitError
 	switch {
 	case errors.As(err, &limited) && limited.Bucket == "flow-cooldown":
+		d.Metrics.LimitRefusal(limited.Bucket)
 		slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "limit", limited.Bucket)
 		again("login.error.wait", http.StatusTooManyRequests, limited.RetryAfter)
 		return
@@ -304,6 +305,9 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		return
 	}
 	slog.InfoContext(ctx, "code requested", "flow", f.ID, "client", f.ClientID, "ip", ip, "method", channel, "queued", res.Queued)
+	if res.Queued {
+		d.Metrics.Code(channel, "queued")
+	}
 	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
 }
 

@@ -10,6 +10,15 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
 
+// countLimited counts a code or authenticator check refused by a limit as a
+// sign-in result.
+func (d Deps) countLimited(f store.Flow, err error) {
+	var limited *store.LimitError
+	if errors.As(err, &limited) {
+		d.Metrics.SignIn(f.Channel, "limited")
+	}
+}
+
 // refused renders the page for a transition the store refused and reports
 // whether err was such a refusal: a limit (429, with Retry-After), a step the
 // flow is not at (a verified flow keeps its identity: "Start again" begins a
@@ -18,6 +27,7 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 	var limited *store.LimitError
 	switch {
 	case errors.As(err, &limited):
+		d.Metrics.LimitRefusal(limited.Bucket)
 		slog.InfoContext(r.Context(), what+" refused: limit", "flow", f.ID, "client", f.ClientID,
 			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", f.Channel, "limit", limited.Bucket)
 		if limited.Bucket == "flow-sends" {

@@ -13,6 +13,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -30,7 +31,7 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		if lr.Skip {
-			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies), d.Settings.AccountsElsewhere)
+			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies), d.Settings.AccountsElsewhere, d.Metrics)
 			if err != nil {
 				web.FailFlow(w, r, d.Store, challenge, err)
 				return
@@ -86,7 +87,7 @@ func prefill(v *identifyView, hint string, s Settings) {
 // acceptRemembered accepts a skip=true login after checking the account, or
 // rejects it when the account may no longer sign in. One Hydra get (done by
 // the caller), one database round trip, one Hydra accept or reject.
-func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest, ip string, accountsElsewhere bool) (string, error) {
+func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequest, ip string, accountsElsewhere bool, m *metrics.Metrics) (string, error) {
 	u, kind, first, err := st.UseRememberedLogin(ctx, lr.Challenge, lr.Subject, lr.SessionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -99,6 +100,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 	gone := errors.Is(err, store.ErrNotFound) && !accountsElsewhere
 	if gone || (err == nil && !u.Active()) {
 		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID, "ip", ip)
+		m.SignIn("remembered", "disabled")
 		return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
 			return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
 				Error:       "access_denied",
@@ -118,6 +120,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 	})
 	if err == nil {
 		slog.InfoContext(ctx, "remembered sign-in accepted", "client", lr.Client.ID, "subject", lr.Subject, "ip", ip, "acr", kind.ACR)
+		m.SignIn("remembered", "success")
 	}
 	return redirect, err
 }

@@ -62,6 +62,7 @@ func HandleTOTP(d Deps) http.Handler {
 			return
 		}
 		if err != nil {
+			d.countLimited(f, err)
 			if !d.refused(w, r, f, "authenticator code", err) {
 				web.Fail(w, r, err)
 			}
@@ -70,6 +71,7 @@ func HandleTOTP(d Deps) http.Handler {
 		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID,
 			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", "totp", "result", string(verdict))
 		if verdict != store.TOTPAccepted {
+			d.Metrics.SignIn(f.Channel, "totp_"+string(verdict))
 			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
 			return
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/server"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -60,21 +61,37 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	m := newMetrics(db)
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
+	h.Observer = m
 	source, core := identitySource(cfg, db, keys)
+	signIn := loginDeps(cfg, db, h, source)
+	signIn.Metrics = m
 	deps := server.Deps{
-		Config: cfg,
-		Logger: logger,
-		Store:  db,
-		Hydra:  h,
-		Keys:   keys,
-		Login:  loginDeps(cfg, db, h, source),
-		Core:   core,
+		Config:  cfg,
+		Logger:  logger,
+		Store:   db,
+		Hydra:   h,
+		Keys:    keys,
+		Login:   signIn,
+		Core:    core,
+		Metrics: m,
 	}
-	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders}
+	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)
+}
+
+// metricsScrapeTimeout bounds the outbox query a scrape runs.
+const metricsScrapeTimeout = 2 * time.Second
+
+// newMetrics are one serve's metrics, with the outbox and pool collectors over db.
+func newMetrics(db *store.Store) *metrics.Metrics {
+	m := metrics.New()
+	m.Register(metrics.NewOutboxCollector(db.OutboxBacklog, metricsScrapeTimeout))
+	m.Register(metrics.NewPoolCollector(db.PoolStat))
+	return m
 }
 
 // databaseSSLMode is the sslmode pgx will use for dbURL: the URL's, else

@@ -89,6 +89,13 @@ type Worker struct {
 	Poll       time.Duration // how often to look when idle; default 1s
 	Lease      time.Duration // how long a claim lasts; default 1m
 	Now        func() time.Time
+	// Metrics, when set, counts each attempt's outcome by channel.
+	Metrics Counter
+}
+
+// Counter counts what became of each attempt to send a code message.
+type Counter interface {
+	Code(channel, outcome string)
 }
 
 // Run sends until ctx is done.
@@ -128,6 +135,13 @@ func (w *Worker) Once(ctx context.Context) (worked bool, err error) {
 		log = log.With("reason", o.LastError)
 	}
 	log.InfoContext(ctx, "outbox: message handled")
+	if w.Metrics != nil {
+		outcome := o.Status
+		if outcome == "queued" {
+			outcome = "retry" // a temporary failure; "queued" counts codes entering the outbox
+		}
+		w.Metrics.Code(m.Channel, outcome)
+	}
 	return true, w.Outbox.FinishMessage(ctx, m.ID, o)
 }
 

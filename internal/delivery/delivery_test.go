@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -272,25 +273,30 @@ func TestWorkerOutcomes(t *testing.T) {
 		return &store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1555", Sealed: sealed.Sealed, Attempts: attempts, NotAfter: notAfter}
 	}
 	for name, tc := range map[string]struct {
-		m      *store.OutboxMessage
-		sender Sender
-		status string
+		m       *store.OutboxMessage
+		sender  Sender
+		status  string
+		counted string // channel/outcome the metrics heard
 	}{
-		"sent":       {msg(1, now.Add(time.Minute)), failing{nil}, "sent"},
-		"temporary":  {msg(1, now.Add(time.Minute)), failing{errors.New("503")}, "queued"},
-		"permanent":  {msg(1, now.Add(time.Minute)), failing{Permanent(errors.New("400"))}, "failed"},
-		"many tries": {msg(40, now.Add(time.Minute)), failing{errors.New("503")}, "queued"},
-		"expired":    {msg(1, now.Add(-time.Second)), failing{nil}, "abandoned"},
-		"no sender":  {&store.OutboxMessage{ID: 1, Channel: "whatsapp", Destination: "+1555", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
-		"unopenable": {&store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1666", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed"},
+		"sent":       {msg(1, now.Add(time.Minute)), failing{nil}, "sent", "sms/sent"},
+		"temporary":  {msg(1, now.Add(time.Minute)), failing{errors.New("503")}, "queued", "sms/retry"},
+		"permanent":  {msg(1, now.Add(time.Minute)), failing{Permanent(errors.New("400"))}, "failed", "sms/failed"},
+		"many tries": {msg(40, now.Add(time.Minute)), failing{errors.New("503")}, "queued", "sms/retry"},
+		"expired":    {msg(1, now.Add(-time.Second)), failing{nil}, "abandoned", "sms/abandoned"},
+		"no sender":  {&store.OutboxMessage{ID: 1, Channel: "whatsapp", Destination: "+1555", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed", "whatsapp/failed"},
+		"unopenable": {&store.OutboxMessage{ID: 1, Channel: "sms", Destination: "+1666", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}, failing{nil}, "failed", "sms/failed"},
 	} {
 		ob := &fakeOutbox{m: tc.m}
-		w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"sms": tc.sender}}
+		counts := &codeCounts{}
+		w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"sms": tc.sender}, Metrics: counts}
 		if worked, err := w.Once(context.Background()); !worked || err != nil {
 			t.Fatalf("%s: %v %v", name, worked, err)
 		}
 		if ob.status != tc.status {
 			t.Errorf("%s: %s, want %s", name, ob.status, tc.status)
+		}
+		if fmt.Sprint(counts.got) != "["+tc.counted+"]" {
+			t.Errorf("%s: the metrics heard %v, want [%s]", name, counts.got, tc.counted)
 		}
 		if tc.status == "queued" && (ob.retryIn < time.Second || ob.retryIn > time.Minute) {
 			t.Errorf("%s: backoff %v", name, ob.retryIn)
@@ -400,3 +406,8 @@ func TestCodeEnvelope(t *testing.T) {
 		t.Errorf("email %+v", email)
 	}
 }
+
+// codeCounts records what the worker counted.
+type codeCounts struct{ got []string }
+
+func (c *codeCounts) Code(channel, outcome string) { c.got = append(c.got, channel+"/"+outcome) }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	client "github.com/ory/hydra-client-go/v2"
@@ -42,6 +43,13 @@ type Client struct {
 	health  *http.Client
 	baseURL string
 	timeout time.Duration
+	// Observer, when set, hears of every admin call: its operation, outcome and time.
+	Observer Observer
+}
+
+// Observer records Hydra admin calls (the metrics).
+type Observer interface {
+	HydraCall(operation, outcome string, took time.Duration)
 }
 
 // New returns a client for the admin API at adminURL. Every call is bounded by timeout.
@@ -145,6 +153,7 @@ func classify(op string, resp *http.Response, err error) error {
 func call[T any](ctx context.Context, c *Client, op string, do func(ctx context.Context) (T, *http.Response, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	v, resp, err := do(ctx)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
@@ -153,8 +162,35 @@ func call[T any](ctx context.Context, c *Client, op string, do func(ctx context.
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: %s: timed out", ErrUnavailable, op)
 		}
+	}
+	if c.Observer != nil {
+		c.Observer.HydraCall(strings.ReplaceAll(op, " ", "_"), Outcome(err), time.Since(start))
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
 	return v, nil
+}
+
+// Outcome names an admin call's result for the metrics: ok, or the kind of
+// error — "unavailable" is Hydra's fault (unreachable, timed out, 5xx), the
+// others are answers about the request.
+func Outcome(err error) string {
+	var handled *HandledError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &handled):
+		return "handled"
+	case errors.Is(err, ErrExpired):
+		return "expired"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "unavailable"
 }

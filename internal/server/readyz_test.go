@@ -38,7 +38,7 @@ func TestReadyzReportsBlinkCore(t *testing.T) {
 	}
 	defer core.Close()
 	client := blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil)
-	h := handleReadyz(answers{}, answers{}, client, new(atomic.Bool))
+	h := handleReadyz(answers{}, answers{}, client, new(atomic.Bool), nil)
 
 	code, status := readyz(t, h)
 	if code != http.StatusOK || status["blink_core"] != "ok" || status["postgres"] != "ok" || status["hydra"] != "ok" {
@@ -68,11 +68,11 @@ func TestReadyzReportsBlinkCore(t *testing.T) {
 
 // In postgres mode core is not asked, and not named.
 func TestReadyzWithoutCore(t *testing.T) {
-	code, status := readyz(t, handleReadyz(answers{}, answers{}, nil, new(atomic.Bool)))
+	code, status := readyz(t, handleReadyz(answers{}, answers{}, nil, new(atomic.Bool), nil))
 	if _, named := status["blink_core"]; code != http.StatusOK || named {
 		t.Errorf("postgres mode: %d %v", code, status)
 	}
-	code, status = readyz(t, handleReadyz(answers{}, answers{err: errors.New("down")}, nil, new(atomic.Bool)))
+	code, status = readyz(t, handleReadyz(answers{}, answers{err: errors.New("down")}, nil, new(atomic.Bool), nil))
 	if code != http.StatusServiceUnavailable || status["hydra"] != "unavailable" {
 		t.Errorf("hydra down: %d %v", code, status)
 	}
@@ -82,7 +82,7 @@ func TestReadyzWithoutCore(t *testing.T) {
 // up, so new requests go to other replicas before the listener closes.
 func TestReadyzWhileStopping(t *testing.T) {
 	var stopping atomic.Bool
-	h := handleReadyz(answers{}, answers{}, nil, &stopping)
+	h := handleReadyz(answers{}, answers{}, nil, &stopping, nil)
 	if code, status := readyz(t, h); code != http.StatusOK || status["service"] != "" {
 		t.Errorf("running: %d %v", code, status)
 	}

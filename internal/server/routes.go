@@ -49,5 +49,6 @@ func healthRoutes(r chi.Router, d Deps, stopping *atomic.Bool) {
 	if d.Core != nil {
 		core = d.Core
 	}
-	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core, stopping))
+	r.Method(http.MethodGet, "/readyz", handleReadyz(d.Store, d.Hydra, core, stopping, d.Metrics))
+	r.Method(http.MethodGet, "/metrics", handleMetrics(d.Metrics))
 }

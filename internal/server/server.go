@@ -17,6 +17,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/login"
@@ -33,6 +34,9 @@ type Deps struct {
 	// Core is Blink core with IDENTITY_SOURCE=blink, nil otherwise; /readyz
 	// then reports it next to PostgreSQL and Hydra.
 	Core *blinkcore.Client
+	// Metrics are this server's; the health listener serves them on /metrics.
+	// Nil serves an empty /metrics and counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewHandler returns the public listener's handler with every middleware.
@@ -40,6 +44,9 @@ func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
 	// The recoverer sits inside the request id, logger, headers and language so
 	// a panic's page carries all of them.
+	// The metrics come first, so a panic's 500 (answered by the recoverer
+	// further in) is timed too; the route pattern is read once chi has routed.
+	r.Use(d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	routes(r, d)
@@ -68,7 +75,7 @@ type readier interface{ Ready(context.Context) error }
 // in blink mode — Blink core all answer, else 503 naming the one that failed.
 // Once the service is stopping it answers 503 with "service": "stopping", so
 // load balancers send new requests elsewhere before the listener closes.
-func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool) http.Handler {
+func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -96,6 +103,7 @@ func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool) htt
 				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
 			}
 		}
+		m.SetReady(code == http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(code)
@@ -169,4 +177,12 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	}
 	d.Logger.Info("stopped")
 	return nil
+}
+
+// handleMetrics serves m in the Prometheus format; without metrics, nothing.
+func handleMetrics(m *metrics.Metrics) http.Handler {
+	if m == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	}
+	return m.Handler()
 }

@@ -113,3 +113,15 @@ func (s *Store) listMessages(ctx context.Context, query string, limit int) ([]Ou
 		return m, err
 	})
 }
+
+// OutboxBacklog counts the queued messages and the age of the oldest one
+// (0 when none is queued).
+func (s *Store) OutboxBacklog(ctx context.Context) (depth int, oldest time.Duration, err error) {
+	var seconds float64
+	err = s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM outbox WHERE status = 'queued'`).Scan(&depth, &seconds)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: unable to measure the outbox: %w", err)
+	}
+	return depth, time.Duration(seconds * float64(time.Second)), nil
+}

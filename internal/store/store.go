@@ -173,3 +173,6 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 	}
 	return v, nil
 }
+
+// PoolStat is the connection pool's statistics, for the metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.pool.Stat() }
