@@ -28,6 +28,7 @@ Usage:
   blink-consent migrate      apply database migrations (idempotent)
   blink-consent dev          start PostgreSQL, Hydra, demo clients and the service on this machine
   blink-consent users add    create a user and print its id (the OAuth subject)
+  blink-consent users disable|enable|unlock   support: stop a user, let them back, clear a lockout
   blink-consent keys rotate  re-seal stored secrets under SECRET_KEY (after changing it)
   blink-consent version      print the version
 

@@ -215,6 +215,16 @@ func DatabaseURL(getenv func(string) string) (string, error) {
 	return v, nil
 }
 
+// HydraAdminURL returns HYDRA_ADMIN_URL, which `users disable` needs to end
+// the user's Hydra sessions.
+func HydraAdminURL(getenv func(string) string) (*url.URL, error) {
+	u, err := parseBaseURL(strings.TrimSpace(getenv("HYDRA_ADMIN_URL")))
+	if err != nil {
+		return nil, fmt.Errorf("HYDRA_ADMIN_URL: %w", err)
+	}
+	return u, nil
+}
+
 func parseBaseURL(v string) (*url.URL, error) {
 	if v == "" {
 		return nil, errors.New("required")
