@@ -36,6 +36,8 @@ type Config struct {
 	LoginRememberFor time.Duration
 	// Retention is how long spent rows are kept before they are purged.
 	Retention time.Duration
+	// AuditRetention is how long audit_events rows are kept; 0 = forever.
+	AuditRetention time.Duration
 	// ShutdownDelay is how long /readyz answers 503 before the listeners
 	// close on SIGTERM, so load balancers stop sending new requests first.
 	ShutdownDelay time.Duration
