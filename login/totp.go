@@ -70,6 +70,7 @@ func HandleTOTP(d Deps) http.Handler {
 		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID,
 			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", "totp", "result", string(verdict))
 		if verdict != store.TOTPAccepted {
+			d.auditFailure(r, f, "totp", string(verdict))
 			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
 			return
 		}

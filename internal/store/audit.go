@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,14 +41,28 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e AuditEvent) error {
 }
 
 // maskIdentifier hides most of an email address or phone number.
-func maskIdentifier(identifier string) string {
-	if strings.Contains(identifier, "@") {
-		return contact.MaskEmail(identifier)
-	}
-	return contact.MaskPhone(identifier)
-}
+func maskIdentifier(identifier string) string { return contact.Mask(identifier) }
 
 // Audit writes one event on its own.
 func (s *Store) Audit(ctx context.Context, e AuditEvent) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return insertAudit(ctx, tx, e) })
+}
+
+// AuditTrail lists a user's audit events since a time, oldest first.
+func (s *Store) AuditTrail(ctx context.Context, userID string, since time.Time) ([]AuditEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(user_id::text, ''), action, actor, coalesce(client_id, ''), coalesce(ip, ''),
+			coalesce(method, ''), coalesce(result, ''), details
+		FROM audit_events WHERE user_id = $1::uuid AND at >= $2 ORDER BY at, id`, uuidArg(userID), since)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEvent, error) {
+		var e AuditEvent
+		err := row.Scan(&e.At, &e.UserID, &e.Action, &e.Actor, &e.ClientID, &e.IP, &e.Method, &e.Result, &e.Details)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
+	}
+	return events, nil
 }
