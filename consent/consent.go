@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
@@ -30,6 +31,7 @@ type Store interface {
 	web.ChallengeStore
 	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
+	Audit(ctx context.Context, e store.AuditEvent) error
 }
 
 // Settings are the consent flow's knobs.
@@ -136,9 +138,13 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 		case "deny":
 			slog.InfoContext(r.Context(), "consent denied", "client", cr.Client.ID, "subject", cr.Subject)
 			web.Answer(w, r, st, challenge, func() (string, error) {
-				return h.RejectConsent(r.Context(), challenge, hydra.Rejection{
+				redirect, err := h.RejectConsent(r.Context(), challenge, hydra.Rejection{
 					Error: "access_denied", Description: "The user denied the app access to their Blink account.",
 				})
+				if err == nil {
+					audit(r, st, s, cr, "consent denied", nil)
+				}
+				return redirect, err
 			}, done)
 		case "allow":
 			scopes, audience := r.PostForm["scope"], r.PostForm["audience"]
@@ -168,6 +174,7 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 				if err == nil {
 					slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject,
 						"ip", web.ClientIP(r, s.TrustedProxies), "scopes", scopes, "remember", remember)
+					audit(r, st, s, cr, "consent granted", map[string]any{"scopes": scopes, "audience": audience, "remember": remember})
 				}
 				return redirect, err
 			}, done)
@@ -175,6 +182,17 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
+}
+
+// audit records the user's decision once Hydra has it. Consent given without
+// asking (remembered, or skip_consent) is only logged: that path keeps its one
+// database round trip. A failed audit does not undo the decision; it is logged.
+func audit(r *http.Request, st Store, s Settings, cr hydra.ConsentRequest, action string, details map[string]any) {
+	e := store.AuditEvent{UserID: cr.Subject, Action: action, Actor: "user", ClientID: cr.Client.ID,
+		IP: web.ClientIP(r, s.TrustedProxies), Method: "consent", Result: strings.TrimPrefix(action, "consent "), Details: details}
+	if err := st.Audit(r.Context(), e); err != nil {
+		slog.ErrorContext(r.Context(), "could not audit a consent decision", "action", action, "err", err)
+	}
 }
 
 // grant builds the accept body. Claims are rebuilt on every accept from the

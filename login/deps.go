@@ -27,7 +27,8 @@ type Hydra interface {
 type Store interface {
 	web.ChallengeStore
 	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
-	RecordLoginSession(ctx context.Context, sessionID, userID string, k store.SignInKind) error
+	RecordSignIn(ctx context.Context, sessionID string, k store.SignInKind, e store.AuditEvent) error
+	Audit(ctx context.Context, e store.AuditEvent) error
 	StartFlow(ctx context.Context, f store.Flow, ttl time.Duration) (store.Flow, error)
 	FlowForBrowser(ctx context.Context, id string, browserHash []byte) (store.Flow, error)
 	ClearIdentifier(ctx context.Context, id string, browserHash []byte) error

@@ -54,7 +54,10 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		}
 		redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
 		if err == nil {
-			err = d.Store.RecordLoginSession(ctx, f.HydraSessionID, u.ID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR})
+			err = d.Store.RecordSignIn(ctx, f.HydraSessionID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR}, store.AuditEvent{
+				UserID: u.ID, Action: "sign-in succeeded", Actor: "user", ClientID: f.ClientID, IP: ip,
+				Method: signInMethod(f.Channel, twoStep), Result: "ok", Details: map[string]any{"remember": f.Remember, "acr": accept.ACR},
+			})
 		}
 		if err != nil {
 			// Hydra was not told (or the session not kept): the user may try again.
@@ -79,6 +82,26 @@ func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			Error: "access_denied", Description: "The resource owner denied the request",
 		})
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+}
+
+// signInMethod names the sign-in in the audit trail: the channel of the code,
+// "+totp" with an authenticator code as second step.
+func signInMethod(channel string, twoStep bool) string {
+	if twoStep {
+		return channel + "+totp"
+	}
+	return channel
+}
+
+// auditFailure records a failed authenticator code (a failed one-time code
+// is recorded by the transaction that checks it). A failed audit does not
+// change the answer to the user; it is logged, as the event is.
+func (d Deps) auditFailure(r *http.Request, f store.Flow, method, result string) {
+	e := store.AuditEvent{UserID: f.UserID, Action: "sign-in failed", Actor: "user", ClientID: f.ClientID,
+		IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: method, Result: result}
+	if err := d.Store.Audit(r.Context(), e); err != nil {
+		slog.ErrorContext(r.Context(), "could not audit a failed sign-in", "err", err)
+	}
 }
 
 // amr says what really happened, with RFC 8176 values where one exists: "otp"

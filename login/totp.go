@@ -72,6 +72,7 @@ func HandleTOTP(d Deps) http.Handler {
 			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", "totp", "result", string(verdict))
 		if verdict != store.TOTPAccepted {
 			d.Metrics.SignIn(f.Channel, "totp_"+string(verdict))
+			d.auditFailure(r, f, "totp", string(verdict))
 			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
 			return
 		}

@@ -27,7 +27,8 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"dev", "--help"},
-		{"users", "--help"}, {"users", "add", "--help"}, {"version", "--help"}, {"help"}} {
+		{"users", "--help"}, {"users", "add", "--help"}, {"users", "disable", "--help"}, {"users", "enable", "--help"},
+		{"users", "unlock", "--help"}, {"audit", "--help"}, {"version", "--help"}, {"help"}} {
 		out, _, err := runCLI(t, nil, args...)
 		if err != nil || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: err=%v output=%q", args, err, out)

@@ -28,6 +28,8 @@ Usage:
   blink-consent migrate      apply database migrations (idempotent)
   blink-consent dev          start PostgreSQL, Hydra, demo clients and the service on this machine
   blink-consent users add    create a user and print its id (the OAuth subject)
+  blink-consent users disable|enable|unlock   support: stop a user, let them back, clear a lockout
+  blink-consent audit --user ID [--since 24h]   print a user's security events (support)
   blink-consent keys rotate  re-seal stored secrets under SECRET_KEY (after changing it)
   blink-consent version      print the version
 
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return cmdUsers(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, rest, getenv, stdout)
 	case "keys":
 		return cmdKeys(ctx, rest, getenv, stdout, stderr)
 	case "version":

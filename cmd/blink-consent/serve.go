@@ -226,7 +226,7 @@ const retentionEvery = 10 * time.Minute
 // Hydra can skip the sign-in for it (LOGIN_REMEMBER_FOR from its first
 // sign-in, ExtendSessionLifespan being off) and a day more.
 func retention(cfg config.Config) store.Retention {
-	return store.Retention{Rows: cfg.Retention, LoginSessions: cfg.LoginRememberFor + 24*time.Hour}
+	return store.Retention{Rows: cfg.Retention, LoginSessions: cfg.LoginRememberFor + 24*time.Hour, Audit: cfg.AuditRetention}
 }
 
 // purgeSpentRows deletes what the retention no longer keeps, at start and

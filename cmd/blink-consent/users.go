@@ -16,6 +16,9 @@ import (
 const usersUsage = `Usage:
   blink-consent users add --email ADDRESS [--phone +E164]   create a user and print its id
   blink-consent users totp enroll|import|remove --user ID   two-step sign-in (see users totp --help)
+  blink-consent users disable --user ID                     stop the user; revoke their Hydra sessions and tokens
+  blink-consent users enable --user ID                      let a disabled user sign in again
+  blink-consent users unlock --identifier EMAIL_OR_PHONE    clear a lockout after failed codes
 `
 
 func cmdUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -31,6 +34,10 @@ func cmdUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdUsersAdd(ctx, args[1:], getenv, stdout)
 	case "totp":
 		return cmdTOTP(ctx, args[1:], getenv, stdout, stderr)
+	case "disable", "enable":
+		return cmdUsersDisable(ctx, args[1:], args[0] == "disable", getenv, stdout)
+	case "unlock":
+		return cmdUsersUnlock(ctx, args[1:], getenv, stdout)
 	}
 	fmt.Fprint(stderr, usersUsage)
 	return fmt.Errorf("users: unknown subcommand %q", args[0])

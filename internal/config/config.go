@@ -36,6 +36,8 @@ type Config struct {
 	LoginRememberFor time.Duration
 	// Retention is how long spent rows are kept before they are purged.
 	Retention time.Duration
+	// AuditRetention is how long audit_events rows are kept; 0 = forever.
+	AuditRetention time.Duration
 	// ShutdownDelay is how long /readyz answers 503 before the listeners
 	// close on SIGTERM, so load balancers stop sending new requests first.
 	ShutdownDelay time.Duration
@@ -213,6 +215,16 @@ func DatabaseURL(getenv func(string) string) (string, error) {
 		return "", errors.New("DATABASE_URL: must be a postgres:// or postgresql:// URL")
 	}
 	return v, nil
+}
+
+// HydraAdminURL returns HYDRA_ADMIN_URL, which `users disable` needs to end
+// the user's Hydra sessions.
+func HydraAdminURL(getenv func(string) string) (*url.URL, error) {
+	u, err := parseBaseURL(strings.TrimSpace(getenv("HYDRA_ADMIN_URL")))
+	if err != nil {
+		return nil, fmt.Errorf("HYDRA_ADMIN_URL: %w", err)
+	}
+	return u, nil
 }
 
 func parseBaseURL(v string) (*url.URL, error) {

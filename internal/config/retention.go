@@ -8,6 +8,10 @@ import (
 // DefaultRetention keeps spent rows for a week.
 const DefaultRetention = "168h"
 
+// DefaultAuditRetention keeps the security audit trail (full client IPs
+// included) for 90 days.
+const DefaultAuditRetention = "2160h"
+
 // minRetention keeps single-use challenge markers past Hydra's request TTL
 // (30 minutes by default): a purged marker would let a challenge answer twice.
 const minRetention = time.Hour
@@ -15,6 +19,11 @@ const minRetention = time.Hour
 // loadRetention reads RETENTION and refuses rate-limit windows longer than it:
 // the purge would forget events such a limit still counts.
 func loadRetention(getenv func(string) string, c *Config, fail func(name, format string, args ...any)) {
+	if a, err := time.ParseDuration(orDefault(getenv("AUDIT_RETENTION"), DefaultAuditRetention)); err != nil || (a != 0 && a < 24*time.Hour) {
+		fail("AUDIT_RETENTION", "must be a duration of at least 24h, such as 2160h (90 days), or 0 to keep the audit trail forever")
+	} else {
+		c.AuditRetention = a
+	}
 	d, err := time.ParseDuration(orDefault(getenv("RETENTION"), DefaultRetention))
 	if err != nil || d < minRetention {
 		fail("RETENTION", "must be a duration of at least 1h, such as 168h (7 days)")

@@ -61,3 +61,23 @@ func TestLoginRememberForZeroIsRefused(t *testing.T) {
 		t.Errorf("LOGIN_REMEMBER_FOR=3600: %v %v", c.LoginRememberFor, err)
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	if c, err := Load(env(valid())); err != nil || c.AuditRetention != 90*24*time.Hour {
+		t.Fatalf("default AUDIT_RETENTION: %v %v", c.AuditRetention, err)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "24h": 24 * time.Hour, "8760h": 8760 * time.Hour} {
+		m := valid()
+		m["AUDIT_RETENTION"] = v
+		if c, err := Load(env(m)); err != nil || c.AuditRetention != want {
+			t.Errorf("AUDIT_RETENTION=%s: %v %v", v, c.AuditRetention, err)
+		}
+	}
+	for _, bad := range []string{"1h", "90d", "-24h", "forever"} {
+		m := valid()
+		m["AUDIT_RETENTION"] = bad
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "AUDIT_RETENTION: must be") {
+			t.Errorf("AUDIT_RETENTION=%s: %v", bad, err)
+		}
+	}
+}

@@ -71,6 +71,14 @@ func CountryCode(region string) int {
 	return phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region))
 }
 
+// Mask masks an email address or an E.164 number, whichever it is.
+func Mask(identifier string) string {
+	if strings.Contains(identifier, "@") {
+		return MaskEmail(identifier)
+	}
+	return MaskPhone(identifier)
+}
+
 // MaskEmail shows the first letter and the domain: "j•••@gmail.com".
 func MaskEmail(email string) string {
 	local, domain, ok := strings.Cut(email, "@")

@@ -2,6 +2,7 @@ package hydra
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	client "github.com/ory/hydra-client-go/v2"
@@ -56,4 +57,26 @@ func (c *Client) RejectLogout(ctx context.Context, challenge string) error {
 		return struct{}{}, resp, err
 	})
 	return err
+}
+
+// RevokeSessions ends everything Hydra holds for subject: its login sessions
+// (so no sign-in is remembered) and its consent sessions with every access and
+// refresh token issued under them (so the apps' tokens stop working).
+func (c *Client) RevokeSessions(ctx context.Context, subject string) error {
+	_, err := call(ctx, c, "revoke login sessions", func(ctx context.Context) (struct{}, *http.Response, error) {
+		resp, err := c.api.RevokeOAuth2LoginSessions(ctx).Subject(subject).Execute()
+		return struct{}{}, resp, err
+	})
+	// Hydra answers 404 when the subject has no login session: nothing to end.
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	_, err = call(ctx, c, "revoke consent sessions", func(ctx context.Context) (struct{}, *http.Response, error) {
+		resp, err := c.api.RevokeOAuth2ConsentSessions(ctx).Subject(subject).All(true).Execute()
+		return struct{}{}, resp, err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
 }

@@ -335,8 +335,10 @@ type VerifyRequest struct {
 	IPKey                string
 	PerIP, PerIdentifier Limit
 	Limits               CodeLimits
-	CreatePhoneUsers     bool
-	Match                func(identifier string, mac []byte) bool
+	// ClientIP goes in the audit event of a lockout.
+	ClientIP         string
+	CreatePhoneUsers bool
+	Match            func(identifier string, mac []byte) bool
 }
 
 // VerifyCode is the "check the code" transition. In one transaction: the
@@ -431,13 +433,33 @@ func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdi
 		verdict = CodeWrong
 	}
 	if verdict != CodeAccepted {
-		_, err := tx.Exec(ctx, `INSERT INTO identity_failures (identifier, failures) VALUES ($1, 1)
+		var failuresNow int
+		err := tx.QueryRow(ctx, `INSERT INTO identity_failures (identifier, failures) VALUES ($1, 1)
 			ON CONFLICT (identifier) DO UPDATE SET failures = identity_failures.failures + 1, updated_at = now(),
 				locked_until = CASE WHEN identity_failures.failures + 1 >= $2 AND identity_failures.locked_until IS NULL
-					THEN now() + $3::interval ELSE identity_failures.locked_until END`,
-			identifier, req.Limits.FailuresPerIdentity, req.Limits.Lockout)
+					THEN now() + $3::interval ELSE identity_failures.locked_until END
+			RETURNING failures`,
+			identifier, req.Limits.FailuresPerIdentity, req.Limits.Lockout).Scan(&failuresNow)
 		if err != nil {
 			return CodeWrong, fmt.Errorf("store: unable to count a failure: %w", err)
+		}
+		// Audited in this transaction, which knows the account the code was
+		// sent for; the failure that reaches the limit locks the identifier,
+		// audited once.
+		uid := ""
+		if userID != nil {
+			uid = *userID
+		}
+		masked := maskIdentifier(identifier)
+		if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: "sign-in failed", Actor: "user", ClientID: f.ClientID,
+			IP: req.ClientIP, Method: channel, Result: verdict.String(), Details: map[string]any{"identifier": masked}}); err != nil {
+			return CodeWrong, err
+		}
+		if failuresNow == req.Limits.FailuresPerIdentity {
+			if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: "identifier locked", Actor: "system", ClientID: f.ClientID,
+				IP: req.ClientIP, Method: channel, Result: "locked", Details: map[string]any{"identifier": masked, "for": req.Limits.Lockout.String()}}); err != nil {
+				return CodeWrong, err
+			}
 		}
 		return verdict, nil
 	}

@@ -16,6 +16,8 @@ type Retention struct {
 	// LoginSessions keeps what each remembered sign-in was (amr, acr) for as
 	// long as Hydra can skip the sign-in page for it.
 	LoginSessions time.Duration
+	// Audit (AUDIT_RETENTION) keeps the security audit trail; 0 keeps it forever.
+	Audit time.Duration
 }
 
 // retentionLock is the advisory lock that lets one replica at a time purge.
@@ -58,7 +60,11 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 		{"identity_failures", "updated_at < now() - $1::interval AND (locked_until IS NULL OR locked_until < now())", r.Rows},
 		{"rate_events", "at < now() - $1::interval", r.Rows},
 		{"login_sessions", "created_at < now() - $1::interval", r.LoginSessions},
+		{"audit_events", "at < now() - $1::interval", r.Audit},
 	} {
+		if p.keep == 0 {
+			continue
+		}
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+p.table+` WHERE ctid IN (SELECT ctid FROM `+p.table+` WHERE `+p.where+` LIMIT `+fmt.Sprint(purgeBatch)+`)`, p.keep)
 			if err != nil {

@@ -51,3 +51,26 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sess
 	u.ID, u.Email, u.EmailVerified, u.Phone, u.PhoneVerified, u.CreatedAt = *id, *email, *emailVerified, *phone, *phoneVerified, *createdAt
 	return u, kind, first, nil
 }
+
+// RecordSignIn writes the sign-in's audit event and, when Hydra opened a
+// login session for it (sessionID), keeps what the sign-in was — one
+// statement, one round trip.
+func (s *Store) RecordSignIn(ctx context.Context, sessionID string, k SignInKind, e AuditEvent) error {
+	var details any
+	if len(e.Details) > 0 {
+		details = e.Details
+	}
+	_, err := s.pool.Exec(ctx, `
+		WITH audit AS (
+			INSERT INTO audit_events (user_id, action, actor, client_id, ip, method, result, details)
+			VALUES ($1::uuid, $2, $3, nullif($4, ''), nullif($5, ''), nullif($6, ''), nullif($7, ''), $8)
+		)
+		INSERT INTO login_sessions (session_id, user_id, amr, acr)
+		SELECT $9, $1::uuid, $10, $11 WHERE $9 <> ''
+		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, created_at = now()`,
+		uuidArg(e.UserID), e.Action, e.Actor, e.ClientID, e.IP, e.Method, e.Result, details, sessionID, k.AMR, k.ACR)
+	if err != nil {
+		return fmt.Errorf("store: unable to record a sign-in: %w", err)
+	}
+	return nil
+}

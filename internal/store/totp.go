@@ -56,8 +56,8 @@ func (s *Store) RemoveTOTP(ctx context.Context, userID, actor string, notify *Me
 }
 
 func audit(ctx context.Context, tx pgx.Tx, userID, action, actor string, notify *Message) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (user_id, action, actor) VALUES ($1::uuid, $2, $3)`, userID, action, actor); err != nil {
-		return fmt.Errorf("store: unable to audit: %w", err)
+	if err := insertAudit(ctx, tx, AuditEvent{UserID: userID, Action: action, Actor: actor, Method: "totp", Result: "ok"}); err != nil {
+		return err
 	}
 	if notify != nil {
 		return queueMessage(ctx, tx, *notify)

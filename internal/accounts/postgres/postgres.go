@@ -84,7 +84,7 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 	return s.Store.VerifyCode(ctx, store.VerifyRequest{
 		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
 		IPKey: req.IPKey, PerIP: s.Limits.FailPerIP, PerIdentifier: s.Limits.FailPerIdentifier,
-		Limits: s.Limits.Code, CreatePhoneUsers: s.CreatePhoneUsers,
+		Limits: s.Limits.Code, CreatePhoneUsers: s.CreatePhoneUsers, ClientIP: req.ClientIP,
 		Match: func(identifier string, mac []byte) bool {
 			// A malformed code is still a try: it is counted, then fails.
 			return wellFormed && codes.Match(keys, f.ID, identifier, code, mac)

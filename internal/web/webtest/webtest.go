@@ -107,6 +107,14 @@ func (c *Challenges) mark(challenge string) bool {
 type Store struct {
 	*Challenges
 	Users map[string]store.User
+	// Audited holds the audit events written, in order.
+	Audited []store.AuditEvent
+}
+
+// Audit keeps e.
+func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
+	s.Audited = append(s.Audited, e)
+	return nil
 }
 
 // NewStore returns a fake holding users.
