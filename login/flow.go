@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/ids"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -22,7 +23,7 @@ func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *htt
 	}
 	id := r.FormValue("flow")
 	bh := browserHash(r, d.Settings.SecureCookies)
-	if !validUUID(id) || bh == nil {
+	if !ids.IsUUID(id) || bh == nil {
 		web.Problem(w, r, http.StatusGone, "flow")
 		return store.Flow{}, r, false
 	}
@@ -41,25 +42,6 @@ func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *htt
 		return f, r, false
 	}
 	return f, r, true
-}
-
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // tooMany renders the 429 page with Retry-After.

@@ -232,17 +232,7 @@ type SendResult struct {
 func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, error) {
 	var res SendResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
-		if err != nil {
-			return err
-		}
-		if f.VerifiedAt != nil || f.CompletedAt != nil {
-			return ErrFlowState
-		}
-		if err := checkCooldown(ctx, tx, f, req.Cooldown, req.MaxSends); err != nil {
-			return err
-		}
-		if err := checkLimits(ctx, tx, req.Limits); err != nil {
+		if err := startSend(ctx, tx, req.FlowID, req.BrowserHash, req.Cooldown, req.MaxSends, req.Limits); err != nil {
 			return err
 		}
 		if err := recordEvents(ctx, tx, req.Limits); err != nil {
@@ -255,7 +245,7 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		if req.Channel != "email" {
 			col = "phone"
 		}
-		err = tx.QueryRow(ctx, `SELECT id::text, disabled_at IS NULL FROM users WHERE `+col+` = $1`, req.Identifier).Scan(&userID, &active)
+		err := tx.QueryRow(ctx, `SELECT id::text, disabled_at IS NULL FROM users WHERE `+col+` = $1`, req.Identifier).Scan(&userID, &active)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: unable to read user: %w", err)
 		}

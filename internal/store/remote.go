@@ -38,17 +38,7 @@ type RemoteSend struct {
 // source refuses, nothing is recorded.
 func (s *Store) SendRemote(ctx context.Context, req RemoteSend) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
-		if err != nil {
-			return err
-		}
-		if f.VerifiedAt != nil || f.CompletedAt != nil {
-			return ErrFlowState
-		}
-		if err := checkCooldown(ctx, tx, f, req.Cooldown, req.MaxSends); err != nil {
-			return err
-		}
-		if err := checkLimits(ctx, tx, req.Limits); err != nil {
+		if err := startSend(ctx, tx, req.FlowID, req.BrowserHash, req.Cooldown, req.MaxSends, req.Limits); err != nil {
 			return err
 		}
 		state, err := req.Send(ctx)
@@ -70,6 +60,24 @@ func (s *Store) SendRemote(ctx context.Context, req RemoteSend) error {
 		}
 		return nil
 	})
+}
+
+// startSend begins a send step, whoever sends the code: it locks the flow,
+// which must not be verified yet, and checks the flow's cooldown and cap and
+// the shared limits (each refusal a *LimitError). The caller records the
+// limits' events once the send is made.
+func startSend(ctx context.Context, tx pgx.Tx, flowID string, browserHash []byte, cooldown time.Duration, maxSends int, limits []LimitKey) error {
+	f, err := lockFlow(ctx, tx, flowID, browserHash)
+	if err != nil {
+		return err
+	}
+	if f.VerifiedAt != nil || f.CompletedAt != nil {
+		return ErrFlowState
+	}
+	if err := checkCooldown(ctx, tx, f, cooldown, maxSends); err != nil {
+		return err
+	}
+	return checkLimits(ctx, tx, limits)
 }
 
 // checkCooldown refuses a send inside the flow's cooldown or past its cap.

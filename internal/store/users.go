@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/ids"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -96,20 +97,8 @@ func (s *Store) DisableUser(ctx context.Context, id string) error {
 // which matches nothing. Comparing `id = $1::uuid` uses the primary key's
 // index; `id::text = $1` would read the whole table.
 func uuidArg(s string) any {
-	if len(s) != 36 {
+	if !ids.IsUUID(s) {
 		return nil
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return nil
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return nil
-			}
-		}
 	}
 	return s
 }

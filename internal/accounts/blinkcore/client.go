@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/ids"
 )
 
 // DefaultTimeout bounds every call when the caller's http.Client has none.
@@ -250,7 +252,7 @@ type loginJSON struct {
 }
 
 func (l loginJSON) login(route string, a answer) (Login, error) {
-	if l.AuthToken == "" || (!l.TOTPRequired && !validUUID(l.ID)) {
+	if l.AuthToken == "" || (!l.TOTPRequired && !ids.IsUUID(l.ID)) {
 		return Login{}, unexpected(route, a, l.AuthToken)
 	}
 	out := Login{AuthToken: l.AuthToken, TOTPRequired: l.TOTPRequired}
@@ -568,7 +570,7 @@ func (c *Client) Me(ctx context.Context, authToken string) (Me, error) {
 		// {"data":{"me":null},"errors":[…"Not authorized"…]}
 		return Me{}, &Error{Kind: ErrSessionRejected, detail: detail{Route: route, Status: http.StatusOK}}
 	}
-	if !validUUID(data.Me.ID) {
+	if !ids.IsUUID(data.Me.ID) {
 		return Me{}, &Error{Kind: ErrUnavailable, detail: detail{Route: route, Status: http.StatusOK}, cause: errors.New("me.id is not a UUID")}
 	}
 	me := Me{ID: data.Me.ID}
@@ -620,24 +622,4 @@ func (c *Client) Ready(ctx context.Context) error {
 		return fmt.Errorf("blink core: %w", err)
 	}
 	return nil
-}
-
-// validUUID accepts the 8-4-4-4-12 hex form core uses for identity ids.
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/ids"
 )
 
 // The client against the stand-in: the same answers as mapping_test.go, but
@@ -77,7 +78,7 @@ func TestEmailErrorsFromStandin(t *testing.T) {
 
 	// unknown address: an id, then every code is wrong
 	flow, err = c.EmailCode(ctx, ip, "nobody@example.com")
-	if err != nil || !validUUID(flow) {
+	if err != nil || !ids.IsUUID(flow) {
 		t.Fatalf("EmailCode of an unknown address: %q %v", flow, err)
 	}
 	_, err = c.EmailLogin(ctx, ip, flow, s.Code("nobody@example.com"))
