@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -213,7 +212,9 @@ func HandleIdentify(d Deps) http.Handler {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
 			countries, channels, err := d.phoneCountries(r.Context())
 			if err != nil {
-				d.refused(w, r, f, "identifier", fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err))
+				if !d.refused(w, r, f, "identifier", err) {
+					web.Fail(w, r, err)
+				}
 				return
 			}
 			phone, region, err := contact.Phone(v.Phone, v.Country, countries)

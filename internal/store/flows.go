@@ -344,22 +344,10 @@ func (s *Store) VerifyCode(ctx context.Context, req VerifyRequest) (Verdict, Flo
 	verdict := CodeWrong
 	var flow Flow
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
-		if err != nil {
-			return err
-		}
+		f, failures, verified, err := startCodeCheck(ctx, tx, req.FlowID, req.BrowserHash, req.IPKey, req.PerIP, req.PerIdentifier)
 		flow = f
-		switch {
-		case f.CompletedAt != nil:
-			return ErrFlowState
-		case f.VerifiedAt != nil:
+		if err != nil || verified {
 			verdict = CodeUsed
-			return nil
-		case f.Channel == "":
-			return ErrFlowState
-		}
-		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-identifier", f.Identifier, req.PerIdentifier}}
-		if err := checkLimits(ctx, tx, failures); err != nil {
 			return err
 		}
 		verdict, err = checkCode(ctx, tx, req, f)

@@ -80,6 +80,67 @@ func startSend(ctx context.Context, tx pgx.Tx, flowID string, browserHash []byte
 	return checkLimits(ctx, tx, limits)
 }
 
+// startCodeCheck begins a code check, whoever checks the code: it locks the
+// flow, which must be waiting for a code, and checks the failure limits of the
+// client's IP and the flow's identifier (returned, for the caller to record a
+// failure against). A flow already verified comes back with verified set and
+// nothing checked: a double submit.
+func startCodeCheck(ctx context.Context, tx pgx.Tx, flowID string, browserHash []byte, ipKey string, perIP, perIdentifier Limit,
+) (f Flow, failures []LimitKey, verified bool, err error) {
+	if f, err = lockFlow(ctx, tx, flowID, browserHash); err != nil {
+		return f, nil, false, err
+	}
+	switch {
+	case f.CompletedAt != nil, f.Channel == "":
+		return f, nil, false, ErrFlowState
+	case f.VerifiedAt != nil:
+		return f, nil, true, nil
+	}
+	failures = []LimitKey{{"fail-ip", ipKey, perIP}, {"fail-identifier", f.Identifier, perIdentifier}}
+	return f, failures, false, checkLimits(ctx, tx, failures)
+}
+
+// startTOTPCheck begins an authenticator check, whoever checks the code: it
+// locks the flow, which must be waiting for its second factor, checks the
+// failure limits of the client's IP and of the account (totpFailureKey), and
+// counts the try.
+func startTOTPCheck(ctx context.Context, tx pgx.Tx, flowID string, browserHash []byte, ipKey string, perIP, perAccount Limit,
+) (f Flow, failures []LimitKey, tries int, err error) {
+	if f, err = lockFlow(ctx, tx, flowID, browserHash); err != nil {
+		return f, nil, 0, err
+	}
+	if f.VerifiedAt == nil || !f.NeedsTOTP || f.TOTPVerifiedAt != nil || f.CompletedAt != nil {
+		return f, nil, 0, ErrFlowState
+	}
+	failures = []LimitKey{{"fail-ip", ipKey, perIP}, {"fail-totp", totpFailureKey(f), perAccount}}
+	if err := checkLimits(ctx, tx, failures); err != nil {
+		return f, nil, 0, err
+	}
+	if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id = $1::uuid
+		RETURNING totp_attempts`, f.ID).Scan(&tries); err != nil {
+		return f, nil, 0, fmt.Errorf("store: unable to count a TOTP try: %w", err)
+	}
+	return f, failures, tries, nil
+}
+
+// totpFailureKey is what authenticator failures count against: the account,
+// or — with a remote source, which names the account only after this step —
+// the identifier that proved the first factor.
+func totpFailureKey(f Flow) string {
+	if f.UserID != "" {
+		return f.UserID
+	}
+	return f.Identifier
+}
+
+// forgetTOTPFailures refunds the account's authenticator failures after a success.
+func forgetTOTPFailures(ctx context.Context, tx pgx.Tx, f Flow) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-totp' AND key = $1`, totpFailureKey(f)); err != nil {
+		return fmt.Errorf("store: unable to clear failures: %w", err)
+	}
+	return nil
+}
+
 // checkCooldown refuses a send inside the flow's cooldown or past its cap.
 func checkCooldown(ctx context.Context, tx pgx.Tx, f Flow, cooldown time.Duration, maxSends int) error {
 	var sinceLast *float64
@@ -144,20 +205,10 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 	verdict := CodeWrong
 	var flow Flow
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
-		if err != nil {
-			return err
-		}
+		f, failures, verified, err := startCodeCheck(ctx, tx, req.FlowID, req.BrowserHash, req.IPKey, req.PerIP, req.PerIdentifier)
 		flow = f
-		switch {
-		case f.CompletedAt != nil, f.Channel == "":
-			return ErrFlowState
-		case f.VerifiedAt != nil:
+		if err != nil || verified {
 			verdict = CodeUsed
-			return nil
-		}
-		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-identifier", f.Identifier, req.PerIdentifier}}
-		if err := checkLimits(ctx, tx, failures); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE login_flows SET code_attempts = code_attempts + 1 WHERE id = $1::uuid`, f.ID); err != nil {
@@ -209,24 +260,10 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 	verdict := TOTPWrong
 	var flow Flow
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		f, failures, tries, err := startTOTPCheck(ctx, tx, req.FlowID, req.BrowserHash, req.IPKey, req.PerIP, req.PerIdentifier)
+		flow = f
 		if err != nil {
 			return err
-		}
-		flow = f
-		if f.VerifiedAt == nil || !f.NeedsTOTP || f.TOTPVerifiedAt != nil || f.CompletedAt != nil {
-			return ErrFlowState
-		}
-		// The account is not known before this step: its failures count
-		// against the identifier that proved the first factor.
-		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-totp", f.Identifier, req.PerIdentifier}}
-		if err := checkLimits(ctx, tx, failures); err != nil {
-			return err
-		}
-		var tries int
-		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id = $1::uuid
-			RETURNING totp_attempts`, f.ID).Scan(&tries); err != nil {
-			return fmt.Errorf("store: unable to count a TOTP try: %w", err)
 		}
 		if tries > req.Tries {
 			verdict = TOTPLocked
@@ -244,8 +281,8 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-totp' AND key = $1`, f.Identifier); err != nil {
-			return fmt.Errorf("store: unable to clear failures: %w", err)
+		if err := forgetTOTPFailures(ctx, tx, f); err != nil {
+			return err
 		}
 		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), user_id = $2::uuid,
 			source_state = NULL, browser_hash = $3 WHERE id = $1::uuid RETURNING `+flowColumns, f.ID, id, req.NewBrowserHash))

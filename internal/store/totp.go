@@ -104,22 +104,10 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 	verdict := TOTPWrong
 	var flow Flow
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		f, err := lockFlow(ctx, tx, req.FlowID, req.BrowserHash)
+		f, failures, tries, err := startTOTPCheck(ctx, tx, req.FlowID, req.BrowserHash, req.IPKey, req.PerIP, req.PerUser)
+		flow = f
 		if err != nil {
 			return err
-		}
-		flow = f
-		if f.VerifiedAt == nil || !f.NeedsTOTP || f.TOTPVerifiedAt != nil || f.CompletedAt != nil {
-			return ErrFlowState
-		}
-		failures := []LimitKey{{"fail-ip", req.IPKey, req.PerIP}, {"fail-totp", f.UserID, req.PerUser}}
-		if err := checkLimits(ctx, tx, failures); err != nil {
-			return err
-		}
-		var tries int
-		if err := tx.QueryRow(ctx, `UPDATE login_flows SET totp_attempts = totp_attempts + 1 WHERE id = $1::uuid
-			RETURNING totp_attempts`, req.FlowID).Scan(&tries); err != nil {
-			return fmt.Errorf("store: unable to count a TOTP try: %w", err)
 		}
 		if verdict, err = claimTOTP(ctx, tx, req, f.UserID, tries); err != nil {
 			return err
@@ -127,8 +115,8 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 		if verdict != TOTPAccepted {
 			return recordEvents(ctx, tx, failures)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-totp' AND key = $1`, f.UserID); err != nil {
-			return fmt.Errorf("store: unable to clear failures: %w", err)
+		if err := forgetTOTPFailures(ctx, tx, f); err != nil {
+			return err
 		}
 		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), browser_hash = $2
 			WHERE id = $1::uuid RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
