@@ -33,7 +33,7 @@ func TestBrowserBlinkEmailSignIn(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
-	if got := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`))); got != id {
+	if got := pageText(t, ctx, `#subject`); got != id {
 		t.Errorf("subject %q, want core's id %s", got, id)
 	}
 }
@@ -60,10 +60,10 @@ func TestBrowserBlinkPhoneSignInPassesGeetest(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	id := core.Lookup("+50375550404")
-	if got := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`))); id == "" || got != id {
+	if got := pageText(t, ctx, `#subject`); id == "" || got != id {
 		t.Errorf("subject %q, want the new core account %q", got, id)
 	}
-	if claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`))); !strings.Contains(claims, "+50375550404") {
+	if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, "+50375550404") {
 		t.Errorf("claims %s lack the phone number", claims)
 	}
 }

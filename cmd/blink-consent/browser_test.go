@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -85,6 +86,26 @@ func browse[T any](t *testing.T, ctx context.Context, what string, a chromedp.Ac
 	return v
 }
 
+// pageText reads the innerText of the first element matching selector,
+// waiting (10 s at most) until one exists. It reads through one JavaScript
+// call instead of a DOM query: chromedp's node ids go stale when a page is
+// replaced under a query ("No node with given id found"), and a read is safe
+// to try again.
+func pageText(t *testing.T, ctx context.Context, selector string) string {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : null })()`, selector)
+	var lastErr error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[*string](js))
+		if err == nil && text != nil {
+			return *text
+		}
+		lastErr = err
+	}
+	t.Fatalf("no %s on the page (last error: %v)", selector, lastErr)
+	return ""
+}
+
 func saveScreenshot(ctx context.Context, name string) {
 	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
 		// Quality 100 makes a PNG.
@@ -116,9 +137,9 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 	}
 	enterEmailCode(t, ctx, "browser@example.com", `#signed-in`)
 	saveScreenshot(ctx, "first-party-tokens.png")
-	gotSubject := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`)))
-	scope := browse(t, ctx, "scope", chromedp.Text(chromedp.CSS(`#scope`)))
-	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	gotSubject := pageText(t, ctx, `#subject`)
+	scope := pageText(t, ctx, `#scope`)
+	claims := pageText(t, ctx, `#claims`)
 	if gotSubject != subject || scope != "openid offline read write" || !strings.Contains(claims, `"sub": "`+subject+`"`) {
 		t.Errorf("demo page: subject %q scope %q claims %s", gotSubject, scope, claims)
 	}
@@ -128,7 +149,7 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
-	if again := browse(t, ctx, "subject", chromedp.Text(chromedp.CSS(`#subject`))); again != subject {
+	if again := pageText(t, ctx, `#subject`); again != subject {
 		t.Errorf("remembered sign-in: subject %q", again)
 	}
 }
@@ -141,7 +162,7 @@ func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 	))
 	saveScreenshot(ctx, "error-page.png")
-	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Something stopped this sign-in" {
+	if h := pageText(t, ctx, `h1`); h != "Something stopped this sign-in" {
 		t.Errorf("heading %q", h)
 	}
 	radius := browse(t, ctx, "style", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.card')).borderRadius`))
@@ -190,7 +211,7 @@ func TestBrowserConsentAllow(t *testing.T) {
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.allow@example.com", `button[name=action][value=allow]`)
 	saveScreenshot(ctx, "consent.png")
-	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Tip Jar wants to use your Blink account" {
+	if h := pageText(t, ctx, `h1`); h != "Tip Jar wants to use your Blink account" {
 		t.Errorf("consent heading %q", h)
 	}
 	browse(t, ctx, "untick write and allow", chromedp.Steps(
@@ -198,8 +219,8 @@ func TestBrowserConsentAllow(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
-	scope := browse(t, ctx, "scope", chromedp.Text(chromedp.CSS(`#scope`)))
-	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	scope := pageText(t, ctx, `#scope`)
+	claims := pageText(t, ctx, `#claims`)
 	if scope != "openid email read" || !strings.Contains(claims, `"email": "browser.allow@example.com"`) {
 		t.Errorf("after allow: scope %q claims %s", scope, claims)
 	}
@@ -215,7 +236,7 @@ func TestBrowserConsentDeny(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[name=action][value=deny]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#oauth-error`)),
 	))
-	if e := browse(t, ctx, "error", chromedp.Text(chromedp.CSS(`#oauth-error`))); e != "access_denied" {
+	if e := pageText(t, ctx, `#oauth-error`); e != "access_denied" {
 		t.Errorf("the app got %q, want access_denied", e)
 	}
 }
@@ -232,7 +253,7 @@ func TestBrowserLogout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=yes]`)),
 	))
 	saveScreenshot(ctx, "logout.png")
-	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Sign out of Blink?" {
+	if h := pageText(t, ctx, `h1`); h != "Sign out of Blink?" {
 		t.Errorf("logout heading %q", h)
 	}
 	// Yes ends on Hydra's post-logout URL (nothing listens there in tests).
@@ -279,7 +300,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	saveScreenshot(ctx, "phone-code.png")
-	if p := browse(t, ctx, "where the code went", chromedp.Text(chromedp.CSS(`main p`))); !strings.Contains(p, "•••• 5566") {
+	if p := pageText(t, ctx, `main p`); !strings.Contains(p, "•••• 5566") {
 		t.Errorf("code page says %q", p)
 	}
 	sms, err := testTwilio.wait("+50374445566", 1)
@@ -290,7 +311,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), codeIn(sms.Text)),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
-	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	claims := pageText(t, ctx, `#claims`)
 	if !strings.Contains(claims, `"phone_number": "+50374445566"`) || !strings.Contains(claims, `"phone_number_verified": true`) {
 		t.Errorf("claims %s", claims)
 	}
@@ -305,14 +326,14 @@ func TestBrowserTwoStepSignIn(t *testing.T) {
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.totp@example.com", `form[action="/login/totp"] input[name=code]`)
 	saveScreenshot(ctx, "totp.png")
-	if h := browse(t, ctx, "heading", chromedp.Text(chromedp.CSS(`h1`))); h != "Two-step sign-in" {
+	if h := pageText(t, ctx, `h1`); h != "Two-step sign-in" {
 		t.Errorf("heading %q", h)
 	}
 	browse(t, ctx, "type the authenticator code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), totp.Code(s, time.Now())),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
-	claims := browse(t, ctx, "claims", chromedp.Text(chromedp.CSS(`#claims`)))
+	claims := pageText(t, ctx, `#claims`)
 	if !strings.Contains(claims, `"acr": "2"`) || !strings.Contains(claims, `"mfa"`) {
 		t.Errorf("claims %s", claims)
 	}
