@@ -69,6 +69,7 @@ func TestBlinkEmailSignIn(t *testing.T) {
 	id := core.AddIdentity("blink.email@example.com", "")
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}, SkipConsent: true})
 	b := newBrowser(t)
+	_, before := scrape(t, st)
 	codePage := blinkIdentify(t, st, b, rp.start(b).Last(), url.Values{"method": {"email"}, "email": {"blink.email@example.com"}})
 	if codePage.URL.Path != "/login/code" || codePage.Status != http.StatusOK {
 		t.Fatalf("asking for a code ended on %s %d:\n%s", codePage.URL.Path, codePage.Status, excerpt(codePage.Body))
@@ -82,6 +83,17 @@ func TestBlinkEmailSignIn(t *testing.T) {
 	if claims["sub"] != id || claims["email"] != "blink.email@example.com" || claims["email_verified"] != true ||
 		claims["acr"] != "1" || fmt.Sprint(claims["amr"]) != "[otp email]" {
 		t.Errorf("claims %v, want sub %s", claims, id)
+	}
+	_, after := scrape(t, st)
+	for _, call := range []map[string]string{
+		{"operation": "email_code", "outcome": "ok"},
+		{"operation": "email_login", "outcome": "refused"}, // the wrong code
+		{"operation": "email_login", "outcome": "ok"},
+	} {
+		const name = "blink_consent_core_request_duration_seconds"
+		if moved := sample(after, name, call) - sample(before, name, call); moved < 1 {
+			t.Errorf("no call to core timed as %v", call)
+		}
 	}
 	if !contains(core.SeenIPs(), b.IP) {
 		t.Errorf("core never saw the client's IP %s as X-Real-IP: %v", b.IP, core.SeenIPs())

@@ -65,6 +65,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
 	h.Observer = m
 	source, core := identitySource(cfg, db, keys)
+	if core != nil {
+		core.Observer = m
+	}
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
 	deps := server.Deps{

@@ -26,6 +26,7 @@ type Metrics struct {
 	codes           *prometheus.CounterVec
 	limitRefusals   *prometheus.CounterVec
 	hydraDuration   *prometheus.HistogramVec
+	coreDuration    *prometheus.HistogramVec
 	ready           prometheus.Gauge
 }
 
@@ -56,12 +57,17 @@ func New() *Metrics {
 			Help:    "Time of Hydra admin API calls, by operation and outcome (ok, handled, not_found, rejected, error).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"operation", "outcome"}),
+		coreDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "core_request_duration_seconds",
+			Help:    "Time of calls to Blink core's auth API and GraphQL (IDENTITY_SOURCE=blink), by operation and outcome (ok, limited, refused, error, unavailable).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"operation", "outcome"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "ready",
 			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
 		}),
 	}
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.ready,
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,6 +111,13 @@ func (m *Metrics) LimitRefusal(bucket string) {
 func (m *Metrics) HydraCall(operation, outcome string, took time.Duration) {
 	if m != nil {
 		m.hydraDuration.WithLabelValues(operation, outcome).Observe(took.Seconds())
+	}
+}
+
+// CoreCall records one call to Blink core.
+func (m *Metrics) CoreCall(operation, outcome string, took time.Duration) {
+	if m != nil {
+		m.coreDuration.WithLabelValues(operation, outcome).Observe(took.Seconds())
 	}
 }
 

@@ -31,6 +31,13 @@ type Client struct {
 	authURL    string
 	graphqlURL string
 	http       *http.Client
+	// Observer, when set, hears of every call to core: its operation, outcome and time.
+	Observer Observer
+}
+
+// Observer records calls to core (the metrics).
+type Observer interface {
+	CoreCall(operation, outcome string, took time.Duration)
 }
 
 // New returns a client of core's auth API at authURL (e.g.
@@ -151,7 +158,11 @@ func (c *Client) post(ctx context.Context, route, ip string, body any) (answer, 
 	return c.do(req, route)
 }
 
-func (c *Client) do(req *http.Request, route string) (answer, error) {
+func (c *Client) do(req *http.Request, route string) (a answer, err error) {
+	if c.Observer != nil {
+		start := time.Now()
+		defer func() { c.Observer.CoreCall(operationName(route), callOutcome(a.status, err), time.Since(start)) }()
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return answer{}, &Error{Kind: ErrUnavailable, detail: detail{Route: route}, cause: err}
@@ -162,6 +173,29 @@ func (c *Client) do(req *http.Request, route string) (answer, error) {
 		return answer{}, &Error{Kind: ErrUnavailable, detail: detail{Route: route, Status: resp.StatusCode}, cause: err}
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// operationName turns a route ("/email/code", "graphql me") into a metric
+// label ("email_code", "graphql_me"): a fixed set, never an id.
+func operationName(route string) string {
+	return strings.Trim(strings.NewReplacer("/", "_", " ", "_", "-", "_").Replace(route), "_")
+}
+
+// callOutcome sorts an answer for the metrics: ok, limited (429), refused
+// (another 4xx: a wrong code, a refused registration), error (5xx or any
+// other status) or unavailable (no answer at all).
+func callOutcome(status int, err error) string {
+	switch {
+	case err != nil:
+		return "unavailable"
+	case status >= 200 && status < 300:
+		return "ok"
+	case status == http.StatusTooManyRequests:
+		return "limited"
+	case status >= 400 && status < 500:
+		return "refused"
+	}
+	return "error"
 }
 
 // fail builds the typed error for an answer; secrets are scrubbed from core's text.
