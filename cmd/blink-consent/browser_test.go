@@ -135,7 +135,10 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 	if lang := browse(t, ctx, "lang", chromedp.AttributeValue(chromedp.CSS(`html`), "lang")); lang.Value != "en" {
 		t.Errorf("sign-in page lang %q", lang.Value)
 	}
-	enterEmailCode(t, ctx, "browser@example.com", `#signed-in`)
+	assertAccessible(t, ctx, "identifier page, email tab")
+	code := askEmailCode(t, ctx, "browser@example.com")
+	assertAccessible(t, ctx, "code page (email)")
+	typeCode(t, ctx, code, `#signed-in`)
 	saveScreenshot(ctx, "first-party-tokens.png")
 	gotSubject := pageText(t, ctx, `#subject`)
 	scope := pageText(t, ctx, `#scope`)
@@ -162,6 +165,7 @@ func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 	))
 	saveScreenshot(ctx, "error-page.png")
+	assertAccessible(t, ctx, "error page")
 	if h := pageText(t, ctx, `h1`); h != "Something stopped this sign-in" {
 		t.Errorf("heading %q", h)
 	}
@@ -187,6 +191,14 @@ func signInInBrowser(t *testing.T, ctx context.Context, startURL, email, sel str
 // submits at six digits.
 func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
 	t.Helper()
+	code := askEmailCode(t, ctx, email)
+	typeCode(t, ctx, code, sel)
+}
+
+// askEmailCode types email on the identifier page (ticking "Remember me"),
+// waits for the code page and returns the code the test SMTP server got.
+func askEmailCode(t *testing.T, ctx context.Context, email string) string {
+	t.Helper()
 	before := codeCount(testSMTP.inbox, email)
 	browse(t, ctx, "ask for a code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
@@ -195,7 +207,13 @@ func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	saveScreenshot(ctx, "code.png")
-	code := waitCode(t, testSMTP.inbox, email, before+1)
+	return waitCode(t, testSMTP.inbox, email, before+1)
+}
+
+// typeCode types code on the code page (the page's script submits at six
+// digits) and waits for sel.
+func typeCode(t *testing.T, ctx context.Context, code, sel string) {
+	t.Helper()
 	browse(t, ctx, "type the code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
 		chromedp.WaitVisible(chromedp.CSS(sel)),
