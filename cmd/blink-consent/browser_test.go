@@ -161,11 +161,16 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 	ctx := newChromium(t)
 	browse(t, ctx, "open the error page", chromedp.Steps(
-		chromedp.Navigate(testStack.ServiceURL+"/error?error=access_denied"),
+		chromedp.Navigate(testStack.ServiceURL+"/error?error=access_denied&error_description=The+resource+owner+denied+the+request&error_hint=Ask+again"),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 	))
 	saveScreenshot(ctx, "error-page.png")
-	assertAccessible(t, ctx, "error page")
+	assertAccessible(t, ctx, "error page (/error with Hydra's error)")
+	browse(t, ctx, "open the technical details", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`details.technical summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`details.technical dl`)),
+	))
+	assertAccessible(t, ctx, "error page, technical details open")
 	if h := pageText(t, ctx, `h1`); h != "Something stopped this sign-in" {
 		t.Errorf("heading %q", h)
 	}
@@ -225,10 +230,12 @@ func TestBrowserConsentAllow(t *testing.T) {
 	st := testStack
 	addUser(t, st, "browser.allow@example.com")
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Tip Jar",
-		Scopes: []string{"openid", "email", "read", "write"}, PolicyURI: "https://tipjar.example/privacy"})
+		Scopes: []string{"openid", "email", "read", "write"}, PolicyURI: "https://tipjar.example/privacy",
+		ClientURI: "https://tipjar.example/", TosURI: "https://tipjar.example/terms", LogoURI: "https://127.0.0.1:1/tipjar-logo.png"}) // no logo there: the page shows its alt text
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.allow@example.com", `button[name=action][value=allow]`)
 	saveScreenshot(ctx, "consent.png")
+	assertAccessible(t, ctx, "consent page (logo, links, optional scopes)")
 	if h := pageText(t, ctx, `h1`); h != "Tip Jar wants to use your Blink account" {
 		t.Errorf("consent heading %q", h)
 	}
@@ -271,6 +278,7 @@ func TestBrowserLogout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=yes]`)),
 	))
 	saveScreenshot(ctx, "logout.png")
+	assertAccessible(t, ctx, "logout confirmation")
 	if h := pageText(t, ctx, `h1`); h != "Sign out of Blink?" {
 		t.Errorf("logout heading %q", h)
 	}
@@ -310,6 +318,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`nav.tabs a[href*="method=phone"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
 	))
+	assertAccessible(t, ctx, "identifier page, phone tab")
 	browse(t, ctx, "ask for a code by SMS", chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7444 5566"),
@@ -318,6 +327,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	saveScreenshot(ctx, "phone-code.png")
+	assertAccessible(t, ctx, "code page (SMS)")
 	if p := pageText(t, ctx, `main p`); !strings.Contains(p, "•••• 5566") {
 		t.Errorf("code page says %q", p)
 	}
@@ -344,6 +354,7 @@ func TestBrowserTwoStepSignIn(t *testing.T) {
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.totp@example.com", `form[action="/login/totp"] input[name=code]`)
 	saveScreenshot(ctx, "totp.png")
+	assertAccessible(t, ctx, "TOTP page")
 	if h := pageText(t, ctx, `h1`); h != "Two-step sign-in" {
 		t.Errorf("heading %q", h)
 	}
