@@ -206,6 +206,7 @@ func TestBrowserEveryOtherPageIsAccessible(t *testing.T) {
 	addUser(t, st, "a11y.pages@example.com")
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Audit Log",
 		Scopes: []string{"openid", "read", "ledger.export"}, Audience: []string{"https://api.audit.example/"}})
+	ctx = newChromium(t) // each part gets a browser (and 30 s) of its own
 	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
