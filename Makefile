@@ -16,9 +16,10 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 dev: bin/hydra build-dev
 	bin/blink-consent-dev dev
 
-## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium), under the race detector.
+## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium with axe-core), under the race detector.
 test: check bin/hydra
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-axe.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
 
 ## check: go.mod/go.sum tidy, generated code current, gofmt clean, go vet clean (with and without the dev stack).

@@ -49,12 +49,14 @@ func TestBrowserBlinkPhoneSignInPassesGeetest(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
 	))
 	saveScreenshot(ctx, "blink-phone.png")
+	assertAccessible(t, ctx, "identifier page, phone tab, blink mode with Geetest")
 	browse(t, ctx, "ask for a code through Geetest", chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7555 0404"),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
+	assertAccessible(t, ctx, "code page, blink mode with Geetest")
 	browse(t, ctx, "type the code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), core.Code("+50375550404")),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),

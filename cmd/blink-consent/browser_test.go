@@ -135,7 +135,10 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 	if lang := browse(t, ctx, "lang", chromedp.AttributeValue(chromedp.CSS(`html`), "lang")); lang.Value != "en" {
 		t.Errorf("sign-in page lang %q", lang.Value)
 	}
-	enterEmailCode(t, ctx, "browser@example.com", `#signed-in`)
+	assertAccessible(t, ctx, "identifier page, email tab")
+	code := askEmailCode(t, ctx, "browser@example.com")
+	assertAccessible(t, ctx, "code page (email)")
+	typeCode(t, ctx, code, `#signed-in`)
 	saveScreenshot(ctx, "first-party-tokens.png")
 	gotSubject := pageText(t, ctx, `#subject`)
 	scope := pageText(t, ctx, `#scope`)
@@ -158,10 +161,16 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 func TestBrowserErrorPageRendersUnderTheCSP(t *testing.T) {
 	ctx := newChromium(t)
 	browse(t, ctx, "open the error page", chromedp.Steps(
-		chromedp.Navigate(testStack.ServiceURL+"/error?error=access_denied"),
+		chromedp.Navigate(testStack.ServiceURL+"/error?error=access_denied&error_description=The+resource+owner+denied+the+request&error_hint=Ask+again"),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 	))
 	saveScreenshot(ctx, "error-page.png")
+	assertAccessible(t, ctx, "error page (/error with Hydra's error)")
+	browse(t, ctx, "open the technical details", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`details.technical summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`details.technical dl`)),
+	))
+	assertAccessible(t, ctx, "error page, technical details open")
 	if h := pageText(t, ctx, `h1`); h != "Something stopped this sign-in" {
 		t.Errorf("heading %q", h)
 	}
@@ -187,6 +196,14 @@ func signInInBrowser(t *testing.T, ctx context.Context, startURL, email, sel str
 // submits at six digits.
 func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
 	t.Helper()
+	code := askEmailCode(t, ctx, email)
+	typeCode(t, ctx, code, sel)
+}
+
+// askEmailCode types email on the identifier page (ticking "Remember me"),
+// waits for the code page and returns the code the test SMTP server got.
+func askEmailCode(t *testing.T, ctx context.Context, email string) string {
+	t.Helper()
 	before := codeCount(testSMTP.inbox, email)
 	browse(t, ctx, "ask for a code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
@@ -195,7 +212,13 @@ func enterEmailCode(t *testing.T, ctx context.Context, email, sel string) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	saveScreenshot(ctx, "code.png")
-	code := waitCode(t, testSMTP.inbox, email, before+1)
+	return waitCode(t, testSMTP.inbox, email, before+1)
+}
+
+// typeCode types code on the code page (the page's script submits at six
+// digits) and waits for sel.
+func typeCode(t *testing.T, ctx context.Context, code, sel string) {
+	t.Helper()
 	browse(t, ctx, "type the code", chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
 		chromedp.WaitVisible(chromedp.CSS(sel)),
@@ -207,10 +230,12 @@ func TestBrowserConsentAllow(t *testing.T) {
 	st := testStack
 	addUser(t, st, "browser.allow@example.com")
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Tip Jar",
-		Scopes: []string{"openid", "email", "read", "write"}, PolicyURI: "https://tipjar.example/privacy"})
+		Scopes: []string{"openid", "email", "read", "write"}, PolicyURI: "https://tipjar.example/privacy",
+		ClientURI: "https://tipjar.example/", TosURI: "https://tipjar.example/terms", LogoURI: "https://127.0.0.1:1/tipjar-logo.png"}) // no logo there: the page shows its alt text
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.allow@example.com", `button[name=action][value=allow]`)
 	saveScreenshot(ctx, "consent.png")
+	assertAccessible(t, ctx, "consent page (logo, links, optional scopes)")
 	if h := pageText(t, ctx, `h1`); h != "Tip Jar wants to use your Blink account" {
 		t.Errorf("consent heading %q", h)
 	}
@@ -253,6 +278,7 @@ func TestBrowserLogout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=yes]`)),
 	))
 	saveScreenshot(ctx, "logout.png")
+	assertAccessible(t, ctx, "logout confirmation")
 	if h := pageText(t, ctx, `h1`); h != "Sign out of Blink?" {
 		t.Errorf("logout heading %q", h)
 	}
@@ -292,6 +318,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`nav.tabs a[href*="method=phone"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
 	))
+	assertAccessible(t, ctx, "identifier page, phone tab")
 	browse(t, ctx, "ask for a code by SMS", chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7444 5566"),
@@ -300,6 +327,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	saveScreenshot(ctx, "phone-code.png")
+	assertAccessible(t, ctx, "code page (SMS)")
 	if p := pageText(t, ctx, `main p`); !strings.Contains(p, "•••• 5566") {
 		t.Errorf("code page says %q", p)
 	}
@@ -326,6 +354,7 @@ func TestBrowserTwoStepSignIn(t *testing.T) {
 	ctx := newChromium(t)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.totp@example.com", `form[action="/login/totp"] input[name=code]`)
 	saveScreenshot(ctx, "totp.png")
+	assertAccessible(t, ctx, "TOTP page")
 	if h := pageText(t, ctx, `h1`); h != "Two-step sign-in" {
 		t.Errorf("heading %q", h)
 	}
