@@ -140,7 +140,7 @@ func TestBlinkCoreSource(t *testing.T) {
 		defer mu.Unlock()
 		delivered[strings.ToLower(to)] = append(delivered[strings.ToLower(to)], text)
 	})
-	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), db, keys, limits)
+	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), db, keys, limits, blinkcore.Options{})
 	accountstest.Run(t, accountstest.Harness{
 		Source: src,
 		Store:  db,
