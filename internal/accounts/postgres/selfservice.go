@@ -24,6 +24,8 @@ const DefaultEnrollmentTTL = 10 * time.Minute
 // EnrollmentTries is how many wrong confirming codes end an enrolment.
 const EnrollmentTries = 5
 
+var errUnreadable = errors.New("postgres: a pending enrolment cannot be opened")
+
 func (s Source) now() time.Time {
 	if s.Clock != nil {
 		return s.Clock()
@@ -110,7 +112,8 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 		Match: func(pending []byte) ([]byte, int64, bool, error) {
 			secret, err := s.Keys.Open(pending, pendingAD(enrollmentID, u.ID))
 			if err != nil {
-				return nil, 0, false, fmt.Errorf("postgres: a pending enrolment cannot be opened: %w", err)
+				// Sealed under a key no longer given (SECRET_KEY rotated): begin again.
+				return nil, 0, false, errUnreadable
 			}
 			step, ok := totp.Match(secret, code, now)
 			if !ok {
@@ -123,7 +126,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 		Notify: notice,
 	})
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errUnreadable):
 		return accounts.ErrEnrollmentGone
 	case errors.Is(err, store.ErrTOTPExists):
 		return accounts.ErrTOTPOn
