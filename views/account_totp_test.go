@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skip2/go-qrcode"
+
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -85,11 +87,41 @@ func checkCSPSafe(t *testing.T, page string) {
 	}
 }
 
-// The QR code is the URI's: same size and modules as go-qrcode makes of it.
+// The QR code is the URI's: the path's squares are exactly go-qrcode's dark
+// modules for that text, at their coordinates, inside the view box.
 func TestNewQR(t *testing.T) {
-	qr, err := NewQR("otpauth://totp/Blink:a?secret=ABC")
-	if err != nil || qr.Size < 21 || strings.Count(qr.Path, "M") < 100 {
-		t.Fatalf("%+v %v", qr, err)
+	const uri = "otpauth://totp/Blink:ana@example.com?algorithm=SHA1&digits=6&issuer=Blink&period=30&secret=GAYTEMZUGU3DOOBZMFRGGZDFMZTWQ2LK"
+	qr, err := NewQR(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := qrcode.New(uri, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits := want.Bitmap()
+	if qr.Size != len(bits) {
+		t.Fatalf("size %d, want %d", qr.Size, len(bits))
+	}
+	drawn := map[[2]int]bool{}
+	for _, m := range regexp.MustCompile(`M(\d+) (\d+)h1v1h-1z`).FindAllStringSubmatch(qr.Path, -1) {
+		x, _ := strconv.Atoi(m[1])
+		y, _ := strconv.Atoi(m[2])
+		drawn[[2]int{x, y}] = true
+	}
+	dark := 0
+	for y, row := range bits {
+		for x, on := range row {
+			if on {
+				dark++
+			}
+			if drawn[[2]int{x, y}] != on {
+				t.Fatalf("module (%d,%d): drawn %v, want %v", x, y, drawn[[2]int{x, y}], on)
+			}
+		}
+	}
+	if len(drawn) != dark || dark == 0 {
+		t.Errorf("%d squares drawn, %d dark modules", len(drawn), dark)
 	}
 	if _, err := NewQR(strings.Repeat("x", 5000)); err == nil {
 		t.Error("a text too long for a QR code was drawn")
