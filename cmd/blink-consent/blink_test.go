@@ -43,6 +43,7 @@ func blinkStack(t *testing.T) (*stack, *corestandin.Standin) {
 			"CORE_AUTH_URL":      blink.core.AuthURL(),
 			"GRAPHQL_ENDPOINT":   blink.core.GraphQLURL(),
 			"GEETEST_SCRIPT_URL": blink.core.GeetestScriptURL(),
+			"ACCOUNT_CLIENT_ID":  blinkAccountClientID,
 		})
 	})
 	if blink.err != nil {

@@ -160,7 +160,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (sourc
 	}
 	if cfg.Blink() {
 		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, nil)
-		return blinkcore.NewSource(core, db, keys, limits), core
+		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.AccountClientID}), core
 	}
 	return postgres.Source{
 		Store:            db,

@@ -9,14 +9,13 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
-	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
-	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -80,20 +79,20 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 
+	// enroll and remove are the very steps the account page takes, with "cli" as the actor.
+	src := postgres.Source{Store: db, Keys: keys, Seal: sealNotification}
+	who := accounts.Who{Subject: u.ID, Actor: "cli"}
 	switch sub {
 	case "remove":
-		notice, err := notification(keys, u, "notify.totp.removed")
-		if err != nil {
-			return err
-		}
-		err = db.RemoveTOTP(ctx, u.ID, "cli", notice)
-		if errors.Is(err, store.ErrNotFound) {
+		err := src.RemoveTOTP(ctx, who)
+		if errors.Is(err, accounts.ErrTOTPOff) {
 			return fmt.Errorf("users totp remove: %s has no authenticator app", u.ID)
 		}
-		if err == nil {
-			fmt.Fprintln(stdout, "two-step sign-in removed; the user is notified")
+		if err != nil {
+			return fmt.Errorf("users totp remove: %w", err)
 		}
-		return err
+		fmt.Fprintln(stdout, "two-step sign-in removed; the user is notified")
+		return nil
 	case "import":
 		var s []byte
 		switch {
@@ -107,71 +106,54 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		return saveTOTP(ctx, db, keys, u, s, nil, "totp imported", stdout)
+		return saveImported(ctx, db, keys, u, s, stdout)
 	}
 
 	// enroll
-	s, err := totp.NewSecret()
-	if err != nil {
-		return err
+	e, err := src.BeginTOTP(ctx, who)
+	if errors.Is(err, accounts.ErrTOTPOn) {
+		return fmt.Errorf("users totp enroll: %s already has an authenticator app; remove it first with `users totp remove`", u.ID)
 	}
-	uri := totp.URI(s, accountName(u))
-	fmt.Fprintf(stdout, "Scan this with the user's authenticator app, or enter the key %s\n\n%s\n\n", totp.Base32(s), uri)
-	if qr, err := qrcode.New(uri, qrcode.Medium); err == nil {
+	if err != nil {
+		return fmt.Errorf("users totp enroll: %w", err)
+	}
+	fmt.Fprintf(stdout, "Scan this with the user's authenticator app, or enter the key %s\n\n%s\n\n", e.Secret, e.URI)
+	if qr, err := qrcode.New(e.URI, qrcode.Medium); err == nil {
 		fmt.Fprintln(stdout, terminalQR(qr.Bitmap()))
 	}
 	fmt.Fprint(stdout, "Enter the 6-digit code the app shows now: ")
 	line, _ := bufio.NewReader(stdin).ReadString('\n')
-	step, ok := totp.Match(s, strings.TrimSpace(line), time.Now())
-	if !ok {
+	err = src.ConfirmTOTP(ctx, who, e.ID, strings.TrimSpace(line))
+	switch {
+	case errors.Is(err, accounts.ErrWrongCode):
 		return errors.New("users totp enroll: that code does not match; nothing was saved")
+	case err != nil:
+		return fmt.Errorf("users totp enroll: %w", err)
 	}
-	return saveTOTP(ctx, db, keys, u, s, &step, "totp enrolled", stdout)
+	fmt.Fprintln(stdout, "two-step sign-in is on; the user is notified")
+	return nil
 }
 
-func saveTOTP(ctx context.Context, db *store.Store, keys secret.Keys, u store.User, s []byte, step *int64, action string, stdout io.Writer) error {
+// saveImported saves a secret set up elsewhere: no code to confirm it with.
+func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u store.User, s []byte, stdout io.Writer) error {
 	sealed, err := keys.Seal(s, []byte(u.ID))
 	if err != nil {
 		return err
 	}
-	notice, err := notification(keys, u, "notify.totp.added")
+	notice, err := accounts.TOTPNotice(keys, u, "notify.totp.added", sealNotification)
 	if err != nil {
-		return err
+		return fmt.Errorf("users totp: %w", err)
 	}
-	if err := db.SaveTOTP(ctx, u.ID, sealed, step, action, "cli", notice); err != nil {
+	if err := db.SaveTOTP(ctx, u.ID, sealed, nil, "totp imported", "cli", notice); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "two-step sign-in is on; the user is notified")
 	return nil
 }
 
-// accountName is what the app lists: the email, or the masked phone number.
-func accountName(u store.User) string {
-	if u.Email != "" {
-		return u.Email
-	}
-	return contact.MaskPhone(u.Phone)
-}
-
 // sealNotification seals the message telling the user; a variable so a test
 // can make it fail.
-var sealNotification = delivery.Seal
-
-// notification tells the user, by email or else SMS, in English and Spanish
-// (the account keeps no language). When it cannot be made the command fails
-// before changing anything: a change the user is not told of is not made.
-func notification(keys secret.Keys, u store.User, key string) (*store.Message, error) {
-	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
-	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
-	if u.Email == "" {
-		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: text}
-	}
-	m, err := sealNotification(keys, e, time.Now().Add(24*time.Hour))
-	if err != nil {
-		return nil, fmt.Errorf("users totp: the notification to the user could not be sealed, so nothing was changed: %w", err)
-	}
-	return m, nil
-}
+var sealNotification accounts.SealFunc = delivery.Seal
 
 // terminalQR draws a QR code with half-block characters, two modules a line.
 func terminalQR(bits [][]bool) string {

@@ -196,6 +196,15 @@ func TestTOTPCommandLine(t *testing.T) {
 	if err != nil || !strings.Contains(msg.Text, "was turned on") || !strings.Contains(msg.Text, "Se activó") {
 		t.Errorf("enrol notification: %v %q", err, msg.Text)
 	}
+	// enroll again: refused while one is on (remove it first), nothing shown or changed.
+	stdin = strings.NewReader("000000\n")
+	if out, _, err := runCLI(t, totpEnv(), "users", "totp", "enroll", "--user", subject); err == nil || !strings.Contains(err.Error(), "already has an authenticator app") || strings.Contains(out, "otpauth://") {
+		t.Errorf("enroll while enrolled: %v\n%s", err, out)
+	}
+	stdin = strings.NewReader("")
+	if queryInt(t, `SELECT count(*) FROM totp_enrollments WHERE user_id::text = $1`, subject) != 0 {
+		t.Error("a refused enrolment left a pending secret")
+	}
 	// remove, audited and notified.
 	if out, _, err := runCLI(t, totpEnv(), "users", "totp", "remove", "--user", subject); err != nil || !strings.Contains(out, "removed") {
 		t.Fatalf("remove: %v %s", err, out)

@@ -1,8 +1,13 @@
 package accounts_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -11,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/accountstest"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
@@ -18,6 +25,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -49,7 +57,9 @@ func testMain(m *testing.M) int {
 
 var databases atomic.Int64
 
-func newStore(t *testing.T) *store.Store {
+// newStore is a fresh migrated database, and a plain connection to it for
+// what the store has no method for (making enrolments expire, reading raw rows).
+func newStore(t *testing.T) (*store.Store, *pgx.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	url, err := testPG.CreateDatabase(ctx, fmt.Sprintf("accounts_%d", databases.Add(1)))
@@ -64,7 +74,21 @@ func newStore(t *testing.T) *store.Store {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return db
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return db, conn
+}
+
+const accountClient = "account-page"
+
+func exec(t *testing.T, conn *pgx.Conn, sql string) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var (
@@ -77,7 +101,7 @@ var (
 
 func TestPostgresSource(t *testing.T) {
 	ctx := context.Background()
-	db := newStore(t)
+	db, conn := newStore(t)
 	src := postgres.Source{Store: db, Keys: keys, Limits: limits, CodeTTL: 10 * time.Minute, Domain: "login.blink.test", CreatePhoneUsers: true}
 	// The newest message to email that may be sent (a decoy never is), opened as the worker would.
 	message := func(t *testing.T, email string) (string, bool) {
@@ -121,13 +145,18 @@ func TestPostgresSource(t *testing.T) {
 			}
 			return u.ID, func() string { return totp.Code(s, time.Now()) }
 		},
-		LastCode:      func(t *testing.T, email string) string { c, _ := message(t, email); return c },
-		CodeDelivered: func(t *testing.T, email string) bool { _, ok := message(t, email); return ok },
+		LastCode:        func(t *testing.T, email string) string { c, _ := message(t, email); return c },
+		CodeDelivered:   func(t *testing.T, email string) bool { _, ok := message(t, email); return ok },
+		AccountClientID: accountClient,
+		Keys:            keys,
+		ExpireEnrollments: func(t *testing.T) {
+			exec(t, conn, `UPDATE totp_enrollments SET expires_at = now() - interval '1 second'`)
+		},
 	})
 }
 
 func TestBlinkCoreSource(t *testing.T) {
-	db := newStore(t)
+	db, conn := newStore(t)
 	core, err := corestandin.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +169,9 @@ func TestBlinkCoreSource(t *testing.T) {
 		defer mu.Unlock()
 		delivered[strings.ToLower(to)] = append(delivered[strings.ToLower(to)], text)
 	})
-	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), db, keys, limits)
+	calls := &recorder{}
+	client := blinkcore.New(core.AuthURL(), core.GraphQLURL(), &http.Client{Transport: calls})
+	src := blinkcore.NewSource(client, db, keys, limits, blinkcore.Options{AccountClientID: accountClient})
 	accountstest.Run(t, accountstest.Harness{
 		Source: src,
 		Store:  db,
@@ -164,5 +195,146 @@ func TestBlinkCoreSource(t *testing.T) {
 			}
 			return false
 		},
+		AccountClientID:   accountClient,
+		Keys:              keys,
+		ExpireEnrollments: func(t *testing.T) { core.ExpireTOTPRegistrations() },
+		NoLeak:            func(t *testing.T) { noTokenLeak(t, conn, core, calls) },
 	})
+}
+
+// recorder sees every request the Blink source makes: where it went and
+// whether it carried a core auth token.
+type recorder struct {
+	mu   sync.Mutex
+	seen []string // "host token?"
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	carries := strings.Contains(string(body), "ory_st_") || strings.Contains(fmt.Sprint(req.Header), "ory_st_") || strings.Contains(req.URL.String(), "ory_st_")
+	r.mu.Lock()
+	r.seen = append(r.seen, fmt.Sprintf("%s %v", req.URL.Host, carries))
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// noTokenLeak: the Blink source sent core's auth tokens to core only, and
+// the tokens it keeps for the account page are sealed at rest: the stored
+// bytes do not contain a token, and open (under the subject and sid) to one.
+func noTokenLeak(t *testing.T, conn *pgx.Conn, core *corestandin.Standin, calls *recorder) {
+	t.Helper()
+	ctx := context.Background()
+	coreHost := strings.TrimPrefix(core.URL(), "http://")
+	calls.mu.Lock()
+	carried := 0
+	for _, s := range calls.seen {
+		host, carries, _ := strings.Cut(s, " ")
+		if carries == "true" {
+			carried++
+			if host != coreHost {
+				t.Errorf("a core auth token went to %s, not core (%s)", host, coreHost)
+			}
+		}
+	}
+	calls.mu.Unlock()
+	if carried == 0 {
+		t.Error("no request carried a token: the recorder sees nothing")
+	}
+	rows, err := conn.Query(ctx, `SELECT session_id, user_id::text, sealed FROM core_tokens`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for rows.Next() {
+		var sid, subject string
+		var sealed []byte
+		if err := rows.Scan(&sid, &subject, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		kept++
+		if bytes.Contains(sealed, []byte("ory_st_")) {
+			t.Errorf("the token of session %s is stored in the clear", sid)
+		}
+		if token, err := keys.Open(sealed, []byte("core token "+subject+" "+sid)); err != nil || !strings.HasPrefix(string(token), "ory_st_") {
+			t.Errorf("the kept row of session %s does not open to a token under its subject and sid: %v", sid, err)
+		}
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	if kept == 0 {
+		t.Error("no core token was kept for the account client's sign-ins")
+	}
+	var clear int
+	if err := conn.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM login_flows WHERE position('ory_st_' in encode(coalesce(source_state, ''), 'escape')) > 0) +
+		(SELECT count(*) FROM outbox WHERE position('ory_st_' in encode(sealed, 'escape')) > 0) +
+		(SELECT count(*) FROM audit_events WHERE coalesce(details::text, '') LIKE '%ory_st_%')`).Scan(&clear); err != nil || clear != 0 {
+		t.Errorf("%d rows hold a token in the clear (%v)", clear, err)
+	}
+}
+
+// Only sign-ins to the account client keep the core token; every other
+// client's sign-in keeps none, and a Who without the kept token's session
+// needs a fresh sign-in.
+func TestBlinkCoreKeepsTheTokenOnlyForTheAccountClient(t *testing.T) {
+	db, conn := newStore(t)
+	core, err := corestandin.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), db, keys, limits, blinkcore.Options{AccountClientID: accountClient})
+	ctx := context.Background()
+	signIn := func(email, client, sid string) string {
+		t.Helper()
+		b := make([]byte, 16)
+		rand.Read(b)
+		f, err := db.StartFlow(ctx, store.Flow{BrowserHash: b, Challenge: "c-" + sid + client, RequestURL: "http://rp/", ClientID: client,
+			ClientName: "x", Lang: "en", HydraSessionID: sid}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.SendCode(ctx, accounts.SendRequest{Flow: f, Channel: "email", Identifier: email, Lang: i18n.English, ClientIP: "192.0.2.9", IPKey: "192.0.2.9"}); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := src.VerifyCode(ctx, accounts.VerifyRequest{Flow: f, Code: core.Code(email), ClientIP: "192.0.2.9", IPKey: "192.0.2.9", NewBrowserHash: b}); err != nil || v != store.CodeAccepted {
+			t.Fatalf("verify: %v %v", v, err)
+		}
+		a, _, err := src.CompleteFlow(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	core.AddIdentity("kept@example.com", "")
+	id := signIn("kept@example.com", "another-app", "sid-other")
+	var n int
+	conn.QueryRow(ctx, `SELECT count(*) FROM core_tokens`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("a sign-in to another client kept %d core tokens", n)
+	}
+	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-other"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+		t.Errorf("TOTPStatus without a kept token: %v, want ErrFreshSignIn", err)
+	}
+	signIn("kept@example.com", accountClient, "sid-account")
+	conn.QueryRow(ctx, `SELECT count(*) FROM core_tokens WHERE session_id = 'sid-account' AND user_id::text = $1`, id).Scan(&n)
+	if n != 1 {
+		t.Fatalf("the account client's sign-in kept %d core tokens for its session, want 1", n)
+	}
+	if on, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-account"}); err != nil || on {
+		t.Errorf("TOTPStatus with the kept token: %v %v", on, err)
+	}
+	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: "00000000-0000-4000-8000-000000000000", SessionID: "sid-account"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+		t.Errorf("another subject with that sid: %v, want ErrFreshSignIn", err)
+	}
+	// Core no longer takes the token (its session ended): a fresh sign-in.
+	exec(t, conn, `UPDATE core_tokens SET expires_at = now() - interval '1 second'`)
+	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-account"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+		t.Errorf("an expired token: %v, want ErrFreshSignIn", err)
+	}
 }

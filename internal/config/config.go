@@ -52,6 +52,10 @@ type Config struct {
 	CoreAuthURL, GraphQLEndpoint string
 	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
 	GeetestScriptURL string
+	// AccountClientID (ACCOUNT_CLIENT_ID) is the Hydra client of the account
+	// page; with IDENTITY_SOURCE=blink its sign-ins keep the user's core auth
+	// token, sealed, for the account page's calls to core.
+	AccountClientID string
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -171,6 +175,8 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.LoginRememberFor = d
 	}
+	c.AccountClientID = strings.TrimSpace(getenv("ACCOUNT_CLIENT_ID"))
+
 	c.Registration = orDefault(getenv("REGISTRATION"), "phone")
 	if c.Registration != "phone" && c.Registration != "none" {
 		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")

@@ -21,6 +21,8 @@ type OAuthClient struct {
 
 // ClientSpec describes a client to register.
 type ClientSpec struct {
+	// ID is the client id to register; empty lets Hydra choose one.
+	ID                string
 	Name              string
 	RedirectURI       string
 	Scopes            []string
@@ -43,6 +45,9 @@ func CreateClient(ctx context.Context, adminURL string, s ClientSpec) (OAuthClie
 
 	body := client.NewOAuth2Client()
 	body.SetClientName(s.Name)
+	if s.ID != "" {
+		body.SetClientId(s.ID)
+	}
 	body.GrantTypes = []string{"authorization_code", "refresh_token"}
 	body.ResponseTypes = []string{"code", "id_token"}
 	body.RedirectUris = []string{s.RedirectURI}

@@ -180,6 +180,24 @@ type RemoteVerdict struct {
 	// authenticator step needs (sealed by the caller).
 	SecondFactor bool
 	State        []byte
+	// Token, when set with Account, is the account's core auth token to keep
+	// for the account session (sealed by the caller), in the same transaction.
+	Token *KeptToken
+}
+
+// KeptToken is a sealed core auth token for a Hydra login session.
+type KeptToken struct {
+	SessionID string
+	Sealed    []byte
+	ExpiresAt time.Time
+}
+
+// keepToken keeps v's token, if any, for the account just kept.
+func keepToken(ctx context.Context, tx pgx.Tx, v RemoteVerdict, userID string) error {
+	if v.Token == nil {
+		return nil
+	}
+	return keepCoreToken(ctx, tx, v.Token.SessionID, userID, v.Token.Sealed, v.Token.ExpiresAt)
 }
 
 // RemoteVerify is one code (or authenticator code) check for a remote source.
@@ -232,6 +250,9 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 			if err != nil {
 				return err
 			}
+			if err := keepToken(ctx, tx, v, id); err != nil {
+				return err
+			}
 			userID = &id
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-identifier' AND key = $1`, f.Identifier); err != nil {
@@ -279,6 +300,9 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 		}
 		id, err := keepAccount(ctx, tx, v.Account, f)
 		if err != nil {
+			return err
+		}
+		if err := keepToken(ctx, tx, v, id); err != nil {
 			return err
 		}
 		if err := forgetTOTPFailures(ctx, tx, f); err != nil {

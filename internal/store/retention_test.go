@@ -35,7 +35,13 @@ func TestPurge(t *testing.T) {
 			('old', '00000000-0000-4000-8000-000000000001', '{otp}', '1', now() - interval '32 days'),
 			('fresh', '00000000-0000-4000-8000-000000000001', '{otp}', '1', now() - interval '30 days');
 		INSERT INTO audit_events (user_id, action, actor, at) VALUES ('00000000-0000-4000-8000-000000000001', 'totp enrolled', 'cli', now() - interval '400 days'),
-			('00000000-0000-4000-8000-000000000001', 'fresh', 'cli', now() - interval '89 days');`)
+			('00000000-0000-4000-8000-000000000001', 'fresh', 'cli', now() - interval '89 days');
+		INSERT INTO totp_enrollments (id, user_id, sealed, expires_at) VALUES
+			('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-000000000001', 'old', now() - interval '1 second'),
+			('00000000-0000-4000-8000-0000000000e2', '00000000-0000-4000-8000-000000000001', 'fresh', now() + interval '1 minute');
+		INSERT INTO core_tokens (session_id, user_id, sealed, expires_at) VALUES
+			('old', '00000000-0000-4000-8000-000000000001', 'old', now() - interval '1 second'),
+			('fresh', '00000000-0000-4000-8000-000000000001', 'fresh', now() + interval '1 minute');`)
 
 	// Another replica holds the lock: nothing is purged.
 	other, err := s.pool.Acquire(ctx)
@@ -67,21 +73,24 @@ func TestPurge(t *testing.T) {
 	}
 	for table, want := range map[string]int64{"login_flows": 1, "login_codes": 1, // the old flow's code went with it
 		"used_challenges": 1, "seen_challenges": 1,
-		"outbox": 3, "identity_failures": 1, "rate_events": 1, "login_sessions": 1, "audit_events": 1} {
+		"outbox": 3, "identity_failures": 1, "rate_events": 1, "login_sessions": 1, "audit_events": 1,
+		"totp_enrollments": 1, "core_tokens": 1} { // expired secrets go at once, whatever the retention
 		if purged[table] != want {
 			t.Errorf("purged %d rows of %s, want %d", purged[table], table, want)
 		}
 	}
 	for what, query := range map[string]string{
-		"flows":             `SELECT string_agg(challenge, ',') FROM login_flows`,
-		"codes":             `SELECT string_agg(identifier, ',') FROM login_codes`,
-		"used challenges":   `SELECT string_agg(convert_from(hash, 'UTF8'), ',') FROM used_challenges`,
-		"seen challenges":   `SELECT string_agg(convert_from(hash, 'UTF8'), ',') FROM seen_challenges`,
-		"outbox":            `SELECT string_agg(destination, ',' ORDER BY destination) FROM outbox`,
-		"identity failures": `SELECT string_agg(identifier, ',') FROM identity_failures`,
-		"rate events":       `SELECT string_agg(key, ',') FROM rate_events`,
-		"login sessions":    `SELECT string_agg(session_id, ',') FROM login_sessions`,
-		"audit events":      `SELECT string_agg(action, ',') FROM audit_events`,
+		"flows":              `SELECT string_agg(challenge, ',') FROM login_flows`,
+		"codes":              `SELECT string_agg(identifier, ',') FROM login_codes`,
+		"used challenges":    `SELECT string_agg(convert_from(hash, 'UTF8'), ',') FROM used_challenges`,
+		"seen challenges":    `SELECT string_agg(convert_from(hash, 'UTF8'), ',') FROM seen_challenges`,
+		"outbox":             `SELECT string_agg(destination, ',' ORDER BY destination) FROM outbox`,
+		"identity failures":  `SELECT string_agg(identifier, ',') FROM identity_failures`,
+		"rate events":        `SELECT string_agg(key, ',') FROM rate_events`,
+		"login sessions":     `SELECT string_agg(session_id, ',') FROM login_sessions`,
+		"audit events":       `SELECT string_agg(action, ',') FROM audit_events`,
+		"pending enrolments": `SELECT string_agg(convert_from(sealed, 'UTF8'), ',') FROM totp_enrollments`,
+		"core tokens":        `SELECT string_agg(session_id, ',') FROM core_tokens`,
 	} {
 		want := "fresh"
 		switch what {

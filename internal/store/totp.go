@@ -41,17 +41,22 @@ func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, last
 	})
 }
 
-// RemoveTOTP deletes a user's credential (audited, notified). ErrNotFound when there was none.
-func (s *Store) RemoveTOTP(ctx context.Context, userID, actor string, notify *Message) error {
+// RemoveTOTP deletes the credential of e's user, with its pending
+// enrolments, and writes e and queues notify in the same transaction.
+// ErrNotFound when there was none.
+func (s *Store) RemoveTOTP(ctx context.Context, e AuditEvent, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM totp_credentials WHERE user_id = $1::uuid`, uuidArg(userID))
+		tag, err := tx.Exec(ctx, `DELETE FROM totp_credentials WHERE user_id = $1::uuid`, uuidArg(e.UserID))
 		if err != nil {
 			return fmt.Errorf("store: unable to remove a TOTP credential: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		return audit(ctx, tx, userID, "totp removed", actor, notify)
+		if _, err := tx.Exec(ctx, `DELETE FROM totp_enrollments WHERE user_id = $1::uuid`, e.UserID); err != nil {
+			return fmt.Errorf("store: unable to remove pending enrolments: %w", err)
+		}
+		return auditAndNotify(ctx, tx, e, notify)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
@@ -31,6 +32,19 @@ type Harness struct {
 	// CodeDelivered reports whether a message carrying a code that works
 	// reached email (a notice that there is no account is not one).
 	CodeDelivered func(t *testing.T, email string) bool
+
+	// For a source that is an accounts.TOTPManager:
+
+	// AccountClientID is the Hydra client of the account page (whose
+	// sign-ins keep what the page's calls need).
+	AccountClientID string
+	// Keys open the outbox's messages (the users' notices).
+	Keys secret.Keys
+	// ExpireEnrollments makes every pending enrolment expire now.
+	ExpireEnrollments func(t *testing.T)
+	// NoLeak fails t if a credential the source holds (Blink core's auth
+	// token) went anywhere but where it belongs; nil when it holds none.
+	NoLeak func(t *testing.T)
 }
 
 // Run runs every conformance test against h.
@@ -41,6 +55,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("an account with an authenticator needs its code", func(t *testing.T) { secondFactor(t, h) })
 	t.Run("an unknown email gets no message and cannot sign in", func(t *testing.T) { unknownEmail(t, h) })
 	t.Run("accounts are looked up by id", func(t *testing.T) { lookup(t, h) })
+	if m, ok := h.Source.(accounts.TOTPManager); ok {
+		t.Run("two-step sign-in is turned on and off by its user", func(t *testing.T) { selfService(t, h, m) })
+		t.Run("a pending enrolment expires", func(t *testing.T) { enrolmentExpires(t, h, m) })
+		t.Run("an enrolment works only for the account that began it", func(t *testing.T) { enrolmentIsPersonal(t, h, m) })
+	}
 }
 
 // uniqueEmail keeps the suite's accounts apart from each other and from earlier runs.
@@ -52,10 +71,16 @@ func uniqueEmail(name string) string {
 
 func newFlow(t *testing.T, h Harness) store.Flow {
 	t.Helper()
+	return newFlowFor(t, h, "c", "")
+}
+
+// newFlowFor is a sign-in for clientID in Hydra's login session sid.
+func newFlowFor(t *testing.T, h Harness, clientID, sid string) store.Flow {
+	t.Helper()
 	b := make([]byte, 16)
 	rand.Read(b)
 	f, err := h.Store.StartFlow(context.Background(), store.Flow{BrowserHash: b, Challenge: "conformance-" + hex.EncodeToString(b),
-		RequestURL: "http://relying.party/start", ClientID: "c", ClientName: "Conformance", Lang: "en"}, time.Hour)
+		RequestURL: "http://relying.party/start", ClientID: clientID, ClientName: "Conformance", Lang: "en", HydraSessionID: sid}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

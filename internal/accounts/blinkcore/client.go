@@ -542,11 +542,22 @@ const (
 )
 
 type graphqlError struct {
-	Message string `json:"message"`
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
 }
 
 func (c *Client) graphql(ctx context.Context, route, operation, query, authToken string, data any) error {
-	payload, err := json.Marshal(map[string]any{"operationName": operation, "query": query, "variables": map[string]any{}})
+	return c.graphqlWith(ctx, route, operation, query, map[string]any{}, authToken, data)
+}
+
+// graphqlWith sends one GraphQL document. An answer whose data is null
+// because core's permission layer refused the bearer token (NOT_AUTHORIZED,
+// as a mutation of a non-null payload answers) is ErrSessionRejected.
+func (c *Client) graphqlWith(ctx context.Context, route, operation, query string, variables map[string]any, authToken string, data any, secrets ...string) error {
+	secrets = append(secrets, authToken)
+	payload, err := json.Marshal(map[string]any{"operationName": operation, "query": query, "variables": variables})
 	if err != nil {
 		return &Error{Kind: ErrUnavailable, detail: detail{Route: route}, cause: err}
 	}
@@ -565,20 +576,28 @@ func (c *Client) graphql(ctx context.Context, route, operation, query, authToken
 	}
 	if a.status == http.StatusUnauthorized && authToken != "" {
 		// Oathkeeper in front of core refuses an unknown bearer token.
-		return fail(ErrSessionRejected, route, a, authToken)
+		return fail(ErrSessionRejected, route, a, secrets...)
 	}
 	if a.status != http.StatusOK {
-		return unexpected(route, a, authToken)
+		return unexpected(route, a, secrets...)
 	}
 	var resp struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []graphqlError  `json:"errors"`
 	}
 	if json.Unmarshal(a.body, &resp) != nil {
-		return unexpected(route, a, authToken)
+		return unexpected(route, a, secrets...)
 	}
-	if len(resp.Data) == 0 || string(resp.Data) == "null" || json.Unmarshal(resp.Data, data) != nil {
-		return unexpected(route, a, authToken)
+	if len(resp.Data) == 0 || string(resp.Data) == "null" {
+		for _, e := range resp.Errors {
+			if authToken != "" && (e.Extensions.Code == "NOT_AUTHORIZED" || e.Message == "Not authorized") {
+				return fail(ErrSessionRejected, route, a, secrets...)
+			}
+		}
+		return unexpected(route, a, secrets...)
+	}
+	if json.Unmarshal(resp.Data, data) != nil {
+		return unexpected(route, a, secrets...)
 	}
 	return nil
 }

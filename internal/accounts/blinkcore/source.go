@@ -24,17 +24,39 @@ type Source struct {
 	store     *store.Store
 	keys      secret.Keys
 	limits    accounts.Limits
+	opts      Options
 	countries *countryCache
 }
 
+// Options are the source's settings beyond the sign-in's.
+type Options struct {
+	// AccountClientID is the Hydra client of the account page
+	// (ACCOUNT_CLIENT_ID): a sign-in for it keeps the user's core auth token,
+	// sealed, under Hydra's login session id, for the account page's calls to
+	// core. Empty: no token is ever kept.
+	AccountClientID string
+	// TokenTTL is how long such a token is kept; 0 is DefaultTokenTTL.
+	TokenTTL time.Duration
+	// Seal seals the users' notifications; nil is delivery.Seal.
+	Seal accounts.SealFunc
+}
+
+// DefaultTokenTTL is how long a core auth token is kept for the account page.
+const DefaultTokenTTL = time.Hour
+
 // NewSource is the Blink core identity source.
-func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.Limits) accounts.Source {
-	return Source{core: core, store: st, keys: keys, limits: limits, countries: &countryCache{}}
+func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.Limits, opts Options) Source {
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	return Source{core: core, store: st, keys: keys, limits: limits, opts: opts, countries: &countryCache{}}
 }
 
 var (
+	_ accounts.Source        = Source{}
 	_ accounts.BotChecker    = Source{}
 	_ accounts.CountryLister = Source{}
+	_ accounts.TOTPManager   = Source{}
 )
 
 // NewBotCheck asks core for a Geetest challenge (/phone/captcha).
@@ -183,7 +205,11 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 				return store.RemoteVerdict{SecondFactor: true, State: state}, err
 			}
 			a, err := s.account(ctx, login.AuthToken)
-			return store.RemoteVerdict{Account: a}, err
+			if err != nil {
+				return store.RemoteVerdict{}, err
+			}
+			kept, err := s.keepToken(f, a.ID, login.AuthToken)
+			return store.RemoteVerdict{Account: a, Token: kept}, err
 		},
 	})
 }
@@ -213,7 +239,11 @@ func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.
 				return store.RemoteVerdict{}, mapError(err)
 			}
 			a, err := s.account(ctx, token)
-			return store.RemoteVerdict{Account: a}, err
+			if err != nil {
+				return store.RemoteVerdict{}, err
+			}
+			kept, err := s.keepToken(f, a.ID, token)
+			return store.RemoteVerdict{Account: a, Token: kept}, err
 		},
 	})
 }

@@ -30,9 +30,17 @@ type Source struct {
 	CreatePhoneUsers bool
 	// Clock is the time authenticator codes are checked against; nil is time.Now.
 	Clock func() time.Time
+	// EnrollmentTTL is how long a secret shown to its user waits for its
+	// confirming code; 0 is DefaultEnrollmentTTL.
+	EnrollmentTTL time.Duration
+	// Seal seals the users' notifications; nil is delivery.Seal.
+	Seal accounts.SealFunc
 }
 
-var _ accounts.Source = Source{}
+var (
+	_ accounts.Source      = Source{}
+	_ accounts.TOTPManager = Source{}
+)
 
 // SendCode makes a code, seals its message and stores both in one
 // transaction with the flow's step. An email with no account (or a number

@@ -382,13 +382,20 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Query string `json:"query"`
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables"`
 	}
 	if err := decodeJSON(w, r, &req); err != nil || req.Query == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "Must provide query string."}}})
 		return
 	}
 	switch {
+	case strings.Contains(req.Query, "userTotpRegistrationInitiate"):
+		s.totpInitiate(w, r, req.Query)
+	case strings.Contains(req.Query, "userTotpRegistrationValidate"):
+		s.totpRegistrationValidate(w, r, req.Query, req.Variables)
+	case strings.Contains(req.Query, "userTotpDelete"):
+		s.totpDelete(w, r, req.Query)
 	case strings.Contains(req.Query, "supportedCountries"):
 		s.mu.Lock()
 		list := make([]obj, 0, len(s.countries))
@@ -405,25 +412,37 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, obj{{"data", obj{{"me", me}}}})
 	default:
-		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "the stand-in answers only me and globals.supportedCountries"}}})
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "the stand-in answers only me, globals.supportedCountries and the three TOTP mutations"}}})
 	}
 }
 
-// me is the selection for a Bearer token that has passed every factor its
-// account has (Kratos whoami with required_aal highest_available), else nil.
-func (s *Standin) me(r *http.Request, query string) obj {
+// authenticatedLocked is the identity of the request's Bearer token when
+// that session has passed every factor its account has (Kratos whoami with
+// required_aal highest_available), else nil. An account that gains an
+// authenticator therefore stops being served to its one-factor sessions.
+func (s *Standin) authenticatedLocked(r *http.Request) *identity {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	sess := s.sessions[token]
 	if sess == nil {
 		return nil
 	}
 	id := s.identities[sess.identityID]
 	if id == nil || (id.totpSecret != nil && !sess.elevated) {
+		return nil
+	}
+	return id
+}
+
+// me is the selection for a Bearer token that has passed every factor its
+// account has (Kratos whoami with required_aal highest_available), else nil.
+func (s *Standin) me(r *http.Request, query string) obj {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.authenticatedLocked(r)
+	if id == nil {
 		return nil
 	}
 	// fields in the order the query names them, as a GraphQL server answers

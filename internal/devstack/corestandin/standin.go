@@ -97,6 +97,7 @@ type Standin struct {
 	lastCode       map[string]string // email or phone → last code sent
 	sessions       map[string]*session
 	challenges     map[string]bool
+	registrations  map[string]*registration
 	deniedIPs      map[string]bool
 	deniedPhones   map[string]bool
 	seenIPs        []string
@@ -124,6 +125,7 @@ func Start(addr string) (*Standin, error) {
 		lastCode:       map[string]string{},
 		sessions:       map[string]*session{},
 		challenges:     map[string]bool{},
+		registrations:  map[string]*registration{},
 		deniedIPs:      map[string]bool{},
 		deniedPhones:   map[string]bool{},
 	}

@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/ids"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/totp"
+)
+
+// Two-step sign-in turned on and off by its user (the account page) or by an
+// operator (`users totp enroll|remove`): one code path for both, whose actor
+// the audit trail names.
+
+// DefaultEnrollmentTTL is how long a secret shown to its user waits for its
+// confirming code.
+const DefaultEnrollmentTTL = 10 * time.Minute
+
+// EnrollmentTries is how many wrong confirming codes end an enrolment.
+const EnrollmentTries = 5
+
+var errUnreadable = errors.New("postgres: a pending enrolment cannot be opened")
+
+func (s Source) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (s Source) user(ctx context.Context, who accounts.Who) (store.User, error) {
+	u, err := s.Store.UserByID(ctx, who.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, accounts.ErrNotFound
+	}
+	return u, err
+}
+
+// TOTPStatus reports whether the account has a credential.
+func (s Source) TOTPStatus(ctx context.Context, who accounts.Who) (bool, error) {
+	if _, err := s.user(ctx, who); err != nil {
+		return false, err
+	}
+	_, err := s.Store.TOTPFor(ctx, who.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// pendingAD binds a pending secret to its enrolment and its user.
+func pendingAD(enrollmentID, userID string) []byte {
+	return []byte("totp enrolment " + enrollmentID + " " + userID)
+}
+
+// BeginTOTP makes a secret and keeps it sealed in totp_enrollments until a
+// code confirms it or it expires; nothing is active yet.
+func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrollment, error) {
+	u, err := s.user(ctx, who)
+	if err != nil {
+		return accounts.Enrollment{}, err
+	}
+	if on, err := s.TOTPStatus(ctx, who); err != nil || on {
+		if on {
+			err = accounts.ErrTOTPOn
+		}
+		return accounts.Enrollment{}, err
+	}
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return accounts.Enrollment{}, err
+	}
+	id := newUUID()
+	sealed, err := s.Keys.Seal(secret, pendingAD(id, u.ID))
+	if err != nil {
+		return accounts.Enrollment{}, err
+	}
+	ttl := s.EnrollmentTTL
+	if ttl <= 0 {
+		ttl = DefaultEnrollmentTTL
+	}
+	expires := time.Now().Add(ttl)
+	if err := s.Store.SavePendingTOTP(ctx, id, u.ID, sealed, expires); err != nil {
+		return accounts.Enrollment{}, err
+	}
+	return accounts.Enrollment{ID: id, Secret: totp.Base32(secret), URI: totp.URI(secret, accounts.TOTPAccountName(u)), ExpiresAt: expires}, nil
+}
+
+// ConfirmTOTP saves the pending secret as the account's credential when code
+// is a current code of it, with that code's step recorded so it cannot also
+// sign in; audited and notified in the same transaction.
+func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string) error {
+	u, err := s.user(ctx, who)
+	if err != nil {
+		return err
+	}
+	if !ids.IsUUID(enrollmentID) {
+		return accounts.ErrEnrollmentGone
+	}
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	ok, err := s.Store.ConfirmTOTP(ctx, store.TOTPConfirmation{
+		EnrollmentID: enrollmentID, UserID: u.ID, MaxTries: EnrollmentTries,
+		Match: func(pending []byte) ([]byte, int64, bool, error) {
+			secret, err := s.Keys.Open(pending, pendingAD(enrollmentID, u.ID))
+			if err != nil {
+				// Sealed under a key no longer given (SECRET_KEY rotated): begin again.
+				return nil, 0, false, errUnreadable
+			}
+			step, ok := totp.Match(secret, code, now)
+			if !ok {
+				return nil, 0, false, nil
+			}
+			sealed, err := s.Keys.Seal(secret, []byte(u.ID))
+			return sealed, step, true, err
+		},
+		Audit:  store.AuditEvent{UserID: u.ID, Action: "totp enrolled", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"},
+		Notify: notice,
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errUnreadable):
+		return accounts.ErrEnrollmentGone
+	case errors.Is(err, store.ErrTOTPExists):
+		return accounts.ErrTOTPOn
+	case err != nil:
+		return err
+	case !ok:
+		return accounts.ErrWrongCode
+	}
+	return nil
+}
+
+// RemoveTOTP deletes the account's credential, audited and notified in the
+// same transaction.
+func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
+	u, err := s.user(ctx, who)
+	if err != nil {
+		return err
+	}
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal)
+	if err != nil {
+		return err
+	}
+	err = s.Store.RemoveTOTP(ctx, store.AuditEvent{UserID: u.ID, Action: "totp removed", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
+	if errors.Is(err, store.ErrNotFound) {
+		return accounts.ErrTOTPOff
+	}
+	return err
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

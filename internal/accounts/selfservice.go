@@ -1,0 +1,123 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/contact"
+	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+)
+
+// TOTPManager is a source whose users turn two-step sign-in with an
+// authenticator app on and off themselves (the account page). Turning it on
+// takes two calls: BeginTOTP makes a secret and saves nothing as active;
+// ConfirmTOTP saves it only when a current code of it matches. Each change
+// is audited and the user is told by email or SMS through the outbox.
+type TOTPManager interface {
+	// TOTPStatus reports whether the account has an authenticator app.
+	TOTPStatus(ctx context.Context, who Who) (enabled bool, err error)
+	// BeginTOTP makes a new secret for the account; ErrTOTPOn when it has one.
+	BeginTOTP(ctx context.Context, who Who) (Enrollment, error)
+	// ConfirmTOTP turns two-step sign-in on with the enrolment's secret when
+	// code is a current code of it: ErrWrongCode (nothing saved) otherwise,
+	// ErrEnrollmentGone when the enrolment expired, is unknown or is another
+	// account's.
+	ConfirmTOTP(ctx context.Context, who Who, enrollmentID, code string) error
+	// RemoveTOTP turns two-step sign-in off; ErrTOTPOff when it was off.
+	RemoveTOTP(ctx context.Context, who Who) error
+}
+
+// Who is the signed-in person a self-service change is for, as the account
+// session knows them from the ID token.
+type Who struct {
+	// Subject is the account's id (the ID token's sub).
+	Subject string
+	// SessionID is Hydra's login session id (the ID token's sid). The Blink
+	// source finds the user's core auth token under it (kept, sealed, when
+	// that sign-in was to the account client); the postgres source ignores it.
+	SessionID string
+	// IP is the client's address, for the audit trail.
+	IP string
+	// Actor is who makes the change, for the audit trail: "" means "user";
+	// the command line says "cli".
+	Actor string
+}
+
+// ActorName is the audit trail's actor for who.
+func (w Who) ActorName() string {
+	if w.Actor == "" {
+		return "user"
+	}
+	return w.Actor
+}
+
+// Enrollment is a secret shown to its user and not yet confirmed.
+type Enrollment struct {
+	// ID names the enrolment in ConfirmTOTP. It opens nothing by itself: it
+	// works only for the account that began it.
+	ID string
+	// Secret is the key in base32, as authenticator apps show it.
+	Secret string
+	// URI is the otpauth://totp/… URI a QR code carries; show it as text too.
+	URI string
+	// ExpiresAt is when the enrolment stops working; zero when the source
+	// does not say (Blink core).
+	ExpiresAt time.Time
+}
+
+// The errors of TOTPManager besides ErrNotFound and ErrUnavailable.
+var (
+	// ErrFreshSignIn: the change needs a new sign-in to the account page
+	// (with Blink core: no core token is kept for this session, it expired,
+	// or core no longer takes it).
+	ErrFreshSignIn = errors.New("accounts: a fresh sign-in is needed")
+	// ErrWrongCode: the confirming code is not a current code of the secret.
+	ErrWrongCode = errors.New("accounts: that code is not right")
+	// ErrEnrollmentGone: the enrolment expired, had its tries, or is not this account's.
+	ErrEnrollmentGone = errors.New("accounts: the enrolment is no longer valid")
+	// ErrTOTPOn: the account already has an authenticator app.
+	ErrTOTPOn = errors.New("accounts: two-step sign-in is already on")
+	// ErrTOTPOff: the account has no authenticator app.
+	ErrTOTPOff = errors.New("accounts: two-step sign-in is off")
+)
+
+// SealFunc seals a message for the outbox (delivery.Seal).
+type SealFunc func(keys secret.Keys, e delivery.Envelope, notAfter time.Time) (*store.Message, error)
+
+// TOTPNotice is the message telling u that two-step sign-in changed (key:
+// "notify.totp.added" or "notify.totp.removed"), by email or else SMS, in
+// English and Spanish (the account keeps no language). When it cannot be
+// made the caller changes nothing: a change the user is not told of is not
+// made. seal nil is delivery.Seal.
+func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc) (*store.Message, error) {
+	if seal == nil {
+		seal = delivery.Seal
+	}
+	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
+	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
+	if u.Email == "" {
+		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: text}
+	}
+	if e.To == "" {
+		return nil, errors.New("the account has no email or phone number to tell, so nothing was changed")
+	}
+	m, err := seal(keys, e, time.Now().Add(24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("the notification to the user could not be sealed, so nothing was changed: %w", err)
+	}
+	return m, nil
+}
+
+// TOTPAccountName is what the authenticator app lists: the email, or the
+// masked phone number.
+func TOTPAccountName(u store.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return contact.MaskPhone(u.Phone)
+}
