@@ -10,14 +10,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check generate unit bench fuzz build build-dev image clean
+.PHONY: dev test check chart generate unit bench fuzz build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
 	bin/blink-consent-dev dev
 
-## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium), under the race detector.
-test: check bin/hydra
+## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium, the Helm chart), under the race detector.
+test: check chart bin/hydra
 	./scripts/ensure-chromium.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
 
@@ -33,12 +33,20 @@ check:
 	$(GO) vet ./...
 	$(GO) vet $(DEVSTACK) ./...
 
+## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values and with every option on (deploy/chart_test.go decodes both strictly).
+CHART := deploy/helm/blink-consent
+chart: bin/helm
+	bin/helm lint --strict $(CHART)
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/all-on-values.yaml
+	bin/helm template consent $(CHART) >/dev/null
+	bin/helm template consent $(CHART) --values $(CHART)/ci/all-on-values.yaml >/dev/null
+
 ## generate: regenerate templ components.
 generate:
 	$(GO) tool templ generate
 
-## unit: the fast tests only (no PostgreSQL, Hydra or Chromium).
-unit:
+## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's test runs bin/helm).
+unit: bin/helm
 	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
@@ -65,6 +73,11 @@ image:
 bin/hydra: tools/hydra/go.mod tools/hydra/go.sum
 	cd tools/hydra && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/hydra github.com/ory/hydra/v2
 	@touch bin/hydra
+
+# Helm v3.22.0, built from the Go module proxy through the pinned module in tools/helm.
+bin/helm: tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/helm helm.sh/helm/v3/cmd/helm
+	@touch bin/helm
 
 clean:
 	rm -rf bin
