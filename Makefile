@@ -75,8 +75,16 @@ bin/hydra: tools/hydra/go.mod tools/hydra/go.sum
 	@touch bin/hydra
 
 # Helm v3.22.0, built from the Go module proxy through the pinned module in tools/helm.
+# The -X flags are those of Helm's own release build: its version, and the
+# Kubernetes version of its client-go (1.37), which `helm template` renders for and
+# `helm lint` checks deprecated APIs against (v1.20 without them).
 bin/helm: tools/helm/go.mod tools/helm/go.sum
-	cd tools/helm && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/helm helm.sh/helm/v3/cmd/helm
+	cd tools/helm && helm=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+		k8s=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go) && minor=$${k8s#v0.} && minor=$${minor%%.*} && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X helm.sh/helm/v3/internal/version.version=$$helm \
+			-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor \
+			-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor" \
+		-o ../../bin/helm helm.sh/helm/v3/cmd/helm
 	@touch bin/helm
 
 clean:
