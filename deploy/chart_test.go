@@ -318,11 +318,11 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 	}
 	for _, e := range c.Env {
 		// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
-		if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "TRACING_SERVICE_NAME"}, e.Name) {
+		if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
 			t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
 		}
 	}
-	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "TRACING_SERVICE_NAME"} {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"} {
 		if _, ok := findEnv(c, name); !ok {
 			t.Errorf("%s is not set with tracing on", name)
 		}
