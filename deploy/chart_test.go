@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -21,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/blinkbitcoin/blink-consent/internal/config"
 )
 
 const (
@@ -350,6 +353,70 @@ func TestChartRefusesUnknownValues(t *testing.T) {
 		} else if !strings.Contains(string(out), "values don't meet the specifications of the schema") {
 			t.Errorf("--set %s failed for another reason: %s", set, out)
 		}
+	}
+}
+
+// The service accepts the environment the chart gives it: the all-on values
+// (made consistent: DEV_MODE off with an https PUBLIC_URL, SMS by Twilio and
+// not also a webhook) load through internal/config with a Secret holding every
+// key, and the chart's list and duration formats parse as the values meant.
+// With the default values, the service refuses to start naming PUBLIC_URL.
+func TestChartEnvironmentLoads(t *testing.T) {
+	secret := map[string]string{
+		"DATABASE_URL":        "postgres://consent:pw@postgres.auth.svc:5432/consent?sslmode=verify-full",
+		"SECRET_KEY":          strings.Repeat("ab", 32),
+		"SECRET_KEY_PREVIOUS": strings.Repeat("cd", 32),
+		"SMTP_URL":            "smtp://apikey:pw@smtp.example.com:587",
+		"TWILIO_ACCOUNT_SID":  "AC0123456789abcdef0123456789abcdef",
+		"TWILIO_AUTH_TOKEN":   "token",
+		"SMS_WEBHOOK_SECRET":  strings.Repeat("s", 40),
+		"CAPTCHA_SECRET_KEY":  "captcha-secret",
+	}
+	getenv := func(t *testing.T, r rendered) func(string) string {
+		env := map[string]string{}
+		for _, e := range only(t, r.deployment.Spec.Template.Spec.Containers).Env {
+			switch {
+			case e.ValueFrom == nil:
+				env[e.Name] = e.Value
+			case e.ValueFrom.SecretKeyRef != nil:
+				env[e.Name] = secret[e.ValueFrom.SecretKeyRef.Key]
+			default:
+				t.Fatalf("%s comes from %+v", e.Name, e.ValueFrom)
+			}
+		}
+		return func(name string) string { return env[name] }
+	}
+
+	consistent := filepath.Join(t.TempDir(), "consistent.yaml")
+	if err := os.WriteFile(consistent, []byte("devMode: false\nsmsWebhook:\n  url: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(getenv(t, render(t, allOnValues, consistent)))
+	if err != nil {
+		t.Fatalf("the service refuses the all-on environment: %v", err)
+	}
+	if c.ListenAddr != ":3000" || c.MetricsAddr != ":9090" || c.PublicURL.String() != "https://login.blink.sv" || !c.Blink() {
+		t.Errorf("listen %q, metrics %q, public URL %v, identity %q", c.ListenAddr, c.MetricsAddr, c.PublicURL, c.IdentitySource)
+	}
+	if got := fmt.Sprint(c.SignIn.TrustedProxies); got != "[10.0.0.0/8 172.16.0.0/12]" {
+		t.Errorf("trusted proxies %s", got)
+	}
+	if !slices.Equal(c.SignIn.SMSCountries, []string{"SV", "US", "GT"}) {
+		t.Errorf("SMS countries %v", c.SignIn.SMSCountries)
+	}
+	if l := c.SignIn.SendPerEmail; l.Max != 5 || l.Window != time.Hour {
+		t.Errorf("RATE_SEND_EMAIL read as %+v", l)
+	}
+	if c.ConsentRememberFor != 0 || c.Retention != 72*time.Hour || c.ShutdownDelay != 10*time.Second || len(c.SecretKeyPrevious) != 1 {
+		t.Errorf("consent %v, retention %v, shutdown delay %v, %d previous keys", c.ConsentRememberFor, c.Retention, c.ShutdownDelay, len(c.SecretKeyPrevious))
+	}
+	if c.SignIn.SMTPCAFile != "/etc/blink-consent/smtp-ca/ca.pem" || c.SignIn.CaptchaProvider != "turnstile" {
+		t.Errorf("SMTP CA file %q, captcha %q", c.SignIn.SMTPCAFile, c.SignIn.CaptchaProvider)
+	}
+
+	_, err = config.Load(getenv(t, render(t)))
+	if err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+		t.Errorf("with the default values (no publicUrl) the service should refuse to start naming PUBLIC_URL, got %v", err)
 	}
 }
 
