@@ -10,14 +10,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check generate unit bench fuzz build build-dev image clean
+.PHONY: dev test check chart generate unit bench fuzz build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
 	bin/blink-consent-dev dev
 
-## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium with axe-core), under the race detector.
-test: check bin/hydra
+## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium with axe-core, the Helm chart), under the race detector.
+test: check chart bin/hydra
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-axe.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
@@ -34,12 +34,20 @@ check:
 	$(GO) vet ./...
 	$(GO) vet $(DEVSTACK) ./...
 
+## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values and with every option on (deploy/chart_test.go decodes both strictly).
+CHART := deploy/helm/blink-consent
+chart: bin/helm
+	bin/helm lint --strict $(CHART)
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/all-on-values.yaml
+	bin/helm template consent $(CHART) >/dev/null
+	bin/helm template consent $(CHART) --values $(CHART)/ci/all-on-values.yaml >/dev/null
+
 ## generate: regenerate templ components.
 generate:
 	$(GO) tool templ generate
 
-## unit: the fast tests only (no PostgreSQL, Hydra or Chromium).
-unit:
+## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's test runs bin/helm).
+unit: bin/helm
 	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
@@ -66,6 +74,19 @@ image:
 bin/hydra: tools/hydra/go.mod tools/hydra/go.sum
 	cd tools/hydra && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/hydra github.com/ory/hydra/v2
 	@touch bin/hydra
+
+# Helm v3.22.0, built from the Go module proxy through the pinned module in tools/helm.
+# The -X flags are those of Helm's own release build: its version, and the
+# Kubernetes version of its client-go (1.37), which `helm template` renders for and
+# `helm lint` checks deprecated APIs against (v1.20 without them).
+bin/helm: tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && helm=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+		k8s=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go) && minor=$${k8s#v0.} && minor=$${minor%%.*} && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X helm.sh/helm/v3/internal/version.version=$$helm \
+			-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor \
+			-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor" \
+		-o ../../bin/helm helm.sh/helm/v3/cmd/helm
+	@touch bin/helm
 
 clean:
 	rm -rf bin

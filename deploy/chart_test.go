@@ -1,0 +1,733 @@
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/blinkbitcoin/blink-consent/internal/config"
+)
+
+const (
+	chartDir    = "helm/blink-consent"
+	allOnValues = "helm/blink-consent/ci/all-on-values.yaml"
+)
+
+// The variables whose values live in the existing Secret, never in values.
+var secretVariables = []string{"DATABASE_URL", "SECRET_KEY", "SECRET_KEY_PREVIOUS", "SMTP_URL",
+	"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMS_WEBHOOK_SECRET", "CAPTCHA_SECRET_KEY"}
+
+// Both value sets render, every object decodes strictly into its Kubernetes
+// type, and the objects hang together (selectors, ports, names).
+func TestChartRendersStrictly(t *testing.T) {
+	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, files...)
+			if len(r.all) == 0 {
+				t.Fatal("nothing rendered")
+			}
+			pod := r.deployment.Spec.Template
+			if !selects(r.deployment.Spec.Selector.MatchLabels, pod.Labels) {
+				t.Errorf("the Deployment's selector %v does not match its pods %v", r.deployment.Spec.Selector.MatchLabels, pod.Labels)
+			}
+			if !selects(r.service.Spec.Selector, pod.Labels) {
+				t.Errorf("the Service's selector %v does not match the pods %v", r.service.Spec.Selector, pod.Labels)
+			}
+			if r.pdb != nil && !selects(r.pdb.Spec.Selector.MatchLabels, pod.Labels) {
+				t.Errorf("the PodDisruptionBudget's selector does not match the pods")
+			}
+			if r.pdb != nil && (r.pdb.Spec.MaxUnavailable == nil || r.pdb.Spec.MaxUnavailable.IntValue() < 1) {
+				t.Errorf("the PodDisruptionBudget lets no pod go: %v", r.pdb.Spec.MaxUnavailable)
+			}
+			container := only(t, pod.Spec.Containers)
+			for _, p := range r.service.Spec.Ports {
+				if _, ok := containerPort(container, p.TargetPort.StrVal); !ok {
+					t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
+				}
+			}
+			if r.hpa != nil {
+				ref := r.hpa.Spec.ScaleTargetRef
+				if ref.Kind != "Deployment" || ref.Name != r.deployment.Name {
+					t.Errorf("the HPA scales %s %s, not the Deployment %s", ref.Kind, ref.Name, r.deployment.Name)
+				}
+				if r.deployment.Spec.Replicas != nil {
+					t.Errorf("with the HPA on the Deployment still sets replicas (%d): every upgrade would reset the HPA's count", *r.deployment.Spec.Replicas)
+				}
+			}
+			if r.ingress != nil {
+				for _, rule := range r.ingress.Spec.Rules {
+					last := rule.HTTP.Paths[len(rule.HTTP.Paths)-1]
+					if last.Path != "/" || last.Backend.Service.Name != r.service.Name || last.Backend.Service.Port.Name != "http" {
+						t.Errorf("host %s: the catch-all path goes to %+v, not the Service's http port", rule.Host, last.Backend.Service)
+					}
+				}
+			}
+			if r.serviceMonitor != nil {
+				sm := r.serviceMonitor
+				if !selects(sm.Spec.Selector.MatchLabels, r.service.Labels) {
+					t.Errorf("the ServiceMonitor's selector %v does not match the Service's labels %v", sm.Spec.Selector.MatchLabels, r.service.Labels)
+				}
+				ep := only(t, sm.Spec.Endpoints)
+				if ep.Port != "metrics" || ep.Path != "/metrics" {
+					t.Errorf("the ServiceMonitor scrapes port %q path %q", ep.Port, ep.Path)
+				}
+				// deploy/prometheus-rules.yaml reads up{job="blink-consent"}.
+				if job := r.service.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
+					t.Errorf("the scrape job would be %q, not blink-consent", job)
+				}
+			}
+		})
+	}
+}
+
+// The optional objects appear only when asked for; the rest always.
+func TestChartOptionalObjects(t *testing.T) {
+	kinds := func(r rendered) []string {
+		var k []string
+		for _, o := range r.all {
+			k = append(k, o.Kind)
+		}
+		slices.Sort(k)
+		return k
+	}
+	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service"}; !slices.Equal(got, want) {
+		t.Errorf("default values render %v, want %v", got, want)
+	}
+	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "Service", "ServiceMonitor"}
+	if got := kinds(render(t, allOnValues)); !slices.Equal(got, want) {
+		t.Errorf("all-on values render %v, want %v", got, want)
+	}
+}
+
+// The pods run as non-root on a read-only root filesystem, with no privilege
+// escalation, no capabilities, the runtime's seccomp profile, no API token and
+// bounded resources; the migrate Job too.
+func TestChartSecurityContext(t *testing.T) {
+	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, files...)
+			for what, spec := range map[string]corev1.PodSpec{"Deployment": r.deployment.Spec.Template.Spec, "migrate Job": r.migrate.Spec.Template.Spec} {
+				if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+					t.Errorf("%s: the pod mounts a service account token", what)
+				}
+				ps := spec.SecurityContext
+				if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.RunAsUser == nil || *ps.RunAsUser == 0 {
+					t.Errorf("%s: pod securityContext %+v does not run as non-root", what, ps)
+				}
+				if ps == nil || ps.SeccompProfile == nil || ps.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+					t.Errorf("%s: pod seccomp profile is not RuntimeDefault", what)
+				}
+				c := only(t, spec.Containers)
+				sc := c.SecurityContext
+				switch {
+				case sc == nil:
+					t.Errorf("%s: no container securityContext", what)
+				case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+					t.Errorf("%s: the root filesystem is writable", what)
+				case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+					t.Errorf("%s: privilege escalation is allowed", what)
+				case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+					t.Errorf("%s: capabilities %+v, want drop [ALL] and add none", what, sc.Capabilities)
+				case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+					t.Errorf("%s: the container may run as root", what)
+				case sc.Privileged != nil && *sc.Privileged:
+					t.Errorf("%s: privileged", what)
+				}
+				for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+					if q, ok := c.Resources.Requests[res]; !ok || q.IsZero() {
+						t.Errorf("%s: no %s request", what, res)
+					}
+					if q, ok := c.Resources.Limits[res]; !ok || q.IsZero() {
+						t.Errorf("%s: no %s limit", what, res)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Liveness is /healthz and readiness /readyz, both on the port METRICS_ADDR
+// listens on (internal/server: healthRoutes).
+func TestChartProbes(t *testing.T) {
+	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
+		t.Run(name, func(t *testing.T) {
+			c := only(t, render(t, files...).deployment.Spec.Template.Spec.Containers)
+			metricsAddr := envValue(t, c, "METRICS_ADDR")
+			for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+				if probe == nil || probe.HTTPGet == nil {
+					t.Errorf("no HTTP probe for %s", want)
+					continue
+				}
+				if probe.HTTPGet.Path != want {
+					t.Errorf("probe path %q, want %q", probe.HTTPGet.Path, want)
+				}
+				port, ok := containerPort(c, probe.HTTPGet.Port.StrVal)
+				if !ok || ":"+fmt.Sprint(port) != metricsAddr {
+					t.Errorf("probe %s goes to port %v (%d), METRICS_ADDR is %q", want, probe.HTTPGet.Port, port, metricsAddr)
+				}
+			}
+			if listen := envValue(t, c, "LISTEN_ADDR"); listen == metricsAddr {
+				t.Errorf("LISTEN_ADDR and METRICS_ADDR are both %q", listen)
+			}
+		})
+	}
+}
+
+// migrate runs as a pre-install and pre-upgrade hook, with the database URL
+// from the Secret, once (restartPolicy Never, bounded retries and time).
+func TestChartMigrateHook(t *testing.T) {
+	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, files...)
+			job := r.migrate
+			hooks := strings.Split(job.Annotations["helm.sh/hook"], ",")
+			if !slices.Contains(hooks, "pre-install") || !slices.Contains(hooks, "pre-upgrade") {
+				t.Errorf("hook annotation %q, want pre-install and pre-upgrade", job.Annotations["helm.sh/hook"])
+			}
+			if !strings.Contains(job.Annotations["helm.sh/hook-delete-policy"], "before-hook-creation") {
+				t.Errorf("hook-delete-policy %q: a failed Job would block the next upgrade", job.Annotations["helm.sh/hook-delete-policy"])
+			}
+			spec := job.Spec.Template.Spec
+			if spec.RestartPolicy != corev1.RestartPolicyNever || job.Spec.BackoffLimit == nil || job.Spec.ActiveDeadlineSeconds == nil {
+				t.Errorf("restartPolicy %q, backoffLimit %v, activeDeadlineSeconds %v", spec.RestartPolicy, job.Spec.BackoffLimit, job.Spec.ActiveDeadlineSeconds)
+			}
+			c := only(t, spec.Containers)
+			if !slices.Equal(c.Args, []string{"migrate"}) || c.Image != only(t, r.deployment.Spec.Template.Spec.Containers).Image {
+				t.Errorf("the Job runs %s %v, want the Deployment's image with migrate", c.Image, c.Args)
+			}
+			e := only(t, c.Env)
+			if e.Name != "DATABASE_URL" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+				e.ValueFrom.SecretKeyRef.Name != r.values.ExistingSecret || e.ValueFrom.SecretKeyRef.Key != "DATABASE_URL" {
+				t.Errorf("the Job's env %+v does not read DATABASE_URL from the Secret %q", e, r.values.ExistingSecret)
+			}
+		})
+	}
+}
+
+// Secret settings come from the existing Secret by reference: the chart
+// renders no Secret and inlines no secret value.
+func TestChartSecretsByReference(t *testing.T) {
+	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, files...)
+			if r.values.ExistingSecret == "" {
+				t.Fatal("no existingSecret in the values")
+			}
+			for _, o := range r.all {
+				if o.Kind == "Secret" {
+					t.Errorf("the chart renders a Secret (%s)", o.Name)
+				}
+			}
+			c := only(t, r.deployment.Spec.Template.Spec.Containers)
+			for _, name := range secretVariables {
+				e, ok := findEnv(c, name)
+				if !ok {
+					t.Errorf("%s is not read from the Secret", name)
+					continue
+				}
+				if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					t.Errorf("%s is not a Secret reference: %+v", name, e)
+					continue
+				}
+				ref := e.ValueFrom.SecretKeyRef
+				if ref.Name != r.values.ExistingSecret || ref.Key != name {
+					t.Errorf("%s reads key %q of Secret %q, want key %s of %q", name, ref.Key, ref.Name, name, r.values.ExistingSecret)
+				}
+				required := name == "DATABASE_URL" || name == "SECRET_KEY"
+				if optional := ref.Optional != nil && *ref.Optional; optional == required {
+					t.Errorf("%s: optional is %v", name, optional)
+				}
+			}
+		})
+	}
+}
+
+// Every setting of README.md's configuration table reaches the Deployment
+// from the all-on values, through the value README's chart table names, and
+// the chart sets no variable the service does not read.
+func TestChartCoversEveryREADMESetting(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := tableNames(t, string(readme), "## Configuration")
+	if len(settings) < 30 {
+		t.Fatalf("read only %d settings from README's configuration table: %v", len(settings), settings)
+	}
+	mapping := chartMapping(t, string(readme))
+	r := render(t, allOnValues)
+	c := only(t, r.deployment.Spec.Template.Spec.Containers)
+	var allOn map[string]any
+	readYAML(t, allOnValues, &allOn)
+	var defaults map[string]any
+	readYAML(t, filepath.Join(chartDir, "values.yaml"), &defaults)
+
+	for _, name := range settings {
+		var found []corev1.EnvVar
+		for _, e := range c.Env {
+			if e.Name == name {
+				found = append(found, e)
+			}
+		}
+		if len(found) != 1 {
+			t.Errorf("%s: %d env entries in the all-on Deployment, want 1", name, len(found))
+			continue
+		}
+		e := found[0]
+		path, ok := mapping[name]
+		if !ok {
+			t.Errorf("%s: no row in README's chart values table", name)
+			continue
+		}
+		if slices.Contains(secretVariables, name) {
+			if path != "Secret" {
+				t.Errorf("%s: README's chart table says %q, but the chart reads it from the Secret", name, path)
+			}
+			continue
+		}
+		if e.Value == "" {
+			t.Errorf("%s: empty in the all-on Deployment", name)
+		}
+		if _, ok := lookup(defaults, path); !ok {
+			t.Errorf("%s: README's chart table names %q, which values.yaml lacks", name, path)
+			continue
+		}
+		v, ok := lookup(allOn, path)
+		if !ok {
+			t.Errorf("%s: the all-on values do not set %q", name, path)
+			continue
+		}
+		if want := derived(name, v); e.Value != want {
+			t.Errorf("%s = %q, want %q from %s", name, e.Value, want, path)
+		}
+	}
+	for _, e := range c.Env {
+		// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
+		if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
+			t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
+		}
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"} {
+		if _, ok := findEnv(c, name); !ok {
+			t.Errorf("%s is not set with tracing on", name)
+		}
+	}
+	if ca, ok := findEnv(c, "SMTP_CA_FILE"); ok {
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || strings.HasPrefix(ca.Value, m.MountPath+"/")
+		}
+		if !mounted {
+			t.Errorf("SMTP_CA_FILE %s is on no mounted volume", ca.Value)
+		}
+	}
+}
+
+// A misspelt or malformed value fails the render (values.schema.json) rather
+// than being ignored, and the values the chart ships pass.
+func TestChartRefusesUnknownValues(t *testing.T) {
+	helm := helmBin(t)
+	for _, set := range []string{"hydraAdminURL=http://hydra:4445", "smtp.form=Blink", "rateLimits.sendEmail=4 per hour",
+		"log.level=verbose", "identitySource=kratos", "image.digest=latest"} {
+		out, err := exec.Command(helm, "template", "consent", chartDir, "--set", set).CombinedOutput()
+		if err == nil {
+			t.Errorf("--set %s rendered", set)
+		} else if !strings.Contains(string(out), "values don't meet the specifications of the schema") {
+			t.Errorf("--set %s failed for another reason: %s", set, out)
+		}
+	}
+}
+
+// The service accepts the environment the chart gives it: the all-on values
+// (made consistent: DEV_MODE off with an https PUBLIC_URL, SMS by Twilio and
+// not also a webhook) load through internal/config with a Secret holding every
+// key, and the chart's list and duration formats parse as the values meant.
+// With the default values, the service refuses to start naming PUBLIC_URL.
+func TestChartEnvironmentLoads(t *testing.T) {
+	secret := map[string]string{
+		"DATABASE_URL":        "postgres://consent:pw@postgres.auth.svc:5432/consent?sslmode=verify-full",
+		"SECRET_KEY":          strings.Repeat("ab", 32),
+		"SECRET_KEY_PREVIOUS": strings.Repeat("cd", 32),
+		"SMTP_URL":            "smtp://apikey:pw@smtp.example.com:587",
+		"TWILIO_ACCOUNT_SID":  "AC0123456789abcdef0123456789abcdef",
+		"TWILIO_AUTH_TOKEN":   "token",
+		"SMS_WEBHOOK_SECRET":  strings.Repeat("s", 40),
+		"CAPTCHA_SECRET_KEY":  "captcha-secret",
+	}
+	getenv := func(t *testing.T, r rendered) func(string) string {
+		env := map[string]string{}
+		for _, e := range only(t, r.deployment.Spec.Template.Spec.Containers).Env {
+			switch {
+			case e.ValueFrom == nil:
+				env[e.Name] = e.Value
+			case e.ValueFrom.SecretKeyRef != nil:
+				env[e.Name] = secret[e.ValueFrom.SecretKeyRef.Key]
+			default:
+				t.Fatalf("%s comes from %+v", e.Name, e.ValueFrom)
+			}
+		}
+		return func(name string) string { return env[name] }
+	}
+
+	consistent := filepath.Join(t.TempDir(), "consistent.yaml")
+	if err := os.WriteFile(consistent, []byte("devMode: false\nsmsWebhook:\n  url: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(getenv(t, render(t, allOnValues, consistent)))
+	if err != nil {
+		t.Fatalf("the service refuses the all-on environment: %v", err)
+	}
+	if c.ListenAddr != ":3000" || c.MetricsAddr != ":9090" || c.PublicURL.String() != "https://login.blink.sv" || !c.Blink() {
+		t.Errorf("listen %q, metrics %q, public URL %v, identity %q", c.ListenAddr, c.MetricsAddr, c.PublicURL, c.IdentitySource)
+	}
+	if got := fmt.Sprint(c.SignIn.TrustedProxies); got != "[10.0.0.0/8 172.16.0.0/12]" {
+		t.Errorf("trusted proxies %s", got)
+	}
+	if !slices.Equal(c.SignIn.SMSCountries, []string{"SV", "US", "GT"}) {
+		t.Errorf("SMS countries %v", c.SignIn.SMSCountries)
+	}
+	if l := c.SignIn.SendPerEmail; l.Max != 5 || l.Window != time.Hour {
+		t.Errorf("RATE_SEND_EMAIL read as %+v", l)
+	}
+	if c.ConsentRememberFor != 0 || c.Retention != 72*time.Hour || c.ShutdownDelay != 10*time.Second || len(c.SecretKeyPrevious) != 1 {
+		t.Errorf("consent %v, retention %v, shutdown delay %v, %d previous keys", c.ConsentRememberFor, c.Retention, c.ShutdownDelay, len(c.SecretKeyPrevious))
+	}
+	if c.SignIn.SMTPCAFile != "/etc/blink-consent/smtp-ca/ca.pem" || c.SignIn.CaptchaProvider != "turnstile" {
+		t.Errorf("SMTP CA file %q, captcha %q", c.SignIn.SMTPCAFile, c.SignIn.CaptchaProvider)
+	}
+
+	_, err = config.Load(getenv(t, render(t)))
+	if err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+		t.Errorf("with the default values (no publicUrl) the service should refuse to start naming PUBLIC_URL, got %v", err)
+	}
+}
+
+// derived is what the chart makes of a value for a variable.
+func derived(name string, v any) string {
+	switch name {
+	case "LISTEN_ADDR", "METRICS_ADDR":
+		return fmt.Sprintf(":%v", v)
+	case "SMTP_CA_FILE":
+		return "/etc/blink-consent/smtp-ca/ca.pem"
+	}
+	if list, ok := v.([]any); ok {
+		var s []string
+		for _, x := range list {
+			s = append(s, fmt.Sprint(x))
+		}
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// tableNames are the backquoted names in the first column of the first table under heading.
+func tableNames(t *testing.T, doc, heading string) []string {
+	t.Helper()
+	_, section, ok := strings.Cut(doc, "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("README has no %q", heading)
+	}
+	name := regexp.MustCompile("`([A-Z][A-Z0-9_]+)`")
+	var names []string
+	inTable := false
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			if inTable {
+				break
+			}
+			continue
+		}
+		inTable = true
+		cells := strings.Split(line, "|")
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+// chartMapping reads README's table of chart values: variable → values path,
+// or "Secret" for a key of the existing Secret.
+func chartMapping(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	_, section, ok := strings.Cut(doc, "\n### The chart's values\n")
+	if !ok {
+		t.Fatal(`README has no "### The chart's values"`)
+	}
+	row := regexp.MustCompile("^\\| ((?:`[A-Z0-9_]+`(?:, )?)+) \\| (?:`([A-Za-z0-9.]+)`|(Secret) key)")
+	m := map[string]string{}
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "#") {
+			break
+		}
+		r := row.FindStringSubmatch(line)
+		if r == nil {
+			continue
+		}
+		for _, name := range strings.Split(r[1], ", ") {
+			m[strings.Trim(name, "`")] = r[2] + r[3]
+		}
+	}
+	if len(m) == 0 {
+		t.Fatal("README's chart values table has no rows")
+	}
+	return m
+}
+
+func lookup(values map[string]any, path string) (any, bool) {
+	var v any = values
+	for _, key := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[key]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// serviceMonitor is prometheus-operator's monitoring.coreos.com/v1
+// ServiceMonitor, as far as this chart uses it (decoded strictly, an unknown
+// field fails as it would on the API server with the CRD installed).
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		JobLabel          string               `json:"jobLabel"`
+		Selector          metav1.LabelSelector `json:"selector"`
+		NamespaceSelector struct {
+			Any        bool     `json:"any,omitempty"`
+			MatchNames []string `json:"matchNames,omitempty"`
+		} `json:"namespaceSelector"`
+		Endpoints []struct {
+			Port          string `json:"port"`
+			Path          string `json:"path"`
+			Interval      string `json:"interval"`
+			ScrapeTimeout string `json:"scrapeTimeout"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// chartValues are the values the tests read back.
+type chartValues struct {
+	ExistingSecret string `json:"existingSecret"`
+}
+
+type object struct {
+	metav1.TypeMeta
+	Name string
+}
+
+type rendered struct {
+	all            []object
+	values         chartValues
+	deployment     *appsv1.Deployment
+	service        *corev1.Service
+	migrate        *batchv1.Job
+	pdb            *policyv1.PodDisruptionBudget
+	hpa            *autoscalingv2.HorizontalPodAutoscaler
+	ingress        *networkingv1.Ingress
+	serviceMonitor *serviceMonitor
+	configMap      *corev1.ConfigMap
+}
+
+var renders sync.Map // values files → rendered
+
+// render runs the pinned helm's lint and template on the chart with the
+// values files and decodes every object strictly into its type (once per
+// set of values files).
+func render(t *testing.T, valuesFiles ...string) rendered {
+	t.Helper()
+	key := strings.Join(valuesFiles, "\x00")
+	if r, ok := renders.Load(key); ok {
+		return r.(rendered)
+	}
+	helm := helmBin(t)
+	var args []string
+	for _, f := range valuesFiles {
+		args = append(args, "--values", f)
+	}
+	run(t, helm, append([]string{"lint", "--strict", chartDir}, args...)...)
+	out := run(t, helm, append([]string{"template", "consent", chartDir, "--namespace", "auth"}, args...)...)
+
+	var r rendered
+	r.values = chartValues{ExistingSecret: "blink-consent"}
+	for _, f := range valuesFiles {
+		readYAML(t, f, &r.values)
+	}
+	for i, doc := range regexp.MustCompile(`(?m)^---[ \t]*$`).Split(out, -1) {
+		if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(doc, "")) == "" {
+			continue
+		}
+		j, err := yaml.YAMLToJSONStrict([]byte(doc))
+		if err != nil {
+			t.Fatalf("document %d is not YAML: %v\n%s", i, err, doc)
+		}
+		var tm metav1.TypeMeta
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &tm); err != nil {
+			t.Fatal(err)
+		}
+		var into any
+		switch tm.APIVersion + " " + tm.Kind {
+		case "apps/v1 Deployment":
+			r.deployment = one(t, r.deployment, "Deployment")
+			into = r.deployment
+		case "v1 Service":
+			r.service = one(t, r.service, "Service")
+			into = r.service
+		case "batch/v1 Job":
+			r.migrate = one(t, r.migrate, "Job")
+			into = r.migrate
+		case "policy/v1 PodDisruptionBudget":
+			r.pdb = one(t, r.pdb, "PodDisruptionBudget")
+			into = r.pdb
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			r.hpa = one(t, r.hpa, "HorizontalPodAutoscaler")
+			into = r.hpa
+		case "networking.k8s.io/v1 Ingress":
+			r.ingress = one(t, r.ingress, "Ingress")
+			into = r.ingress
+		case "monitoring.coreos.com/v1 ServiceMonitor":
+			r.serviceMonitor = one(t, r.serviceMonitor, "ServiceMonitor")
+			into = r.serviceMonitor
+		case "v1 ConfigMap":
+			r.configMap = one(t, r.configMap, "ConfigMap")
+			into = r.configMap
+		default:
+			t.Fatalf("the chart renders %s %s, which this test does not know", tm.APIVersion, tm.Kind)
+		}
+		strict, err := sigsjson.UnmarshalStrict(j, into)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tm.Kind, err, doc)
+		}
+		if len(strict) > 0 {
+			t.Fatalf("%s does not decode strictly into its type: %v\n%s", tm.Kind, strict, doc)
+		}
+		var meta struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &meta); err != nil || meta.Metadata.Name == "" {
+			t.Fatalf("%s has no name (%v)", tm.Kind, err)
+		}
+		r.all = append(r.all, object{TypeMeta: tm, Name: meta.Metadata.Name})
+	}
+	if r.deployment == nil || r.service == nil || r.migrate == nil {
+		t.Fatalf("no Deployment, Service or migrate Job in:\n%s", out)
+	}
+	renders.Store(key, r)
+	return r
+}
+
+// helmBin is the pinned helm (make bin/helm), or HELM_BIN.
+func helmBin(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("HELM_BIN")
+	if path == "" {
+		path = filepath.Join("..", "bin", "helm")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		t.Fatalf("no helm at %s (%v): run `make bin/helm` (tools/helm pins v3.22.0) or set HELM_BIN", abs, err)
+	}
+	return abs
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func one[T any](t *testing.T, seen *T, kind string) *T {
+	t.Helper()
+	if seen != nil {
+		t.Fatalf("the chart renders more than one %s", kind)
+	}
+	return new(T)
+}
+
+func only[T any](t *testing.T, list []T) T {
+	t.Helper()
+	if len(list) != 1 {
+		t.Fatalf("want exactly one, got %d: %+v", len(list), list)
+	}
+	return list[0]
+}
+
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func containerPort(c corev1.Container, name string) (int32, bool) {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort, true
+		}
+	}
+	return 0, false
+}
+
+func findEnv(c corev1.Container, name string) (corev1.EnvVar, bool) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return corev1.EnvVar{}, false
+}
+
+func envValue(t *testing.T, c corev1.Container, name string) string {
+	t.Helper()
+	e, ok := findEnv(c, name)
+	if !ok {
+		t.Fatalf("no %s in the container's env", name)
+	}
+	return e.Value
+}
