@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -47,13 +48,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			"sslmode", mode)
 	}
 
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
+	}
+	if schema, own, err := db.SchemaVersions(ctx); err == nil && schema > own {
+		logger.Info("running on a newer database schema whose migrations declare this binary compatible", "schema_version", schema, "binary_schema_version", own)
 	}
 
 	keys := secret.NewKeys(cfg.SecretKey, cfg.SecretKeyPrevious...)
@@ -294,7 +298,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, url)
+	db, err := openDatabase(ctx, url)
 	if err != nil {
 		return err
 	}
@@ -306,10 +310,36 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(stdout, "the database schema is up to date")
+	if len(applied) > 0 {
+		return nil
 	}
+	if schema, own, err := db.SchemaVersions(ctx); err == nil && schema > own {
+		fmt.Fprintf(stdout, "the database schema (version %d) is newer than this binary's (%d) and its migrations declare this binary compatible: nothing to apply\n", schema, own)
+		return nil
+	}
+	fmt.Fprintln(stdout, "the database schema is up to date")
 	return nil
+}
+
+// actAsRelease, when not 0, makes every command act as the release whose last
+// migration had this number (store.ActAsRelease): the upgrade tests run the
+// previous release's code path on the newest schema this way. Only tests set
+// it; no setting or flag reaches it.
+var actAsRelease atomic.Int64
+
+// openDatabase opens the database as this binary (or the release tests make it act as).
+func openDatabase(ctx context.Context, url string) (*store.Store, error) {
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if release := actAsRelease.Load(); release != 0 {
+		if err := db.ActAsRelease(int(release)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 func openForCLI(ctx context.Context, getenv func(string) string) (*store.Store, error) {
@@ -317,7 +347,7 @@ func openForCLI(ctx context.Context, getenv func(string) string) (*store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, url)
+	db, err := openDatabase(ctx, url)
 	if err != nil {
 		return nil, err
 	}
