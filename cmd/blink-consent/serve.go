@@ -291,7 +291,8 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	if help, err := parseFlags(fs, args, stdout, "Usage: blink-consent migrate\n\nApplies the database migrations DATABASE_URL lacks. Safe to run again, and from several replicas at once."); help || err != nil {
+	check := fs.Bool("check", false, "change nothing: say whether this binary can serve on the database as it is (before a rollback, run it with the release to roll back to); fail when it cannot")
+	if help, err := parseFlags(fs, args, stdout, "Usage: blink-consent migrate [--check]\n\nApplies the database migrations DATABASE_URL lacks. Safe to run again, and from several replicas at once."); help || err != nil {
 		return err
 	}
 	url, err := config.DatabaseURL(getenv)
@@ -303,6 +304,9 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
+	if *check {
+		return checkSchema(ctx, db, stdout)
+	}
 	applied, err := db.Migrate(ctx)
 	for _, name := range applied {
 		fmt.Fprintln(stdout, "applied", name)
@@ -318,6 +322,25 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return nil
 	}
 	fmt.Fprintln(stdout, "the database schema is up to date")
+	return nil
+}
+
+// checkSchema is `migrate --check`: before a rollback, run with the release
+// to roll back to, it says whether that release can run on the schema as it is.
+func checkSchema(ctx context.Context, db *store.Store, stdout io.Writer) error {
+	schema, own, err := db.SchemaVersions(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema version %d; this binary's %d\n", schema, own)
+	if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	if schema > own {
+		fmt.Fprintf(stdout, "this binary can run on it: the %d newer migrations declare it compatible\n", schema-own)
+	} else {
+		fmt.Fprintln(stdout, "this binary can run on it: the schema is its own")
+	}
 	return nil
 }
 

@@ -170,6 +170,12 @@ func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 		t.Errorf("the previous release's migrate on the newer schema: %q %v", out, err)
 	}
 
+	// Asked before a rollback, the previous release says it can run here.
+	if out, _, err := runCLI(t, env, "migrate", "--check"); err != nil || !strings.Contains(out, fmt.Sprintf("database schema version %d; this binary's %d", newest, newest-1)) ||
+		!strings.Contains(out, "can run on it") {
+		t.Errorf("migrate --check of the previous release on the newer schema: %q %v", out, err)
+	}
+
 	// A contract migration the previous release predates, as a later release
 	// would record it, stops the previous release's serve.
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -188,6 +194,9 @@ func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, env, "migrate"); err == nil || !strings.Contains(err.Error(), store.ErrSchemaAhead.Error()) {
 		t.Errorf("the previous release's migrate on a contract it predates: %v", err)
+	}
+	if out, _, err := runCLI(t, env, "migrate", "--check"); err == nil || !strings.Contains(err.Error(), "contract migration") || strings.Contains(out, "can run on it") {
+		t.Errorf("migrate --check of the previous release on a contract it predates: %q %v", out, err)
 	}
 }
 
