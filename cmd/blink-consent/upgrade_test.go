@@ -19,6 +19,13 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
+// previousRelease is the release the upgrade tests run beside the newest:
+// the previous one (store.PreviousRelease), or, while no migration follows
+// it yet, the binary that knows every migration but the newest.
+func previousRelease(t *testing.T) int {
+	return min(store.PreviousRelease, newestMigration(t)-1)
+}
+
 // newestMigration is the number of the last migration this binary embeds.
 func newestMigration(t *testing.T) int {
 	t.Helper()
@@ -45,22 +52,22 @@ func actAs(t *testing.T, release int) {
 
 // During a rolling update the release's `migrate` hook has moved the schema
 // on while the previous release's replicas still serve, and any of them may
-// restart. Here `serve` acts as the previous release (it knows every migration
-// but the newest) on a database migrated to the newest: it starts, a person
+// restart. Here `serve` acts as the previous release (it knows only that
+// release's migrations) on a database migrated to the newest: it starts, a person
 // signs in through it, and the rows it writes are in the new schema. Then a
 // replica of the new release joins on the same database and checks the code
 // the old one sent: old and new side by side.
 func TestPreviousReleaseSignsInOnTheNewSchema(t *testing.T) {
 	ctx := context.Background()
-	newest := newestMigration(t)
-	actAs(t, newest-1)
+	newest, previous := newestMigration(t), previousRelease(t)
+	actAs(t, previous)
 	st, err := newTestStack(ctx, "upgrade", 0) // migrated to the newest by startStack, served as the previous release
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Stop() })
-	if !strings.Contains(serviceLog.String(), fmt.Sprintf(`schema_version=%d binary_schema_version=%d`, newest, newest-1)) {
-		t.Fatalf("serve did not say it runs as release %d on schema %d:\n%s", newest-1, newest, lastLines(serviceLog.String(), 20))
+	if !strings.Contains(serviceLog.String(), fmt.Sprintf(`schema_version=%d binary_schema_version=%d`, newest, previous)) {
+		t.Fatalf("serve did not say it runs as release %d on schema %d:\n%s", previous, newest, lastLines(serviceLog.String(), 20))
 	}
 
 	const email = "upgrade@example.com"
@@ -118,7 +125,7 @@ func TestPreviousReleaseSignsInOnTheNewSchema(t *testing.T) {
 // predates.
 func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 	ctx := context.Background()
-	newest := newestMigration(t)
+	newest, previous := newestMigration(t), previousRelease(t)
 	dbURL, err := testPG.CreateDatabase(ctx, "it_upgrade_refused")
 	if err != nil {
 		t.Fatal(err)
@@ -141,19 +148,19 @@ func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 		return v
 	}
 
-	actAs(t, newest-1)
+	actAs(t, previous)
 	if out, _, err := runCLI(t, env, "migrate"); err != nil {
 		t.Fatalf("the previous release's migrate: %v %s", err, out)
 	}
 	actAsRelease.Store(0)
 	err = serveBriefly(env)
-	for _, want := range []string{"behind", fmt.Sprintf("at version %d", newest-1), fmt.Sprintf("needs version %d", newest), "run `blink-consent migrate`"} {
+	for _, want := range []string{"behind", fmt.Sprintf("at version %d", previous), fmt.Sprintf("needs version %d", newest), "run `blink-consent migrate`"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("the new release's serve on the previous schema: %v; want it to say %q", err, want)
 		}
 	}
-	if v := schemaVersion(); v != newest-1 {
-		t.Fatalf("the refused serve left the schema at %d, want %d", v, newest-1)
+	if v := schemaVersion(); v != previous {
+		t.Fatalf("the refused serve left the schema at %d, want %d", v, previous)
 	}
 
 	if out, _, err := runCLI(t, env, "migrate"); err != nil || !strings.Contains(out, "applied") {
@@ -165,13 +172,13 @@ func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 
 	// The previous release's migrate (Helm re-running the hook of a rollback)
 	// has nothing to apply and says why.
-	actAs(t, newest-1)
-	if out, _, err := runCLI(t, env, "migrate"); err != nil || !strings.Contains(out, fmt.Sprintf("(version %d) is newer than this binary's (%d)", newest, newest-1)) {
+	actAs(t, previous)
+	if out, _, err := runCLI(t, env, "migrate"); err != nil || !strings.Contains(out, fmt.Sprintf("(version %d) is newer than this binary's (%d)", newest, previous)) {
 		t.Errorf("the previous release's migrate on the newer schema: %q %v", out, err)
 	}
 
 	// Asked before a rollback, the previous release says it can run here.
-	if out, _, err := runCLI(t, env, "migrate", "--check"); err != nil || !strings.Contains(out, fmt.Sprintf("database schema version %d; this binary's %d", newest, newest-1)) ||
+	if out, _, err := runCLI(t, env, "migrate", "--check"); err != nil || !strings.Contains(out, fmt.Sprintf("database schema version %d; this binary's %d", newest, previous)) ||
 		!strings.Contains(out, "can run on it") {
 		t.Errorf("migrate --check of the previous release on the newer schema: %q %v", out, err)
 	}
@@ -187,7 +194,7 @@ func TestNewReleaseRefusesAnOlderSchemaAndOldReleaseAContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = serveBriefly(env)
-	for _, want := range []string{fmt.Sprintf("at version %d", newest), fmt.Sprintf("knows up to version %d", newest-1), "contract migration", "restore a backup"} {
+	for _, want := range []string{fmt.Sprintf("at version %d", newest), fmt.Sprintf("knows up to version %d", previous), "contract migration", "restore a backup"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("the previous release's serve on a contract it predates: %v; want it to say %q", err, want)
 		}

@@ -14,7 +14,8 @@ import (
 // new tables, new nullable columns or columns with a default, new plain
 // indexes. A file that raises K is a contract migration and may remove what
 // code older than K used — only once the release that stopped using it has
-// itself been replaced (K at most the previous release's last migration).
+// itself been replaced (K at most the previous release's last migration,
+// PreviousRelease).
 func TestMigrationsDeclareTheirCompatibility(t *testing.T) {
 	ms, err := migrations()
 	if err != nil {
@@ -31,6 +32,9 @@ func TestMigrationsDeclareTheirCompatibility(t *testing.T) {
 			t.Errorf("%s declares compatible-with: %d, below the %d of an earlier migration: once a contract migration ran, older code cannot come back", m.name, m.compatibleWith, floor)
 		case m.compatibleWith > m.version:
 			t.Errorf("%s declares compatible-with: %d, a version after its own", m.name, m.compatibleWith)
+		case m.version > PreviousRelease && m.compatibleWith > PreviousRelease:
+			t.Errorf("%s declares compatible-with: %d, so the previous release (its last migration is %d, store.PreviousRelease) could not run on it during the rolling update or after a rollback: "+
+				"contract only what the previous release no longer uses", m.name, m.compatibleWith, PreviousRelease)
 		case m.compatibleWith == floor:
 			for _, p := range contractStatements(m.sql) {
 				t.Errorf("%s keeps compatible-with: %d, so code of version %d must still run on it, but %s. "+

@@ -33,6 +33,13 @@ import (
 // TheirCompatibility holds the files to this rule; docs/operations.md says how
 // to write them.
 
+// PreviousRelease is the last migration of the release before the one being
+// built. Its binary runs on this release's schema during the rolling update
+// and after a rollback, so no migration after it may declare a compatible-with
+// above it (TestMigrationsDeclareTheirCompatibility). Raise it to the newest
+// migration when a release is cut.
+const PreviousRelease = 11
+
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
