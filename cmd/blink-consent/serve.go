@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -47,13 +48,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			"sslmode", mode)
 	}
 
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
+	}
+	if schema, own, err := db.SchemaVersions(ctx); err == nil && schema > own {
+		logger.Info("running on a newer database schema whose migrations declare this binary compatible", "schema_version", schema, "binary_schema_version", own)
 	}
 
 	keys := secret.NewKeys(cfg.SecretKey, cfg.SecretKeyPrevious...)
@@ -290,18 +294,22 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	if help, err := parseFlags(fs, args, stdout, "Usage: blink-consent migrate\n\nApplies the database migrations DATABASE_URL lacks. Safe to run again, and from several replicas at once."); help || err != nil {
+	check := fs.Bool("check", false, "change nothing: say whether this binary can serve on the database as it is (before a rollback, run it with the release to roll back to); fail when it cannot")
+	if help, err := parseFlags(fs, args, stdout, "Usage: blink-consent migrate [--check]\n\nApplies the database migrations DATABASE_URL lacks. Safe to run again, and from several replicas at once."); help || err != nil {
 		return err
 	}
 	url, err := config.DatabaseURL(getenv)
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, url)
+	db, err := openDatabase(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if *check {
+		return checkSchema(ctx, db, stdout)
+	}
 	applied, err := db.Migrate(ctx)
 	for _, name := range applied {
 		fmt.Fprintln(stdout, "applied", name)
@@ -309,10 +317,55 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(stdout, "the database schema is up to date")
+	if len(applied) > 0 {
+		return nil
+	}
+	if schema, own, err := db.SchemaVersions(ctx); err == nil && schema > own {
+		fmt.Fprintf(stdout, "the database schema (version %d) is newer than this binary's (%d) and its migrations declare this binary compatible: nothing to apply\n", schema, own)
+		return nil
+	}
+	fmt.Fprintln(stdout, "the database schema is up to date")
+	return nil
+}
+
+// checkSchema is `migrate --check`: before a rollback, run with the release
+// to roll back to, it says whether that release can run on the schema as it is.
+func checkSchema(ctx context.Context, db *store.Store, stdout io.Writer) error {
+	schema, own, err := db.SchemaVersions(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema version %d; this binary's %d\n", schema, own)
+	if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	if schema > own {
+		fmt.Fprintf(stdout, "this binary can run on it: the %d newer migrations declare it compatible\n", schema-own)
+	} else {
+		fmt.Fprintln(stdout, "this binary can run on it: the schema is its own")
 	}
 	return nil
+}
+
+// actAsRelease, when not 0, makes every command act as the release whose last
+// migration had this number (store.ActAsRelease): the upgrade tests run the
+// previous release's code path on the newest schema this way. Only tests set
+// it; no setting or flag reaches it.
+var actAsRelease atomic.Int64
+
+// openDatabase opens the database as this binary (or the release tests make it act as).
+func openDatabase(ctx context.Context, url string) (*store.Store, error) {
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if release := actAsRelease.Load(); release != 0 {
+		if err := db.ActAsRelease(int(release)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 func openForCLI(ctx context.Context, getenv func(string) string) (*store.Store, error) {
@@ -320,7 +373,7 @@ func openForCLI(ctx context.Context, getenv func(string) string) (*store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, url)
+	db, err := openDatabase(ctx, url)
 	if err != nil {
 		return nil, err
 	}

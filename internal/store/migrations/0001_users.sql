@@ -1,3 +1,5 @@
+-- compatible-with: 1
+-- The first migration: no older code exists.
 -- Users of Blink: the subject Hydra knows is users.id.
 CREATE TABLE users (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),

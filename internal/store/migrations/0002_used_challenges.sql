@@ -1,3 +1,4 @@
+-- compatible-with: 1
 -- Hydra's challenges are stateless: Hydra accepts the same one twice. This
 -- table makes each challenge single-use. Only a SHA-256 of the challenge is
 -- kept; rows are useless once Hydra's own request TTL has passed.

@@ -1,3 +1,4 @@
+-- compatible-with: 1
 -- Where the browser was sent after a challenge was answered, so a double
 -- submit can follow the same way instead of failing.
 ALTER TABLE used_challenges ADD COLUMN redirect_to text;

@@ -1,3 +1,4 @@
+-- compatible-with: 1
 -- The code sign-in. A login flow belongs to one browser (the hash of an opaque
 -- cookie) and one Hydra login challenge; it survives restarts and replicas.
 CREATE TABLE login_flows (

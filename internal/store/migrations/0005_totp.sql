@@ -1,3 +1,4 @@
+-- compatible-with: 1
 -- Two-step sign-in with an authenticator app. The secret is sealed (AES-GCM
 -- under a key derived from SECRET_KEY, the user id as associated data);
 -- last_step is the last accepted RFC 6238 time step, so no code is used twice.

@@ -1,3 +1,4 @@
+-- compatible-with: 1
 -- Hydra takes amr and acr from each accept body only, so a remembered sign-in
 -- (skip=true) would lose them. This keeps what the first sign-in of each Hydra
 -- login session really was, to say it again on every remembered one.

@@ -1,3 +1,7 @@
+-- compatible-with: 7
+-- A contract: written before releases ran side by side, it adds a trigger that
+-- refuses identity changes older code was never reviewed against, and rewrites
+-- the outbox status check. No binary before 0007 runs on it.
 -- The sign-in flow as a state machine (security review, issue 8): each request
 -- is one transition in one transaction that checks the state it starts from.
 --

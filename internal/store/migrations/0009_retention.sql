@@ -1,3 +1,4 @@
+-- compatible-with: 7
 -- The retention purge (store.Purge) deletes by age: these let it find old rows
 -- without reading whole tables every ten minutes.
 CREATE INDEX login_codes_expires_at ON login_codes (expires_at);

@@ -1,3 +1,4 @@
+-- compatible-with: 7
 -- An identity source elsewhere (Blink core) proves the codes: the flow keeps
 -- what that source needs between two steps, sealed (core's emailLoginId, or its
 -- auth token while the authenticator step is due), and forgets it when the
@@ -11,6 +12,8 @@ ALTER TABLE login_flows
 -- answers no id before it), so user_id may go from NULL to an account once,
 -- after verification; every other identity change of a verified flow is
 -- still refused.
+-- expand: the new function refuses less than the old one (only user_id NULL →
+-- an account is newly allowed), so nothing older code does is newly refused.
 CREATE OR REPLACE FUNCTION login_flows_freeze_identity() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF OLD.verified_at IS NOT NULL AND (

@@ -1,3 +1,4 @@
+-- compatible-with: 7
 -- One table of security events for support: sign-ins (succeeded and failed,
 -- with the method), TOTP changes, consent decisions, lockouts and operator
 -- commands. Additive: the previous release's INSERT (user_id, action, actor)

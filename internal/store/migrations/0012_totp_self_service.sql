@@ -1,3 +1,4 @@
+-- compatible-with: 7
 -- Two-step sign-in from the account page.
 --
 -- totp_enrollments: an authenticator secret shown to its user and not yet
