@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
@@ -24,6 +27,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/server"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
 )
@@ -47,7 +51,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			"sslmode", mode)
 	}
 
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	traces, err := tracing.New(ctx, cfg.Tracing, version)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(traces, logger)
+	if cfg.Tracing.On() {
+		logger.Info("exporting traces", "protocol", cfg.Tracing.Protocol, "collector", cfg.Tracing.Endpoint.Redacted(), "service", cfg.Tracing.ServiceName)
+	}
+
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()))
 	if err != nil {
 		return err
 	}
@@ -64,7 +77,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	m := newMetrics(db)
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
 	h.Observer = m
-	source, core := identitySource(cfg, db, keys)
+	h.WrapTransport(func(rt http.RoundTripper) http.RoundTripper { return traces.Transport("hydra", rt) })
+	source, core := identitySource(cfg, db, keys, traces)
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
 	deps := server.Deps{
@@ -76,11 +90,25 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Login:   signIn,
 		Core:    core,
 		Metrics: m,
+		Tracing: traces,
 	}
-	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m}
+	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)
+}
+
+// flushTimeout bounds sending the last spans at shutdown: a collector that
+// does not answer must not hold the process past its termination grace.
+const flushTimeout = 5 * time.Second
+
+// flushTraces sends the spans still queued, then stops the exporter.
+func flushTraces(traces *tracing.Tracing, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := traces.Shutdown(ctx); err != nil {
+		logger.Warn("could not send the last spans to the collector", "err", err)
+	}
 }
 
 // metricsScrapeTimeout bounds the outbox query a scrape runs.
@@ -144,7 +172,7 @@ const resendAfter = 30 * time.Second
 
 // identitySource is where accounts live, as IDENTITY_SOURCE says: our users
 // table, or Blink core (then core is its client, for /readyz too).
-func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (source accounts.Source, core *blinkcore.Client) {
+func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing) (source accounts.Source, core *blinkcore.Client) {
 	s := cfg.SignIn
 	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
 	limits := accounts.Limits{
@@ -156,7 +184,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (sourc
 		MaxSends:         5,
 	}
 	if cfg.Blink() {
-		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, nil)
+		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, &http.Client{Transport: traces.Transport("core", nil)})
 		return blinkcore.NewSource(core, db, keys, limits), core
 	}
 	return postgres.Source{
@@ -267,12 +295,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(requestIDHandler{h})
 }
 
-// requestIDHandler adds the request id to every log line written with a request's context.
+// requestIDHandler adds the request id to every log line written with a
+// request's context, and the trace id when the request is traced, so a log
+// line leads to its trace.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := web.RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -52,6 +52,8 @@ type Config struct {
 	CoreAuthURL, GraphQLEndpoint string
 	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
 	GeetestScriptURL string
+	// Tracing is where OpenTelemetry traces go; off without an endpoint.
+	Tracing Tracing
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -178,6 +180,7 @@ func Load(getenv func(string) string) (Config, error) {
 	loadIdentity(getenv, &c, fail)
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
+	loadTracing(getenv, &c, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":
