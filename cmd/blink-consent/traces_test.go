@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing/otlptest"
 )
 
@@ -188,6 +189,87 @@ func TestTracesOfAnEmailSignIn(t *testing.T) {
 			t.Errorf("%s is empty: the check would prove nothing", what)
 			continue
 		}
+		if rcv.Contains(secret) {
+			t.Errorf("the collector received %s", what)
+		}
+	}
+}
+
+// With IDENTITY_SOURCE=blink, each call to Blink core is a child span of the
+// request that made it and carries its trace context to core; nothing of the
+// sign-in (email, code, flow) reaches the collector.
+func TestTracesOfABlinkEmailSignIn(t *testing.T) {
+	core, err := corestandin.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	rcv := otlptest.Start()
+	t.Cleanup(rcv.Close)
+	st, _ := tracedStack(t, "traces_blink", map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL,
+		"OTEL_BSP_SCHEDULE_DELAY":     "60000",
+		"IDENTITY_SOURCE":             "blink",
+		"CORE_AUTH_URL":               core.AuthURL(),
+		"GRAPHQL_ENDPOINT":            core.GraphQLURL(),
+		"GEETEST_SCRIPT_URL":          core.GeetestScriptURL(),
+	})
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			st.Stop()
+		}
+	})
+	const email = "traced.blink@example.com"
+	core.AddIdentity(email, "")
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}, SkipConsent: true})
+	b := newBrowser(t)
+	codePage := blinkIdentify(t, st, b, rp.start(b).Last(), url.Values{"method": {"email"}, "email": {email}})
+	if codePage.URL.Path != "/login/code" || codePage.Status != http.StatusOK {
+		t.Fatalf("asking for a code ended on %s %d", codePage.URL.Path, codePage.Status)
+	}
+	code := core.Code(email)
+	if _, claims := rp.tokens(t, blinkCode(st, b, codePage, code)); claims["email"] != email {
+		t.Fatalf("the sign-in did not finish: %v", claims)
+	}
+	if err := st.Stop(); err != nil {
+		t.Fatalf("the service did not stop cleanly: %v", err)
+	}
+	stopped = true
+
+	spanOf := map[string]otlptest.Span{} // span id → span
+	for _, s := range rcv.Spans() {
+		spanOf[s.SpanID] = s
+	}
+	for _, want := range []struct{ route, call, path string }{
+		{"POST /login/identify", "core POST /auth/email/code", "/auth/email/code"},
+		{"POST /login/code", "core POST /auth/email/login", "/auth/email/login"},
+		{"POST /login/code", "core POST /graphql", "/graphql"},
+	} {
+		var call otlptest.Span
+		var parents []string
+		for _, c := range rcv.Named(want.call) {
+			parent := spanOf[c.ParentID]
+			parents = append(parents, parent.Name)
+			if parent.Name == want.route && parent.TraceID == c.TraceID {
+				call = c
+			}
+		}
+		if call.SpanID == "" {
+			t.Errorf("no %q span under %q (under %v)", want.call, want.route, parents)
+			continue
+		}
+		var carried bool
+		for _, c := range core.Calls() {
+			if c.Path == want.path && strings.HasPrefix(c.Traceparent, "00-"+call.TraceID+"-") {
+				carried = true
+			}
+		}
+		if !carried {
+			t.Errorf("core received no %s call with the trace context of %q: %+v", want.path, want.route, core.Calls())
+		}
+	}
+	for what, secret := range map[string]string{"the email": email, "the code": code, "the flow id": flowID(t, codePage)} {
 		if rcv.Contains(secret) {
 			t.Errorf("the collector received %s", what)
 		}
