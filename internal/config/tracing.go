@@ -18,6 +18,14 @@ const (
 // nor TRACING_SERVICE_NAME is set.
 const DefaultServiceName = "blink-consent"
 
+// TracingVariables are the settings loadTracing reads; `blink-consent dev`
+// passes them on to the service it starts.
+var TracingVariables = []string{
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+	"OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_SDK_DISABLED",
+}
+
 // Tracing is where OpenTelemetry traces go. With no Endpoint, tracing is off.
 type Tracing struct {
 	// Endpoint is the collector: for http/protobuf the full traces URL
