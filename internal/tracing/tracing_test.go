@@ -211,3 +211,32 @@ func TestShutdownSendsQueuedSpans(t *testing.T) {
 		t.Errorf("delivery span: %+v", spans[0])
 	}
 }
+
+// BenchmarkRequests is the cost tracing adds to one request through a chi
+// router like the service's: nothing when off; when on, the request's span
+// (exported to an in-process collector in the background).
+func BenchmarkRequests(b *testing.B) {
+	rcv := otlptest.Start()
+	defer rcv.Close()
+	u, _ := url.Parse(rcv.URL + "/v1/traces")
+	on, err := New(context.Background(), config.Tracing{Endpoint: u, Protocol: config.OTLPHTTP, ServiceName: "bench"}, "v")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer on.Shutdown(context.Background())
+	for _, tc := range []struct {
+		name string
+		tr   *Tracing
+	}{{"off", nil}, {"on", on}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := chi.NewRouter()
+			r.Use(tc.tr.Requests)
+			r.Get("/login/code", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+			req := httptest.NewRequest(http.MethodGet, "/login/code?flow=x", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}
