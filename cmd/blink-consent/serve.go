@@ -100,7 +100,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // flushTimeout bounds sending the last spans at shutdown: a collector that
 // does not answer must not hold the process past its termination grace.
-const flushTimeout = 5 * time.Second
+const flushTimeout = 3 * time.Second
 
 // flushTraces sends the spans still queued, then stops the exporter.
 func flushTraces(traces *tracing.Tracing, logger *slog.Logger) {
