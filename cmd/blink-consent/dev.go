@@ -104,6 +104,13 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		}
 	}
 
+	// Traces go to the developer's collector when OTEL_EXPORTER_OTLP_ENDPOINT says where.
+	for _, k := range config.TracingVariables {
+		if v := getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+
 	demoURL := "http://127.0.0.1:" + strconv.Itoa(*demoPort)
 	say("starting blink-consent and Hydra %s…", devstack.HydraVersion)
 	st, err := startStack(ctx, pg, stackOptions{

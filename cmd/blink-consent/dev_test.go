@@ -17,6 +17,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/tracing/otlptest"
 )
 
 // `dev --identity blink` starts a stand-in of Blink core with the demo
@@ -35,9 +36,17 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	for name, p := range ports {
 		args = append(args, "--"+name, strconv.Itoa(p))
 	}
+	// dev passes the tracing settings on: the service exports to this collector.
+	rcv := otlptest.Start()
+	defer rcv.Close()
 	getenv := func(k string) string {
-		if k == "HYDRA_BIN" {
+		switch k {
+		case "HYDRA_BIN":
 			return testHydraBin
+		case "OTEL_EXPORTER_OTLP_ENDPOINT":
+			return rcv.URL
+		case "TRACING_SERVICE_NAME":
+			return "consent-dev"
 		}
 		return os.Getenv(k)
 	}
@@ -125,6 +134,9 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	}
 	if err := portFree(ports["core-port"]); err != nil {
 		t.Errorf("the core stand-in still listens after dev stopped: %v", err)
+	}
+	if spans := rcv.Named("GET /login"); len(spans) == 0 || spans[0].Service != "consent-dev" {
+		t.Errorf("dev exported no GET /login span of consent-dev to OTEL_EXPORTER_OTLP_ENDPOINT: %+v", spans)
 	}
 }
 

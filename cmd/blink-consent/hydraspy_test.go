@@ -24,9 +24,15 @@ type hydraSpy struct {
 	server  *http.Server
 	mu      sync.Mutex
 	accepts []loginAccept
+	calls   []spyCall
 	// holdAccepts delays every login accept by this many nanoseconds, to keep
 	// a request in flight.
 	holdAccepts atomic.Int64
+}
+
+// spyCall is one admin call as it reached Hydra: its path and trace context.
+type spyCall struct {
+	Method, Path, Traceparent string
 }
 
 // loginAccept is one accept body Hydra answered with 200.
@@ -66,6 +72,9 @@ func startHydraSpy(adminURL string) (*hydraSpy, error) {
 	s.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.mu.Lock()
+		s.calls = append(s.calls, spyCall{Method: r.Method, Path: r.URL.Path, Traceparent: r.Header.Get("traceparent")})
+		s.mu.Unlock()
 		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/requests/login/accept") {
 			time.Sleep(time.Duration(s.holdAccepts.Load()))
 		}
@@ -89,6 +98,13 @@ func (s *hydraSpy) Accepts(challenge string) []loginAccept {
 		}
 	}
 	return out
+}
+
+// Calls returns every admin call Hydra received through the spy.
+func (s *hydraSpy) Calls() []spyCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]spyCall(nil), s.calls...)
 }
 
 type spyBodyKey struct{}

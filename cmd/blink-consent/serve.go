@@ -7,12 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
@@ -25,6 +28,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/server"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
 )
@@ -48,7 +52,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			"sslmode", mode)
 	}
 
-	db, err := openDatabase(ctx, cfg.DatabaseURL)
+	traces, err := tracing.New(ctx, cfg.Tracing, version)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(traces, logger)
+	if cfg.Tracing.On() {
+		logger.Info("exporting traces", "protocol", cfg.Tracing.Protocol, "collector", cfg.Tracing.Endpoint.Redacted(), "service", cfg.Tracing.ServiceName)
+	}
+
+	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()))
 	if err != nil {
 		return err
 	}
@@ -68,7 +81,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	m := newMetrics(db)
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
 	h.Observer = m
-	source, core := identitySource(cfg, db, keys)
+	h.WrapTransport(func(rt http.RoundTripper) http.RoundTripper { return traces.Transport("hydra", rt) })
+	source, core := identitySource(cfg, db, keys, traces)
 	if core != nil {
 		core.Observer = m
 	}
@@ -83,11 +97,25 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Login:   signIn,
 		Core:    core,
 		Metrics: m,
+		Tracing: traces,
 	}
-	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m}
+	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)
+}
+
+// flushTimeout bounds sending the last spans at shutdown: a collector that
+// does not answer must not hold the process past its termination grace.
+const flushTimeout = 3 * time.Second
+
+// flushTraces sends the spans still queued, then stops the exporter.
+func flushTraces(traces *tracing.Tracing, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := traces.Shutdown(ctx); err != nil {
+		logger.Warn("could not send the last spans to the collector", "err", err)
+	}
 }
 
 // metricsScrapeTimeout bounds the outbox query a scrape runs.
@@ -151,7 +179,7 @@ const resendAfter = 30 * time.Second
 
 // identitySource is where accounts live, as IDENTITY_SOURCE says: our users
 // table, or Blink core (then core is its client, for /readyz too).
-func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (source accounts.Source, core *blinkcore.Client) {
+func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing) (source accounts.Source, core *blinkcore.Client) {
 	s := cfg.SignIn
 	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
 	limits := accounts.Limits{
@@ -163,7 +191,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys) (sourc
 		MaxSends:         5,
 	}
 	if cfg.Blink() {
-		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, nil)
+		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, &http.Client{Transport: traces.Transport("core", nil)})
 		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.AccountClientID}), core
 	}
 	return postgres.Source{
@@ -274,12 +302,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(requestIDHandler{h})
 }
 
-// requestIDHandler adds the request id to every log line written with a request's context.
+// requestIDHandler adds the request id to every log line written with a
+// request's context, and the trace id when the request is traced, so a log
+// line leads to its trace.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := web.RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -354,8 +387,8 @@ func checkSchema(ctx context.Context, db *store.Store, stdout io.Writer) error {
 var actAsRelease atomic.Int64
 
 // openDatabase opens the database as this binary (or the release tests make it act as).
-func openDatabase(ctx context.Context, url string) (*store.Store, error) {
-	db, err := store.Open(ctx, url)
+func openDatabase(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
+	db, err := store.Open(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,8 @@ type Config struct {
 	// page; with IDENTITY_SOURCE=blink its sign-ins keep the user's core auth
 	// token, sealed, for the account page's calls to core.
 	AccountClientID string
+	// Tracing is where OpenTelemetry traces go; off without an endpoint.
+	Tracing Tracing
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -184,6 +186,7 @@ func Load(getenv func(string) string) (Config, error) {
 	loadIdentity(getenv, &c, fail)
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
+	loadTracing(getenv, &c, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":

@@ -91,6 +91,14 @@ type Worker struct {
 	Now        func() time.Time
 	// Metrics, when set, counts each attempt's outcome by channel.
 	Metrics Counter
+	// Tracer, when set, wraps each attempt in a span.
+	Tracer Tracer
+}
+
+// Tracer starts the span of one delivery attempt; end records its outcome.
+// It is told the channel and the attempt, never the address or the message.
+type Tracer interface {
+	StartDelivery(ctx context.Context, channel string, attempt int) (_ context.Context, end func(outcome string))
 }
 
 // Counter counts what became of each attempt to send a code message.
@@ -126,6 +134,10 @@ func (w *Worker) Once(ctx context.Context) (worked bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	end := func(string) {}
+	if w.Tracer != nil {
+		ctx, end = w.Tracer.StartDelivery(ctx, m.Channel, m.Attempts)
+	}
 	o := w.deliver(ctx, m)
 	log := slog.With("message", m.ID, "channel", m.Channel, "to", mask(m.Channel, m.Destination), "attempt", m.Attempts, "outcome", o.Status)
 	if o.Sender != "" {
@@ -136,13 +148,19 @@ func (w *Worker) Once(ctx context.Context) (worked bool, err error) {
 	}
 	log.InfoContext(ctx, "outbox: message handled")
 	if w.Metrics != nil {
-		outcome := o.Status
-		if outcome == "queued" {
-			outcome = "retry" // a temporary failure; "queued" counts codes entering the outbox
-		}
-		w.Metrics.Code(m.Channel, outcome)
+		w.Metrics.Code(m.Channel, outcomeName(o.Status))
 	}
-	return true, w.Outbox.FinishMessage(ctx, m.ID, o)
+	err = w.Outbox.FinishMessage(ctx, m.ID, o)
+	end(outcomeName(o.Status))
+	return true, err
+}
+
+// outcomeName is an attempt's outcome as metrics and traces name it.
+func outcomeName(status string) string {
+	if status == "queued" {
+		return "retry" // a temporary failure; "queued" counts codes entering the outbox
+	}
+	return status
 }
 
 func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) store.Outcome {

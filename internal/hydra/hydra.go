@@ -77,6 +77,12 @@ func New(adminURL *url.URL, timeout time.Duration) *Client {
 	}
 }
 
+// WrapTransport wraps the transport of every admin call (tracing); call it
+// before the first call.
+func (c *Client) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
+	c.health.Transport = wrap(c.health.Transport)
+}
+
 // Ready asks Hydra's /health/ready.
 func (c *Client) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/login"
 )
 
@@ -37,6 +38,8 @@ type Deps struct {
 	// Metrics are this server's; the health listener serves them on /metrics.
 	// Nil serves an empty /metrics and counts nothing.
 	Metrics *metrics.Metrics
+	// Tracing gives each request a span; nil is off.
+	Tracing *tracing.Tracing
 }
 
 // NewHandler returns the public listener's handler with every middleware.
@@ -44,9 +47,10 @@ func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
 	// The recoverer sits inside the request id, logger, headers and language so
 	// a panic's page carries all of them.
-	// The metrics come first, so a panic's 500 (answered by the recoverer
-	// further in) is timed too; the route pattern is read once chi has routed.
-	r.Use(d.Metrics.Requests)
+	// The span and the metrics come first, so a panic's 500 (answered by the
+	// recoverer further in) is traced and timed too; the route pattern is
+	// read once chi has routed.
+	r.Use(d.Tracing.Requests, d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	routes(r, d)
