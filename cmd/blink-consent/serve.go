@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
@@ -76,6 +77,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Login:   signIn,
 		Core:    core,
 		Metrics: m,
+		Account: accountDeps(cfg, db, h),
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m}
 	go worker.Run(ctx)
@@ -362,4 +364,27 @@ func useLogger(l *slog.Logger) (release func()) {
 			slog.SetDefault(loggers.base)
 		}
 	}
+}
+
+// accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
+// Whether an account has two-step sign-in is known for our users table only.
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client) *account.Deps {
+	a := cfg.Account
+	if !a.On() {
+		return nil
+	}
+	public := strings.TrimSuffix(cfg.PublicURL.String(), "/")
+	d := &account.Deps{
+		Hydra: h,
+		Store: db,
+		OIDC:  account.NewOIDC(a.HydraPublicURL, a.ClientID, a.ClientSecret, public+"/account/callback"),
+		Settings: account.Settings{
+			ClientID: a.ClientID, PublicURL: public, SecureCookies: cfg.Secure(),
+			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies,
+		},
+	}
+	if !cfg.Blink() {
+		d.TwoStep = db
+	}
+	return d
 }

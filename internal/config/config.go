@@ -52,6 +52,9 @@ type Config struct {
 	CoreAuthURL, GraphQLEndpoint string
 	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
 	GeetestScriptURL string
+
+	// Account is the /account page; off when its client is not set.
+	Account Account
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -178,6 +181,7 @@ func Load(getenv func(string) string) (Config, error) {
 	loadIdentity(getenv, &c, fail)
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
+	c.Account = loadAccount(getenv, c.DevMode, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":
