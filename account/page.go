@@ -272,4 +272,3 @@ func methodKey(method string) string {
 func signInAgainPage(key string) templ.Component {
 	return views.AccountNotice(key+".title", key+".body")
 }
-
