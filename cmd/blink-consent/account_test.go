@@ -231,6 +231,11 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 	}
 	j := signInAsHydraAdmin(t, st, b, start, subject, true)
 	if last := j.Last(); last.URL.Path != "/account" || last.Status != http.StatusOK || !strings.Contains(last.Body, "Your Blink account") {
+		for _, l := range strings.Split(serviceLog.String(), "\n") {
+			if strings.Contains(l, "account sign-in") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				t.Log(l)
+			}
+		}
 		t.Fatalf("ended on %s?%s %d: %v\n%s", last.URL.Path, last.URL.RawQuery, last.Status, paths(j), title(last.Body))
 	}
 	c := accountCookie(t, j)
