@@ -411,6 +411,9 @@ func TestAccountRemoveAllNeedsAFreshSignIn(t *testing.T) {
 		t.Fatalf("after the fresh sign-in: %s %d\n%s", confirm.URL.Path, confirm.Status, excerpt(confirm.Body))
 	}
 	bothThere("on the confirmation page")
+	if rows := accountRows(t, st, subject); len(rows) != 1 {
+		t.Errorf("%d session rows after the fresh sign-in, want 1: the new session replaces the old one", len(rows))
+	}
 	done := b.Post(st.ServiceURL+"/account/apps", url.Values{"action": {"revoke_all"}}).Last()
 	if done.URL.Path != "/account" || !strings.Contains(done.Body, "Every app&#39;s access was removed") {
 		t.Errorf("after confirming: %s %d", done.URL.Path, done.Status)
