@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 )
 
 // The account page (/account) on the real Hydra and PostgreSQL: a stack of
@@ -526,4 +527,57 @@ func title(body string) string {
 		return ""
 	}
 	return body[start+7 : end]
+}
+
+// With IDENTITY_SOURCE=blink the page works the same on core's accounts: a
+// core account signs in with core's code, sees and removes a connected app;
+// whether it has two-step sign-in is core's to know, so that section is left out.
+func TestAccountPageWithBlinkCore(t *testing.T) {
+	core, err := corestandin.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	opts, err := testStackOptions("account_blink", 0, map[string]string{
+		"IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": core.AuthURL(), "GRAPHQL_ENDPOINT": core.GraphQLURL(), "GEETEST_SCRIPT_URL": core.GeetestScriptURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Account = true
+	st, err := startStack(context.Background(), testPG, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	const email = "account.blink@example.com"
+	id := core.AddIdentity(email, "")
+	b := newBrowser(t)
+	rp := func() *relyingParty {
+		rp := newRelyingParty(t, st, devstack.ClientSpec{Name: "Core Companion", Scopes: []string{"openid", "read"}})
+		page := blinkIdentify(t, st, b, rp.start(b).Last(), url.Values{"method": {"email"}, "email": {email}, "remember": {"true"}})
+		consent := blinkCode(st, b, page, core.Code(email)).Last()
+		if consent.URL.Path != "/consent" {
+			t.Fatalf("the core sign-in ended on %s %d", consent.URL.Path, consent.Status)
+		}
+		b.Post(st.ServiceURL+"/consent", url.Values{"consent_challenge": {consent.URL.Query().Get("consent_challenge")},
+			"action": {"allow"}, "scope": {"openid", "read"}, "remember": {"true"}})
+		return rp
+	}()
+	page := b.Get(st.ServiceURL + "/account").Last()
+	if page.URL.Path != "/account" || page.Status != http.StatusOK || !strings.Contains(page.Body, "Core Companion") || !strings.Contains(page.Body, "Signed in as "+email) {
+		t.Fatalf("the account page of a core account: %s %d\n%s", page.URL.Path, page.Status, excerpt(page.Body))
+	}
+	if strings.Contains(page.Body, "Two-step sign-in") {
+		t.Error("the page claims to know the core account's two-step sign-in")
+	}
+	if rows := accountRows(t, st, id); len(rows) != 1 {
+		t.Errorf("%d session rows for core's subject %s, want 1", len(rows), id)
+	}
+	b.Post(st.ServiceURL+"/account/apps", url.Values{"action": {"revoke"}, "client_id": {rp.client.ID}})
+	for _, c := range consentedClients(t, st, id) {
+		if c == rp.client.ID {
+			t.Error("Hydra still has the core account's consent for the removed app")
+		}
+	}
 }

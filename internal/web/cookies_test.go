@@ -1,8 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMaskIPKeepsTheNetworkOnly(t *testing.T) {
@@ -22,5 +26,32 @@ func TestMaskIPKeepsTheNetworkOnly(t *testing.T) {
 		if in != "" && got != "" && strings.Contains(got, in) {
 			t.Errorf("MaskIP(%q) = %q shows the whole address", in, got)
 		}
+	}
+}
+
+func TestTokenCookieIsHostOnlyAndSecureOverHTTPS(t *testing.T) {
+	tok := NewToken()
+	for _, secure := range []bool{true, false} {
+		rec := httptest.NewRecorder()
+		SetTokenCookie(rec, "blink_account", tok, time.Hour, secure)
+		c, err := http.ParseSetCookie(rec.Header().Get("Set-Cookie"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantName := "blink_account"
+		if secure {
+			wantName = "__Host-blink_account"
+		}
+		if c.Name != wantName || c.Secure != secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode || c.MaxAge != 3600 {
+			t.Errorf("secure=%v: cookie %+v", secure, c)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		if got := TokenHash(req, "blink_account", secure); !bytes.Equal(got, tok.Hash) {
+			t.Errorf("secure=%v: the cookie does not read back as its hash", secure)
+		}
+	}
+	if len(tok.Value) != 43 || bytes.Equal(tok.Hash, []byte(tok.Value)) {
+		t.Errorf("token %q: want 256 random bits, stored only hashed", tok.Value)
 	}
 }
