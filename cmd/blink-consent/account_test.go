@@ -239,6 +239,9 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 		}
 		t.Fatalf("ended on %s?%s %d: %v\n%s", last.URL.Path, last.URL.RawQuery, last.Status, paths(j), title(last.Body))
 	}
+	if !strings.Contains(j.Last().Body, "Off: signing in needs only the code we send you.") {
+		t.Error("the page does not say this account has no two-step sign-in")
+	}
 	c := accountCookie(t, j)
 	if c == nil {
 		t.Fatal("no account cookie was set")
