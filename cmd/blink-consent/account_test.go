@@ -258,6 +258,11 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 	if row.SID == "" || time.Since(row.AuthTime) > time.Minute || time.Until(row.Expiry) < 59*time.Minute || time.Until(row.Expiry) > time.Hour+time.Minute || row.IDToken == "" {
 		t.Errorf("session row %+v", row)
 	}
+	for what, secret := range map[string]string{"the cookie": c.Value, "the ID token": row.IDToken, "the state": q.Get("state"), "the nonce": q.Get("nonce")} {
+		if strings.Contains(serviceLog.String(), secret) {
+			t.Errorf("the service log holds %s", what)
+		}
+	}
 	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_sessions WHERE id_token = $1 OR encode(token_hash, 'escape') = $1`, c.Value); n != 0 {
 		t.Error("the cookie's value is stored as it is")
 	}
