@@ -115,8 +115,24 @@ func (d Deps) Session(r *http.Request) (Session, bool, error) {
 
 // RequireSession answers the request itself and returns ok=false when it has
 // no session: a page load starts a sign-in, a form post goes back to the page.
+// The session of an account disabled since its sign-in ends here.
 func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, bool) {
 	s, ok, err := d.Session(r)
+	if ok {
+		u, uerr := d.Store.UserByID(r.Context(), s.Subject)
+		if uerr == nil && !u.Active() {
+			if _, err := d.Store.EndAccountSession(r.Context(), s.hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+				fail(w, r, err)
+				return Session{}, false
+			}
+			web.ClearCookie(w, sessionCookie, d.Settings.SecureCookies)
+			web.Problem(w, r, http.StatusForbidden, "disabled")
+			return Session{}, false
+		}
+		if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+			err = uerr
+		}
+	}
 	switch {
 	case err != nil:
 		fail(w, r, err)

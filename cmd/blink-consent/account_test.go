@@ -318,6 +318,16 @@ func TestAccountTamperedOrExpiredSessionSignsInAgain(t *testing.T) {
 		t.Fatalf("expired %d rows", n)
 	}
 	toHydra("an expired session")
+	// An account disabled since its sign-in loses its session at once.
+	b2 := newBrowser(t)
+	accountSignIn(t, st, b2, subject)
+	sqlExec(t, st.DatabaseURL, `UPDATE users SET disabled_at = now() WHERE id = $1`, subject)
+	if page := b2.Get(st.ServiceURL + "/account").Last(); page.Status != http.StatusForbidden || !strings.Contains(page.Body, "This account cannot sign in") {
+		t.Errorf("a disabled account's session: %d", page.Status)
+	}
+	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_sessions WHERE subject = $1 AND expires_at > now()`, subject); n != 0 {
+		t.Errorf("a disabled account keeps %d account sessions", n)
+	}
 	// A form from the expired session changes nothing and goes back to the page.
 	resp := noFollow(t, b, http.MethodPost, st.ServiceURL+"/account/apps", url.Values{"action": {"revoke_all"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
@@ -344,7 +354,8 @@ func TestAccountListsAndRemovesAConnectedApp(t *testing.T) {
 		t.Fatalf("before the removal the app's refresh token must work: %v", err)
 	}
 	j := b.Post(st.ServiceURL+"/account/apps", url.Values{"action": {"revoke"}, "client_id": {rp.client.ID}})
-	if last := j.Last(); last.URL.Path != "/account" || !strings.Contains(last.Body, "The app&#39;s access was removed") || strings.Contains(last.Body, "Budget Buddy</h3>") {
+	if last := j.Last(); last.URL.Path != "/account" || !strings.Contains(last.Body, "The app&#39;s access was removed") || strings.Contains(last.Body, "Budget Buddy</h3>") ||
+		!strings.Contains(last.Body, "You removed the access of Budget Buddy") || !strings.Contains(last.Body, "You allowed Budget Buddy to use your account") {
 		t.Errorf("after removing: %s %d\n%s", last.URL.Path, last.Status, excerpt(last.Body))
 	}
 	for _, id := range consentedClients(t, st, subject) {
