@@ -353,6 +353,21 @@ func TestAccountListsAndRemovesAConnectedApp(t *testing.T) {
 	if err := refreshError(rp, tok); err != nil {
 		t.Fatalf("before the removal the app's refresh token must work: %v", err)
 	}
+	// A cross-site form (another site posting in this browser) removes nothing.
+	req, _ := http.NewRequest(http.MethodPost, st.ServiceURL+"/account/apps", strings.NewReader(url.Values{"action": {"revoke"}, "client_id": {rp.client.ID}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := b.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site removal answered %d, want 403", resp.StatusCode)
+	}
+	if !strings.Contains(strings.Join(consentedClients(t, st, subject), " "), rp.client.ID) {
+		t.Fatal("a cross-site form removed the app's access")
+	}
 	j := b.Post(st.ServiceURL+"/account/apps", url.Values{"action": {"revoke"}, "client_id": {rp.client.ID}})
 	if last := j.Last(); last.URL.Path != "/account" || !strings.Contains(last.Body, "The app&#39;s access was removed") || strings.Contains(last.Body, "Budget Buddy</h3>") ||
 		!strings.Contains(last.Body, "You removed the access of Budget Buddy") || !strings.Contains(last.Body, "You allowed Budget Buddy to use your account") {
