@@ -154,7 +154,8 @@ var catalog = map[Lang]map[string]string{
 		"logout.kept.body":  "Nothing changed: you are still signed in to Blink on this device.",
 		"logout.back":       "Back to %s",
 
-		"error.start_again":                 "Start again",
+		"error.start_again": "Start again",
+
 		"account.manage":                    "Manage your account",
 		"account.title":                     "Your Blink account",
 		"account.signed_in_as":              "Signed in as %s",
@@ -362,7 +363,8 @@ var catalog = map[Lang]map[string]string{
 		"logout.kept.body":  "No cambió nada: sigues con la sesión iniciada en Blink en este dispositivo.",
 		"logout.back":       "Volver a %s",
 
-		"error.start_again":                 "Empezar de nuevo",
+		"error.start_again": "Empezar de nuevo",
+
 		"account.manage":                    "Administrar tu cuenta",
 		"account.title":                     "Tu cuenta de Blink",
 		"account.signed_in_as":              "Sesión iniciada como %s",
