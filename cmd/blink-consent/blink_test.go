@@ -44,6 +44,9 @@ func blinkStack(t *testing.T) (*stack, *corestandin.Standin) {
 			"GRAPHQL_ENDPOINT":   blink.core.GraphQLURL(),
 			"GEETEST_SCRIPT_URL": blink.core.GeetestScriptURL(),
 			"ACCOUNT_CLIENT_ID":  blinkAccountClientID,
+			// The page itself is not used on this stack: its tests register
+			// the client as a relying party of their own (account_token_test.go).
+			"ACCOUNT_CLIENT_SECRET": "unused-by-the-blink-stack",
 		})
 	})
 	if blink.err != nil {

@@ -44,7 +44,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if help, err := parseFlags(fs, args, stdout, `Usage: blink-consent dev [flags]
 
 Starts a throwaway PostgreSQL cluster, Ory Hydra `+devstack.HydraVersion+` (built on first use), two demo
-OAuth clients, this service in DEV_MODE and a demo relying party, all on 127.0.0.1,
+OAuth clients and the /account page's own client, this service in DEV_MODE and a demo relying party, all on 127.0.0.1,
 then prints the URL to open. Ctrl-C stops everything and deletes the cluster.
 
 With --identity blink, accounts live in an in-memory stand-in of Blink core
@@ -117,7 +117,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		Name: "blink_consent", ServicePort: *port, HealthPort: *healthPort,
 		HydraPublicPort: *hydraPublic, HydraAdminPort: *hydraAdmin,
 		PostLogoutURL: demoURL + "/", HydraBinary: hydraBin, Dir: dir,
-		Stdout: stdout, Stderr: stderr, Env: env,
+		Stdout: stdout, Stderr: stderr, Env: env, Account: true,
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -177,16 +177,18 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
   blink-consent is running (%s).
 
   Try a sign-in:   %s/
-%s
+%s  Your account:    %s/account  (connected apps, recent activity)
+
   This service:    %s      health: %s/readyz
   Hydra public:    %s      admin:  %s
   Clients:         %s  %s (skip_consent)
                    %s  %s
+                   %s  %s (skip_consent)
 %s
   Ctrl-C stops everything.
 
-`, mode, demoURL, signIn, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
-		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name, twoStep)
+`, mode, demoURL, signIn, st.ServiceURL, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
+		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name, st.Account.ID, st.Account.Name, twoStep)
 
 	select {
 	case <-ctx.Done():

@@ -68,7 +68,7 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	serviceURL := fmt.Sprintf("http://127.0.0.1:%d", ports["port"])
 	coreURL := fmt.Sprintf("http://127.0.0.1:%d", ports["core-port"])
 	banner := out.String()
-	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages"} {
+	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages", serviceURL + "/account"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("the banner does not say %q:\n%s", want, banner)
 		}
@@ -95,6 +95,11 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	}
 	if page := b.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ports["demo-port"], strings.ReplaceAll(start[1], "&amp;", "&"))).Last(); page.URL.Path != "/login" || page.Status != http.StatusOK || !flowPattern.MatchString(page.Body) {
 		t.Errorf("a sign-in ended on %s %d", page.URL.Path, page.Status)
+	}
+
+	// The account page's client is registered: /account signs in through Hydra.
+	if account := b.Get(serviceURL + "/account"); account.Visited("/login") != http.StatusOK {
+		t.Errorf("/account did not lead to the sign-in page: %v", paths(account))
 	}
 
 	// What core sends — an email code to the demo account, an SMS code to a

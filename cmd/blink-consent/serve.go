@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
@@ -98,6 +99,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Core:    core,
 		Metrics: m,
 		Tracing: traces,
+		Account: accountDeps(cfg, db, h),
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
@@ -192,7 +194,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces
 	}
 	if cfg.Blink() {
 		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, &http.Client{Transport: traces.Transport("core", nil)})
-		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.AccountClientID}), core
+		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.Account.ClientID}), core
 	}
 	return postgres.Source{
 		Store:            db,
@@ -451,4 +453,27 @@ func useLogger(l *slog.Logger) (release func()) {
 			slog.SetDefault(loggers.base)
 		}
 	}
+}
+
+// accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
+// Whether an account has two-step sign-in is known for our users table only.
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client) *account.Deps {
+	a := cfg.Account
+	if !a.On() {
+		return nil
+	}
+	public := strings.TrimSuffix(cfg.PublicURL.String(), "/")
+	d := &account.Deps{
+		Hydra: h,
+		Store: db,
+		OIDC:  account.NewOIDC(a.HydraPublicURL, a.ClientID, a.ClientSecret, public+"/account/callback"),
+		Settings: account.Settings{
+			ClientID: a.ClientID, PublicURL: public, SecureCookies: cfg.Secure(),
+			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies,
+		},
+	}
+	if !cfg.Blink() {
+		d.TwoStep = db
+	}
+	return d
 }

@@ -33,6 +33,8 @@ type stackOptions struct {
 	Env map[string]string
 	// HydraPostgres, when set, holds Hydra's database instead of the service's cluster.
 	HydraPostgres *devstack.Postgres
+	// Account registers the /account page's client in Hydra and turns the page on.
+	Account bool
 }
 
 // stack is this service and a Hydra wired to it, on one PostgreSQL cluster.
@@ -45,6 +47,8 @@ type stack struct {
 	err         error         // why it stopped; read after done
 	cancel      context.CancelFunc
 	env         map[string]string
+	// Account is the /account page's client when stackOptions.Account was set.
+	Account devstack.OAuthClient
 }
 
 // startStack creates the two databases, migrates ours, starts this service in
@@ -103,18 +107,8 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	s.env = env
-	serveCtx, cancel := context.WithCancel(ctx)
-	s.cancel = cancel
-	go func() {
-		s.err = run(serveCtx, []string{"blink-consent", "serve"}, func(k string) string { return env[k] }, o.Stdout, o.Stderr)
-		close(s.done)
-	}()
-	if err := waitHealthy(ctx, s.HealthURL+"/healthz", s); err != nil {
-		cancel()
-		return nil, err
-	}
-
+	// Hydra first: the account page's client must exist before the service
+	// starts with its id. Hydra calls the service only once a browser comes.
 	s.Hydra, err = devstack.StartHydra(ctx, devstack.HydraConfig{
 		Binary:        o.HydraBinary,
 		Dir:           o.Dir,
@@ -127,7 +121,31 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 		Secret:        randomHex(24),
 	})
 	if err != nil {
-		s.Stop()
+		return nil, err
+	}
+	if o.Account {
+		s.Account, err = devstack.CreateClient(ctx, s.Hydra.AdminURL, devstack.AccountClientSpec(env["PUBLIC_URL"]))
+		if err != nil {
+			s.Hydra.Stop()
+			return nil, err
+		}
+		env["ACCOUNT_CLIENT_ID"], env["ACCOUNT_CLIENT_SECRET"], env["HYDRA_PUBLIC_URL"] = s.Account.ID, s.Account.Secret, s.Hydra.PublicURL
+	}
+	if env["ACCOUNT_CLIENT_ID"] != "" && env["HYDRA_PUBLIC_URL"] == "" {
+		// A test that registers the account client itself (blink mode's
+		// token tests) needs Hydra's address, known only now.
+		env["HYDRA_PUBLIC_URL"] = s.Hydra.PublicURL
+	}
+	s.env = env
+	serveCtx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	go func() {
+		s.err = run(serveCtx, []string{"blink-consent", "serve"}, func(k string) string { return env[k] }, o.Stdout, o.Stderr)
+		close(s.done)
+	}()
+	if err := waitHealthy(ctx, s.HealthURL+"/healthz", s); err != nil {
+		cancel()
+		s.Hydra.Stop()
 		return nil, err
 	}
 	return s, nil

@@ -52,12 +52,11 @@ type Config struct {
 	CoreAuthURL, GraphQLEndpoint string
 	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
 	GeetestScriptURL string
-	// AccountClientID (ACCOUNT_CLIENT_ID) is the Hydra client of the account
-	// page; with IDENTITY_SOURCE=blink its sign-ins keep the user's core auth
-	// token, sealed, for the account page's calls to core.
-	AccountClientID string
 	// Tracing is where OpenTelemetry traces go; off without an endpoint.
 	Tracing Tracing
+
+	// Account is the /account page; off when its client is not set.
+	Account Account
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -177,7 +176,6 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.LoginRememberFor = d
 	}
-	c.AccountClientID = strings.TrimSpace(getenv("ACCOUNT_CLIENT_ID"))
 
 	c.Registration = orDefault(getenv("REGISTRATION"), "phone")
 	if c.Registration != "phone" && c.Registration != "none" {
@@ -187,6 +185,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
 	loadTracing(getenv, &c, fail)
+	c.Account = loadAccount(getenv, c.DevMode, fail)
 
 	switch strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")) {
 	case "debug":

@@ -33,6 +33,18 @@ type ClientSpec struct {
 	PolicyURI         string
 	TosURI            string
 	LogoURI           string
+	// PostLogoutRedirectURI is where Hydra may send the browser after a
+	// logout this client started.
+	PostLogoutRedirectURI string
+}
+
+// AccountClientSpec is the /account page's own client for the service at
+// publicURL: first-party (skip_consent, skip_logout_consent), openid only.
+func AccountClientSpec(publicURL string) ClientSpec {
+	return ClientSpec{
+		Name: "Blink account", RedirectURI: publicURL + "/account/callback", Scopes: []string{"openid"},
+		SkipConsent: true, SkipLogoutConsent: true, PostLogoutRedirectURI: publicURL + "/account/signed-out",
+	}
 }
 
 // CreateClient registers a confidential authorization-code client through
@@ -55,6 +67,9 @@ func CreateClient(ctx context.Context, adminURL string, s ClientSpec) (OAuthClie
 	body.SetTokenEndpointAuthMethod("client_secret_basic")
 	body.SetSkipConsent(s.SkipConsent)
 	body.SetSkipLogoutConsent(s.SkipLogoutConsent)
+	if s.PostLogoutRedirectURI != "" {
+		body.PostLogoutRedirectUris = []string{s.PostLogoutRedirectURI}
+	}
 	if len(s.Audience) > 0 {
 		body.Audience = s.Audience
 	}

@@ -116,3 +116,31 @@ func TestLoginDecodes(t *testing.T) {
 		t.Errorf("decoded %+v", lr)
 	}
 }
+
+func TestConsentSessionsDecode(t *testing.T) {
+	c := fakeAdmin(t, 200, `[{"consent_request":{"challenge":"c1","client":{"client_id":"app","client_name":"App","logo_uri":"https://app.example/logo.png"},
+		"login_session_id":"ls1"},"grant_scope":["openid","read"],"handled_at":"2026-11-01T10:00:00Z","remember":true}]`, 0)
+	sessions, err := c.ConsentSessions(context.Background(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 1 || sessions[0].Client.ID != "app" || sessions[0].Client.LogoURI != "https://app.example/logo.png" ||
+		len(sessions[0].GrantScope) != 2 || sessions[0].GrantedAt.Year() != 2026 || sessions[0].LoginSessID != "ls1" {
+		t.Errorf("decoded %+v", sessions)
+	}
+}
+
+func TestConsentCallsMapErrors(t *testing.T) {
+	if err := fakeAdmin(t, 404, `{"error":"Not Found"}`, 0).RevokeConsent(context.Background(), "u1", "app"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoke 404: %v", err)
+	}
+	if err := fakeAdmin(t, 204, ``, 0).RevokeConsent(context.Background(), "u1", "app"); err != nil {
+		t.Errorf("revoke 204: %v", err)
+	}
+	if _, err := fakeAdmin(t, 503, `{"error":"server_error"}`, 0).ConsentSessions(context.Background(), "u1"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("list 503: %v", err)
+	}
+	if _, err := fakeAdmin(t, 404, `{"error":"Not Found"}`, 0).OAuthClient(context.Background(), "gone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("client 404: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
 )
 
 // maxBodyBytes bounds every request body; our forms are a few hundred bytes.
@@ -167,4 +168,12 @@ func warnUntrustedForwarding(logger *slog.Logger, trusted []netip.Prefix) func(h
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// offerAccountPage lets pages show the "Manage your account" link; used only
+// when the account page is on.
+func offerAccountPage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(views.WithAccountPage(r.Context())))
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/consent"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
@@ -31,6 +32,14 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Hydra, d.Config.Secure()))
 	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
 	r.Method(http.MethodGet, "/error", oautherror.Handle())
+	if a := d.Account; a != nil {
+		r.Method(http.MethodGet, "/account", account.HandleShow(*a))
+		r.Method(http.MethodGet, "/account/callback", account.HandleCallback(*a))
+		r.Method(http.MethodPost, "/account/apps", account.HandleApps(*a))
+		r.Method(http.MethodGet, "/account/remove-all", account.HandleConfirmRemoveAll(*a))
+		r.Method(http.MethodPost, "/account/signout", account.HandleSignOut(*a))
+		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut())
+	}
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
 	r.Method(http.MethodGet, views.AssetPrefix+"*", views.Assets())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
@@ -40,6 +41,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Tracing gives each request a span; nil is off.
 	Tracing *tracing.Tracing
+	// Account is the /account page; nil when it is off (no ACCOUNT_CLIENT_ID).
+	Account *account.Deps
 }
 
 // NewHandler returns the public listener's handler with every middleware.
@@ -53,6 +56,9 @@ func NewHandler(d Deps) http.Handler {
 	r.Use(d.Tracing.Requests, d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
+	if d.Account != nil {
+		r.Use(offerAccountPage)
+	}
 	routes(r, d)
 	return r
 }

@@ -60,6 +60,8 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 		{"identity_failures", "updated_at < now() - $1::interval AND (locked_until IS NULL OR locked_until < now())", r.Rows},
 		{"rate_events", "at < now() - $1::interval", r.Rows},
 		{"login_sessions", "created_at < now() - $1::interval", r.LoginSessions},
+		{"account_logins", "expires_at < now() - $1::interval", r.Rows},
+		{"account_sessions", "expires_at < now() - $1::interval", r.Rows},
 		{"audit_events", "at < now() - $1::interval", r.Audit},
 	} {
 		if p.keep == 0 {

@@ -1,0 +1,274 @@
+package account
+
+import (
+	"github.com/a-h/templ"
+
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// HandleShow answers GET /account: the connected apps, two-step sign-in and
+// recent activity of the signed-in person; without a session, a sign-in.
+func HandleShow(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		v := views.AccountView{Done: doneKey(r.URL.Query().Get("done"))}
+		if u, err := d.Store.UserByID(ctx, s.Subject); err == nil {
+			v.UserName = u.Email
+			if v.UserName == "" {
+				v.UserName = u.Phone
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			fail(w, r, err)
+			return
+		}
+		apps, err := d.connectedApps(ctx, s.Subject)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		for _, a := range apps {
+			if origin := web.HTTPSOrigin(a.LogoURI); origin != "" {
+				web.AllowImagesFrom(w, origin)
+			}
+		}
+		v.Apps = apps
+		if d.TwoStep != nil {
+			on, err := d.TwoStep.HasTOTP(ctx, s.Subject)
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			v.TwoStep = &views.TwoStepView{On: on}
+		}
+		if v.Activity, err = d.activity(ctx, s.Subject); err != nil {
+			fail(w, r, err)
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.AccountPage(v))
+	})
+}
+
+// doneKey is the confirmation a page load after a change shows, from a fixed
+// list: the query cannot put any other text on the page.
+func doneKey(done string) string {
+	switch done {
+	case "revoked", "revoked_all":
+		return "account.done." + done
+	}
+	return ""
+}
+
+// connectedApps lists the apps the subject allowed, one per client (Hydra
+// keeps a consent session per remembered decision), the account page itself
+// left out.
+func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.ConnectedApp, error) {
+	sessions, err := d.Hydra.ConsentSessions(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var apps []views.ConnectedApp
+	index := map[string]int{}
+	for _, cs := range sessions {
+		if cs.Client.ID == "" || cs.Client.ID == d.Settings.ClientID {
+			continue
+		}
+		i, seen := index[cs.Client.ID]
+		if !seen {
+			i = len(apps)
+			index[cs.Client.ID] = i
+			app := views.ConnectedApp{ClientID: cs.Client.ID, Name: cs.Client.DisplayName(), ClientURI: web.HTTPURL(cs.Client.ClientURI)}
+			if web.HTTPSOrigin(cs.Client.LogoURI) != "" {
+				app.LogoURI = cs.Client.LogoURI
+			}
+			apps = append(apps, app)
+		}
+		app := &apps[i]
+		if cs.GrantedAt.After(app.GrantedAt) {
+			app.GrantedAt = cs.GrantedAt
+		}
+		for _, sc := range cs.GrantScope {
+			if !slices.ContainsFunc(app.Scopes, func(s views.Scope) bool { return s.Name == sc }) {
+				app.Scopes = append(app.Scopes, views.Scope{Name: sc, Known: i18n.Has("scope." + sc), Required: sc == "openid"})
+			}
+		}
+	}
+	return apps, nil
+}
+
+// HandleApps answers POST /account/apps: action=revoke removes one app's
+// access (client_id), action=revoke_all every app's, after a fresh sign-in.
+func HandleApps(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		switch r.PostFormValue("action") {
+		case "revoke":
+			clientID := r.PostFormValue("client_id")
+			apps, err := d.connectedApps(ctx, s.Subject)
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			i := slices.IndexFunc(apps, func(a views.ConnectedApp) bool { return a.ClientID == clientID })
+			if i < 0 {
+				// Already removed (a second tab, a double submit) or never connected.
+				http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
+				return
+			}
+			if err := d.revoke(r, s.Subject, apps[i]); err != nil {
+				fail(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
+		case "revoke_all":
+			if !d.RequireFresh(w, r, s, "/account/remove-all") {
+				return
+			}
+			apps, err := d.connectedApps(ctx, s.Subject)
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			for _, a := range apps {
+				if err := d.revoke(r, s.Subject, a); err != nil {
+					fail(w, r, err)
+					return
+				}
+			}
+			http.Redirect(w, r, "/account?done=revoked_all", http.StatusSeeOther)
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		}
+	})
+}
+
+// revoke ends the subject's consent sessions with one app in Hydra (which
+// revokes that app's tokens too) and audits it.
+func (d Deps) revoke(r *http.Request, subject string, a views.ConnectedApp) error {
+	ctx := r.Context()
+	if err := d.Hydra.RevokeConsent(ctx, subject, a.ClientID); err != nil && !errors.Is(err, hydra.ErrNotFound) {
+		return err
+	}
+	slog.InfoContext(ctx, "app access removed", "subject", subject, "client", a.ClientID)
+	e := store.AuditEvent{UserID: subject, Action: "consent removed", Actor: "user", ClientID: a.ClientID,
+		IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: "account", Result: "ok"}
+	if err := d.Store.Audit(ctx, e); err != nil {
+		slog.ErrorContext(ctx, "could not audit a removed consent", "err", err)
+	}
+	return nil
+}
+
+// HandleConfirmRemoveAll answers GET /account/remove-all: after the fresh
+// sign-in, "Remove all" is asked again; only the form's POST removes anything.
+func HandleConfirmRemoveAll(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		apps, err := d.connectedApps(r.Context(), s.Subject)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.AccountConfirmRemoveAll(len(apps)))
+	})
+}
+
+// activity is the subject's last security events in plain words, with the
+// app's name and the network the request came from, never the full address.
+func (d Deps) activity(ctx context.Context, subject string) ([]views.ActivityItem, error) {
+	events, err := d.Store.LatestAuditEvents(ctx, subject, activityShown)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	items := make([]views.ActivityItem, 0, len(events))
+	for _, e := range events {
+		key, app := activityKey(e), ""
+		if strings.HasPrefix(key, "account.activity.signin") || strings.HasPrefix(key, "account.activity.consent") {
+			app = i18n.T(ctx, "account.activity.unknown_app")
+		}
+		if e.ClientID != "" && app != "" {
+			name, known := names[e.ClientID]
+			if !known {
+				name = e.ClientID
+				if c, err := d.Hydra.OAuthClient(ctx, e.ClientID); err == nil {
+					name = c.DisplayName()
+				}
+				names[e.ClientID] = name
+			}
+			app = name
+		}
+		items = append(items, views.ActivityItem{
+			At: e.At, Key: key, App: app, MethodKey: methodKey(e.Method), Network: web.MaskIP(e.IP),
+		})
+	}
+	return items, nil
+}
+
+// activityKey is the catalog key that says what an audit event was.
+func activityKey(e store.AuditEvent) string {
+	switch {
+	case e.Action == "sign-in succeeded":
+		return "account.activity.signin"
+	case e.Action == "sign-in failed":
+		return "account.activity.signin_failed"
+	case e.Action == "consent granted":
+		return "account.activity.consent_granted"
+	case e.Action == "consent denied":
+		return "account.activity.consent_denied"
+	case e.Action == "consent removed":
+		return "account.activity.consent_removed"
+	case e.Action == "totp removed":
+		return "account.activity.totp_off"
+	case strings.HasPrefix(e.Action, "totp "):
+		return "account.activity.totp_on"
+	case e.Action == "identifier locked":
+		return "account.activity.locked"
+	case e.Action == "user disabled":
+		return "account.activity.disabled"
+	case e.Action == "user enabled":
+		return "account.activity.enabled"
+	case e.Action == "hydra sessions revoked":
+		return "account.activity.sessions_revoked"
+	}
+	return "account.activity.other"
+}
+
+// methodKey is the catalog key naming how a sign-in was made, "" when none fits.
+func methodKey(method string) string {
+	key := "account.method." + strings.ReplaceAll(method, "+", "_")
+	if method == "" || !i18n.Has(key) {
+		return ""
+	}
+	return key
+}
+
+// signInAgainPage explains why the page needs a new sign-in, with a button
+// that starts one.
+func signInAgainPage(key string) templ.Component {
+	return views.AccountNotice(key+".title", key+".body")
+}
