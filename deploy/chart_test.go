@@ -33,7 +33,7 @@ const (
 
 // The variables whose values live in the existing Secret, never in values.
 var secretVariables = []string{"DATABASE_URL", "SECRET_KEY", "SECRET_KEY_PREVIOUS", "SMTP_URL",
-	"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMS_WEBHOOK_SECRET", "CAPTCHA_SECRET_KEY"}
+	"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMS_WEBHOOK_SECRET", "CAPTCHA_SECRET_KEY", "ACCOUNT_CLIENT_SECRET"}
 
 // Both value sets render, every object decodes strictly into its Kubernetes
 // type, and the objects hang together (selectors, ports, names).
@@ -363,14 +363,15 @@ func TestChartRefusesUnknownValues(t *testing.T) {
 // With the default values, the service refuses to start naming PUBLIC_URL.
 func TestChartEnvironmentLoads(t *testing.T) {
 	secret := map[string]string{
-		"DATABASE_URL":        "postgres://consent:pw@postgres.auth.svc:5432/consent?sslmode=verify-full",
-		"SECRET_KEY":          strings.Repeat("ab", 32),
-		"SECRET_KEY_PREVIOUS": strings.Repeat("cd", 32),
-		"SMTP_URL":            "smtp://apikey:pw@smtp.example.com:587",
-		"TWILIO_ACCOUNT_SID":  "AC0123456789abcdef0123456789abcdef",
-		"TWILIO_AUTH_TOKEN":   "token",
-		"SMS_WEBHOOK_SECRET":  strings.Repeat("s", 40),
-		"CAPTCHA_SECRET_KEY":  "captcha-secret",
+		"DATABASE_URL":          "postgres://consent:pw@postgres.auth.svc:5432/consent?sslmode=verify-full",
+		"SECRET_KEY":            strings.Repeat("ab", 32),
+		"SECRET_KEY_PREVIOUS":   strings.Repeat("cd", 32),
+		"SMTP_URL":              "smtp://apikey:pw@smtp.example.com:587",
+		"TWILIO_ACCOUNT_SID":    "AC0123456789abcdef0123456789abcdef",
+		"TWILIO_AUTH_TOKEN":     "token",
+		"SMS_WEBHOOK_SECRET":    strings.Repeat("s", 40),
+		"CAPTCHA_SECRET_KEY":    "captcha-secret",
+		"ACCOUNT_CLIENT_SECRET": "account-client-secret",
 	}
 	getenv := func(t *testing.T, r rendered) func(string) string {
 		env := map[string]string{}
