@@ -58,7 +58,7 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"github.com/ory/hydra-client-go/v2", "github.com/jackc/pgx/v5", "github.com/a-h/templ", "github.com/go-chi/chi/v5"} {
+	for _, path := range []string{"github.com/ory/hydra-client-go/v2", "github.com/jackc/pgx/v5", "github.com/a-h/templ", "github.com/go-chi/chi/v5", "go.opentelemetry.io/otel/sdk", "github.com/coreos/go-oidc/v3"} {
 		m := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(path) + ` (v\S+)`).FindStringSubmatch(string(goMod))
 		if m == nil {
 			t.Fatalf("%s is not in go.mod", path)

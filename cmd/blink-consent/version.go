@@ -18,12 +18,15 @@ var (
 )
 
 // reportedModules are the dependencies whose versions matter when reading a
-// bug report: the Hydra client, the database driver, the templates, the router.
+// bug report: the Hydra client, the database driver, the templates, the
+// router, the tracing SDK and the account page's ID token checks.
 var reportedModules = []string{
 	"github.com/ory/hydra-client-go/v2",
 	"github.com/jackc/pgx/v5",
 	"github.com/a-h/templ",
 	"github.com/go-chi/chi/v5",
+	"go.opentelemetry.io/otel/sdk",
+	"github.com/coreos/go-oidc/v3",
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) error {
