@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +27,7 @@ import (
 var accountStackOnce struct {
 	once sync.Once
 	st   *stack
+	spy  *hydraSpy
 	err  error
 }
 
@@ -38,6 +40,16 @@ func accountStack(t *testing.T) *stack {
 			return
 		}
 		opts.Account = true
+		// Hydra's admin API through a spy of its own, to read the accepts.
+		if opts.HydraAdminPort, err = devstack.FreePort(); err != nil {
+			accountStackOnce.err = err
+			return
+		}
+		if accountStackOnce.spy, err = startHydraSpy("http://127.0.0.1:" + fmt.Sprint(opts.HydraAdminPort)); err != nil {
+			accountStackOnce.err = err
+			return
+		}
+		opts.Env["HYDRA_ADMIN_URL"] = accountStackOnce.spy.URL
 		accountStackOnce.st, accountStackOnce.err = startStack(context.Background(), testPG, opts)
 	})
 	if accountStackOnce.err != nil {
