@@ -263,3 +263,107 @@ func TestAccountTwoStepErrorsHaveAPage(t *testing.T) {
 		t.Errorf("an unknown action: %d %q", other.Status, excerpt(other.Body))
 	}
 }
+
+// With IDENTITY_SOURCE=blink the same page turns two-step sign-in on and off
+// at core (the stand-in), with the core token of the sign-in to the page;
+// the account's next sign-in asks core for the code; signing out of the page
+// forgets the kept token.
+func TestAccountTwoStepWithBlinkCore(t *testing.T) {
+	st, core := accountBlinkStack(t)
+	const email = "account.blink.totp@example.com"
+	id := core.AddIdentity(email, "")
+	signIn := func(b *browser, j journey, code func() string) journey {
+		t.Helper()
+		codePage := blinkIdentify(t, st, b, j.Last(), url.Values{"method": {"email"}, "email": {email}})
+		j = blinkCode(st, b, codePage, core.Code(email))
+		if last := j.Last(); last.URL.Path == "/login/totp" {
+			if code == nil {
+				t.Fatal("the sign-in asked for an authenticator code")
+			}
+			j = b.Post(st.ServiceURL+"/login/totp", url.Values{"flow": {flowID(t, last)}, "code": {code()}, "action": {"continue"}})
+		} else if code != nil {
+			t.Fatalf("the sign-in did not ask for an authenticator code: %v", paths(j))
+		}
+		return j
+	}
+	audited := func(action string) int {
+		return queryIntOn(t, st, `SELECT count(*) FROM audit_events WHERE user_id::text = $1 AND action = $2 AND actor = 'user'`, id, action)
+	}
+	notices := func() int { return queryIntOn(t, st, `SELECT count(*) FROM outbox WHERE destination = $1`, email) }
+
+	b := newBrowser(t)
+	page := signIn(b, b.Get(st.ServiceURL+"/account"), nil).Last()
+	if page.URL.Path != "/account" || !strings.Contains(page.Body, `value="enable_totp"`) {
+		t.Fatalf("the account page after a core sign-in: %s %d\n%s", page.URL.Path, page.Status, excerpt(page.Body))
+	}
+	enrol := b.Post(st.ServiceURL+"/account/two-step", url.Values{"action": {"enable_totp"}}).Last()
+	secret, err := totp.ParseURI(setupURI(t, enrol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := totp.Code(secret, time.Now())
+	if again := b.Post(st.ServiceURL+"/account/two-step", enrolForm(t, enrol, wrongCode(right))).Last(); again.Status != http.StatusUnprocessableEntity {
+		t.Errorf("a wrong code: %d", again.Status)
+	}
+	if core.TOTPSecret(id) != nil {
+		t.Fatal("a wrong code turned two-step sign-in on at core")
+	}
+	done := b.Post(st.ServiceURL+"/account/two-step", enrolForm(t, enrol, right)).Last()
+	if done.URL.Path != "/account" || !strings.Contains(done.Body, "Two-step sign-in is on.") {
+		t.Fatalf("the right code: %s %d\n%s", done.URL.Path, done.Status, excerpt(done.Body))
+	}
+	if got := core.TOTPSecret(id); string(got) != string(secret) {
+		t.Fatal("core does not hold the secret the page showed")
+	}
+	if audited("totp enrolled") != 1 || notices() != 1 {
+		t.Errorf("the enrolment: %d audit events, %d notices, want 1 and 1", audited("totp enrolled"), notices())
+	}
+
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+	other := newBrowser(t)
+	if _, claims := rp.tokens(t, signIn(other, rp.start(other), func() string { return totp.Code(secret, time.Now().Add(totp.Period*time.Second)) })); claims["acr"] != "2" {
+		t.Errorf("the sign-in after enrolling has claims %v, want acr 2", claims)
+	}
+
+	confirm := b.Get(st.ServiceURL + "/account/two-step/off").Last()
+	if confirm.URL.Path != "/account/two-step/off" || !strings.Contains(confirm.Body, `value="remove_totp"`) {
+		t.Fatalf("the removal page: %s %d", confirm.URL.Path, confirm.Status)
+	}
+	// Core takes the page's token no more: it is of a sign-in without the
+	// authenticator, which the account now has. The page asks for a new
+	// sign-in (core asks for the code), then for the removal again.
+	j := b.Post(st.ServiceURL+"/account/two-step", url.Values{"action": {"remove_totp"}})
+	if j.Last().URL.Path != "/login" || core.TOTPSecret(id) == nil {
+		t.Fatalf("removing with the one-step sign-in's token: %v", paths(j))
+	}
+	confirm = signIn(b, j, func() string { return totp.Code(secret, time.Now()) }).Last()
+	if confirm.URL.Path != "/account/two-step/off" || !strings.Contains(confirm.Body, `value="remove_totp"`) || core.TOTPSecret(id) == nil {
+		t.Fatalf("after the two-step sign-in: %s %d", confirm.URL.Path, confirm.Status)
+	}
+	done = b.Post(st.ServiceURL+"/account/two-step", url.Values{"action": {"remove_totp"}}).Last()
+	if done.URL.Path != "/account" || !strings.Contains(done.Body, "Two-step sign-in is off.") {
+		t.Fatalf("removing: %s %d\n%s", done.URL.Path, done.Status, excerpt(done.Body))
+	}
+	if core.TOTPSecret(id) != nil {
+		t.Fatal("core still has the authenticator")
+	}
+	if audited("totp removed") != 1 || notices() != 2 {
+		t.Errorf("the removal: %d audit events, %d notices, want 1 and 2", audited("totp removed"), notices())
+	}
+	third := newBrowser(t)
+	if _, claims := rp.tokens(t, signIn(third, rp.start(third), nil)); claims["acr"] != "1" {
+		t.Errorf("the sign-in after removing has acr %v", claims["acr"])
+	}
+
+	var sid string
+	for _, r := range accountRows(t, st, id) {
+		sid = r.SID
+	}
+	if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, sid); n != 1 {
+		t.Fatalf("%d core tokens kept for the account session, want 1", n)
+	}
+	b.Post(st.ServiceURL+"/account/signout", nil)
+	if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, sid); n != 0 {
+		t.Errorf("%d core tokens kept after signing out of the page, want 0", n)
+	}
+}
