@@ -123,6 +123,7 @@ func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, b
 				fail(w, r, err)
 				return Session{}, false
 			}
+			d.forgetCoreToken(r.Context(), s.SID)
 			web.ClearCookie(w, sessionCookie, d.Settings.SecureCookies)
 			web.Problem(w, r, http.StatusForbidden, "disabled")
 			return Session{}, false
