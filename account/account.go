@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -31,15 +32,12 @@ type Store interface {
 	StartAccountSession(ctx context.Context, tokenHash, replacedHash []byte, a store.AccountSession, ttl time.Duration) error
 	AccountSession(ctx context.Context, tokenHash []byte) (store.AccountSession, error)
 	EndAccountSession(ctx context.Context, tokenHash []byte) (store.AccountSession, error)
+	// ForgetCoreToken deletes the Blink core token kept for a login session
+	// (sid), if any: the account session that could use it has ended.
+	ForgetCoreToken(ctx context.Context, sessionID string) error
 	LatestAuditEvents(ctx context.Context, userID string, n int) ([]store.AuditEvent, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
 	UserByID(ctx context.Context, id string) (store.User, error)
-}
-
-// TwoStep tells whether an account has an authenticator app, where the
-// identity source lets us know it.
-type TwoStep interface {
-	HasTOTP(ctx context.Context, subject string) (bool, error)
 }
 
 // Settings are the account page's knobs.
@@ -59,9 +57,9 @@ type Deps struct {
 	Hydra Hydra
 	Store Store
 	OIDC  *OIDC
-	// TwoStep is nil when the identity source cannot say (Blink core): the
-	// page then leaves the two-step section out.
-	TwoStep  TwoStep
+	// TOTP turns two-step sign-in on and off through the identity source;
+	// nil leaves the two-step section out.
+	TOTP     accounts.TOTPManager
 	Settings Settings
 }
 
@@ -125,6 +123,7 @@ func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, b
 				fail(w, r, err)
 				return Session{}, false
 			}
+			d.forgetCoreToken(r.Context(), s.SID)
 			web.ClearCookie(w, sessionCookie, d.Settings.SecureCookies)
 			web.Problem(w, r, http.StatusForbidden, "disabled")
 			return Session{}, false
@@ -222,6 +221,13 @@ func HandleCallback(d Deps) http.Handler {
 			return
 		}
 		replaced := web.TokenHash(r, sessionCookie, d.Settings.SecureCookies)
+		var old store.AccountSession
+		if replaced != nil {
+			if old, err = d.Store.AccountSession(ctx, replaced); err != nil && !errors.Is(err, store.ErrNotFound) {
+				fail(w, r, err)
+				return
+			}
+		}
 		token := web.NewToken()
 		err = d.Store.StartAccountSession(ctx, token.Hash, replaced, store.AccountSession{
 			Subject: id.Subject, SID: id.SID, AuthTime: id.AuthTime, IDToken: id.Raw,
@@ -229,6 +235,10 @@ func HandleCallback(d Deps) http.Handler {
 		if err != nil {
 			fail(w, r, err)
 			return
+		}
+		if old.SID != "" && old.SID != id.SID {
+			// The replaced session's Blink core token is of no use to anyone now.
+			d.forgetCoreToken(ctx, old.SID)
 		}
 		web.SetTokenCookie(w, sessionCookie, token, d.Settings.SessionTTL, d.Settings.SecureCookies)
 		slog.InfoContext(ctx, "account page signed in", "subject", id.Subject, "fresh", l.Fresh)
@@ -257,6 +267,7 @@ func HandleSignOut(d Deps) http.Handler {
 			fail(w, r, err)
 			return
 		}
+		d.forgetCoreToken(r.Context(), s.SID)
 		slog.InfoContext(r.Context(), "account page signed out", "subject", s.Subject)
 		http.Redirect(w, r, d.OIDC.LogoutURL(s.IDToken, signedOut), http.StatusSeeOther)
 	})
@@ -268,6 +279,17 @@ func HandleSignedOut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		web.Render(w, r, http.StatusOK, signInAgainPage("account.signed_out"))
 	})
+}
+
+// forgetCoreToken deletes the core token kept for an ended account
+// session's login session; it expires by itself when this fails.
+func (d Deps) forgetCoreToken(ctx context.Context, sid string) {
+	if sid == "" {
+		return
+	}
+	if err := d.Store.ForgetCoreToken(ctx, sid); err != nil {
+		slog.WarnContext(ctx, "could not forget a kept core token", "err", err)
+	}
 }
 
 func fail(w http.ResponseWriter, r *http.Request, err error) {

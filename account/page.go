@@ -47,14 +47,7 @@ func HandleShow(d Deps) http.Handler {
 			}
 		}
 		v.Apps = apps
-		if d.TwoStep != nil {
-			on, err := d.TwoStep.HasTOTP(ctx, s.Subject)
-			if err != nil {
-				fail(w, r, err)
-				return
-			}
-			v.TwoStep = &views.TwoStepView{On: on}
-		}
+		v.TwoStep = d.twoStep(r, s)
 		if v.Activity, err = d.activity(ctx, s.Subject); err != nil {
 			fail(w, r, err)
 			return
@@ -67,8 +60,10 @@ func HandleShow(d Deps) http.Handler {
 // list: the query cannot put any other text on the page.
 func doneKey(done string) string {
 	switch done {
-	case "revoked", "revoked_all":
+	case "revoked", "revoked_all", "totp_on", "totp_off":
 		return "account.done." + done
+	case "totp_already_on", "totp_already_off":
+		return "account.totp.error." + strings.TrimPrefix(done, "totp_")
 	}
 	return ""
 }

@@ -29,6 +29,14 @@ type TOTPEnrolView struct {
 	Error string
 }
 
+// TOTPStartView asks, after the fresh sign-in, to go on turning two-step
+// sign-in on; only its POST begins anything.
+type TOTPStartView struct {
+	Action  string
+	BackURL string
+	Error   string // catalog key, "" for none
+}
+
 // TOTPRemoveView is the confirmation that turns two-step sign-in off.
 type TOTPRemoveView struct {
 	Action  string
@@ -89,6 +97,8 @@ func TOTPErrorKey(err error) string {
 		return "account.totp.error.already_on"
 	case errors.Is(err, accounts.ErrTOTPOff):
 		return "account.totp.error.already_off"
+	case errors.Is(err, accounts.ErrNotFound):
+		return "account.totp.error.not_found"
 	}
 	return "account.totp.error.unavailable"
 }

@@ -71,6 +71,55 @@ func TestAccountTOTPRemovePage(t *testing.T) {
 	}
 }
 
+func TestAccountTOTPStartPage(t *testing.T) {
+	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
+		var b bytes.Buffer
+		v := TOTPStartView{Action: "/account/two-step", BackURL: "/account", Error: TOTPErrorKey(accounts.ErrEnrollmentGone)}
+		if err := AccountTOTPStart(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
+			t.Fatal(err)
+		}
+		page := b.String()
+		for _, want := range []string{`action="/account/two-step"`, `name="action" value="enable_totp"`, lang.T("account.totp.start.body"),
+			lang.T("account.totp.error.expired"), `href="/account"`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s: the page lacks %s", lang, want)
+			}
+		}
+		checkCSPSafe(t, page)
+	}
+}
+
+// The account page's two-step section: on, off, unknown until a new sign-in,
+// unavailable — each with its one way forward.
+func TestAccountPageTwoStepSection(t *testing.T) {
+	for _, c := range []struct {
+		v          TwoStepView
+		key, wants string
+	}{
+		{TwoStepView{On: true}, "account.twostep.on", `href="/account/two-step/off"`},
+		{TwoStepView{}, "account.twostep.off", `value="enable_totp"`},
+		{TwoStepView{NeedsSignIn: true}, "account.twostep.needs_sign_in", `value="sign_in_again"`},
+		{TwoStepView{Unavailable: true}, "account.twostep.unavailable", ""},
+	} {
+		for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
+			var b bytes.Buffer
+			v := c.v
+			if err := AccountPage(AccountView{TwoStep: &v}).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
+				t.Fatal(err)
+			}
+			page := html.UnescapeString(b.String())
+			if !strings.Contains(page, lang.T(c.key)) || !strings.Contains(page, c.wants) {
+				t.Errorf("%s %+v: the section lacks %q or %q", lang, c.v, lang.T(c.key), c.wants)
+			}
+			for _, other := range []string{`value="enable_totp"`, `href="/account/two-step/off"`, `value="sign_in_again"`} {
+				if other != c.wants && strings.Contains(page, other) {
+					t.Errorf("%s %+v: the section offers %s too", lang, c.v, other)
+				}
+			}
+		}
+	}
+}
+
 var untranslated = regexp.MustCompile(`account\.totp\.[a-z_.]+`)
 
 // checkCSPSafe: no inline style or script, no data: image, no catalog key
@@ -136,6 +185,7 @@ func TestTOTPErrorKey(t *testing.T) {
 		accounts.ErrFreshSignIn:    "account.totp.error.fresh_sign_in",
 		accounts.ErrTOTPOn:         "account.totp.error.already_on",
 		accounts.ErrTOTPOff:        "account.totp.error.already_off",
+		accounts.ErrNotFound:       "account.totp.error.not_found",
 		accounts.ErrUnavailable:    "account.totp.error.unavailable",
 		errors.New("anything"):     "account.totp.error.unavailable",
 	} {

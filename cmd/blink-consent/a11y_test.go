@@ -165,7 +165,7 @@ func describeViolations(vs []axeViolation) string {
 // still signed in", the 404, 409 ("Start again"), 410, 429 and 503 pages and
 // /dev/messages. The identifier, code, TOTP, consent, logout and /error pages
 // are checked where the other browser tests show them (browser_test.go,
-// blink_browser_test.go).
+// blink_browser_test.go), the account pages in account_browser_test.go.
 func TestBrowserEveryOtherPageIsAccessible(t *testing.T) {
 	st := testStack
 	ctx := newChromium(t)

@@ -5,10 +5,12 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
 // In Chromium: allow an app (remembered), open the account page, remove the
@@ -47,4 +49,119 @@ func TestBrowserAccountRemovesAConnectedApp(t *testing.T) {
 	if h := pageText(t, ctx, `h1`); h != "Coffee Shop wants to use your Blink account" {
 		t.Errorf("after the removal the app's sign-in shows %q, want its consent page", h)
 	}
+}
+
+// In Chromium: the account page with a connected app and its activity, the
+// "Remove all" confirmation, turning two-step sign-in on by reading the
+// otpauth:// URI from the page (a wrong code first), the next sign-in asking
+// for the authenticator, turning it off, and signing out. axe-core checks
+// every one of those pages in both themes.
+func TestBrowserAccountTwoStepSignIn(t *testing.T) {
+	st := accountStack(t)
+	const email = "browser.account.totp@example.com"
+	subject := addUser(t, st, email)
+	credentials := func() int {
+		return queryIntOn(t, st, `SELECT count(*) FROM totp_credentials WHERE user_id::text = $1`, subject)
+	}
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Tip Jar", Scopes: []string{"openid", "read"}})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `button[name=action][value=allow]`)
+	browse(t, ctx, "allow, remembered", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	browse(t, ctx, "open the account page", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=enable_totp]`)),
+	))
+	if apps, activity := pageText(t, ctx, `ul.apps`), pageText(t, ctx, `ol.activity`); !strings.Contains(apps, "Tip Jar") || !strings.Contains(activity, "Tip Jar") {
+		t.Fatalf("the account page lists apps %q and activity %q", apps, activity)
+	}
+	assertAccessible(t, ctx, "/account with a connected app and recent activity")
+
+	browse(t, ctx, "open the remove-all confirmation", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account/remove-all"),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=revoke_all]`)),
+	))
+	assertAccessible(t, ctx, "remove-all confirmation")
+	browse(t, ctx, "open the turn-on page a fresh sign-in returns to", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account/two-step/on"),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=enable_totp]`)),
+	))
+	assertAccessible(t, ctx, "turn-on page")
+
+	browse(t, ctx, "turn two-step sign-in on", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=enable_totp]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=enable_totp]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#totp-uri`)),
+	))
+	saveScreenshot(ctx, "account-totp-enrol.png")
+	assertAccessible(t, ctx, "enrol page")
+	secret, err := totp.ParseURI(pageText(t, ctx, `#totp-uri`))
+	if err != nil {
+		t.Fatalf("the setup link on the page: %v", err)
+	}
+	right := totp.Code(secret, time.Now())
+	browse(t, ctx, "confirm a wrong code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), wrongCode(right)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=confirm_totp]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=code][aria-invalid=true]`)),
+	))
+	if e := pageText(t, ctx, `#code-error`); e != "That code is not right. Check your authenticator app and try again." {
+		t.Errorf("the enrol page's error reads %q", e)
+	}
+	if n := credentials(); n != 0 {
+		t.Fatalf("a wrong code saved %d credentials", n)
+	}
+	assertAccessible(t, ctx, "enrol page with an error message")
+	browse(t, ctx, "confirm the right code", chromedp.Steps(
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=code]").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), right),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=confirm_totp]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	))
+	if n := credentials(); n != 1 {
+		t.Fatalf("%d credentials after the right code, want 1", n)
+	}
+
+	// Another browser signs in to the app: the authenticator is asked for.
+	ctx = newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `form[action="/login/totp"] input[name=code]`)
+	browse(t, ctx, "type the authenticator code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), totp.Code(secret, time.Now().Add(totp.Period*time.Second))),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, `"acr": "2"`) {
+		t.Errorf("the sign-in after enrolling: claims %s", claims)
+	}
+
+	browse(t, ctx, "turn it off from the account page", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/account/two-step/off"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/account/two-step/off"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=remove_totp]`)),
+	))
+	assertAccessible(t, ctx, "remove confirmation")
+	browse(t, ctx, "confirm turning it off", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`button[name=action][value=remove_totp]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	))
+	if n := pageText(t, ctx, `p.notice`); !strings.HasPrefix(n, "Two-step sign-in is off.") {
+		t.Errorf("after turning it off the notice reads %q", n)
+	}
+	if n := credentials(); n != 0 {
+		t.Fatalf("%d credentials after turning it off", n)
+	}
+
+	browse(t, ctx, "sign out of the account page", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`form[action="/account/signout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`h1`)),
+	))
+	waitForURL(t, ctx, func(u string) bool { return strings.HasSuffix(u, "/account/signed-out") })
+	if h := pageText(t, ctx, `h1`); h != "You are signed out" {
+		t.Errorf("after signing out the heading is %q", h)
+	}
+	assertAccessible(t, ctx, "signed-out page")
 }

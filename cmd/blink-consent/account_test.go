@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +27,7 @@ import (
 var accountStackOnce struct {
 	once sync.Once
 	st   *stack
+	spy  *hydraSpy
 	err  error
 }
 
@@ -38,6 +40,16 @@ func accountStack(t *testing.T) *stack {
 			return
 		}
 		opts.Account = true
+		// Hydra's admin API through a spy of its own, to read the accepts.
+		if opts.HydraAdminPort, err = devstack.FreePort(); err != nil {
+			accountStackOnce.err = err
+			return
+		}
+		if accountStackOnce.spy, err = startHydraSpy("http://127.0.0.1:" + fmt.Sprint(opts.HydraAdminPort)); err != nil {
+			accountStackOnce.err = err
+			return
+		}
+		opts.Env["HYDRA_ADMIN_URL"] = accountStackOnce.spy.URL
 		accountStackOnce.st, accountStackOnce.err = startStack(context.Background(), testPG, opts)
 	})
 	if accountStackOnce.err != nil {
@@ -563,27 +575,47 @@ func title(body string) string {
 	return body[start+7 : end]
 }
 
-// With IDENTITY_SOURCE=blink the page works the same on core's accounts: a
-// core account signs in with core's code, sees and removes a connected app;
-// whether it has two-step sign-in is core's to know, so that section is left out.
-func TestAccountPageWithBlinkCore(t *testing.T) {
-	core, err := corestandin.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { core.Close() })
-	opts, err := testStackOptions("account_blink", 0, map[string]string{
-		"IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": core.AuthURL(), "GRAPHQL_ENDPOINT": core.GraphQLURL(), "GEETEST_SCRIPT_URL": core.GeetestScriptURL(),
+var accountBlinkOnce struct {
+	once sync.Once
+	st   *stack
+	core *corestandin.Standin
+	err  error
+}
+
+// accountBlinkStack is a stack with IDENTITY_SOURCE=blink, the core
+// stand-in and the account page on.
+func accountBlinkStack(t *testing.T) (*stack, *corestandin.Standin) {
+	t.Helper()
+	accountBlinkOnce.once.Do(func() {
+		core, err := corestandin.Start("127.0.0.1:0")
+		if err != nil {
+			accountBlinkOnce.err = err
+			return
+		}
+		accountBlinkOnce.core = core
+		opts, err := testStackOptions("account_blink", 0, map[string]string{
+			"IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": core.AuthURL(), "GRAPHQL_ENDPOINT": core.GraphQLURL(), "GEETEST_SCRIPT_URL": core.GeetestScriptURL(),
+		})
+		if err != nil {
+			accountBlinkOnce.err = err
+			return
+		}
+		opts.Account = true
+		accountBlinkOnce.st, accountBlinkOnce.err = startStack(context.Background(), testPG, opts)
 	})
-	if err != nil {
-		t.Fatal(err)
+	if accountBlinkOnce.err != nil {
+		t.Fatalf("the blink-mode account stack: %v", accountBlinkOnce.err)
 	}
-	opts.Account = true
-	st, err := startStack(context.Background(), testPG, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Stop() })
+	return accountBlinkOnce.st, accountBlinkOnce.core
+}
+
+// With IDENTITY_SOURCE=blink the page works the same on core's accounts: a
+// core account signs in with core's code, sees and removes a connected app.
+// Whether it has two-step sign-in is core's to know, with the core token of a
+// sign-in to this page: after a remembered sign-in the page offers that
+// sign-in instead of an answer.
+func TestAccountPageWithBlinkCore(t *testing.T) {
+	st, core := accountBlinkStack(t)
 	const email = "account.blink@example.com"
 	id := core.AddIdentity(email, "")
 	b := newBrowser(t)
@@ -602,8 +634,8 @@ func TestAccountPageWithBlinkCore(t *testing.T) {
 	if page.URL.Path != "/account" || page.Status != http.StatusOK || !strings.Contains(page.Body, "Core Companion") || !strings.Contains(page.Body, "Signed in as "+email) {
 		t.Fatalf("the account page of a core account: %s %d\n%s", page.URL.Path, page.Status, excerpt(page.Body))
 	}
-	if strings.Contains(page.Body, "Two-step sign-in") {
-		t.Error("the page claims to know the core account's two-step sign-in")
+	if !strings.Contains(page.Body, `value="sign_in_again"`) || strings.Contains(page.Body, `value="enable_totp"`) || strings.Contains(page.Body, "Off: signing in") {
+		t.Errorf("after a remembered sign-in the page claims to know the core account's two-step sign-in:\n%s", excerpt(page.Body[strings.Index(page.Body, "twostep-heading"):]))
 	}
 	if rows := accountRows(t, st, id); len(rows) != 1 {
 		t.Errorf("%d session rows for core's subject %s, want 1", len(rows), id)
@@ -612,6 +644,27 @@ func TestAccountPageWithBlinkCore(t *testing.T) {
 	for _, c := range consentedClients(t, st, id) {
 		if c == rp.client.ID {
 			t.Error("Hydra still has the core account's consent for the removed app")
+		}
+	}
+
+	// "Sign in again": Hydra asks (prompt=login), core signs in, and the new
+	// session, under Hydra's new sid, has a core token to ask core with.
+	j := b.Post(st.ServiceURL+"/account/two-step", url.Values{"action": {"sign_in_again"}})
+	if j.Last().URL.Path != "/login" {
+		t.Fatalf("sign in again did not ask for a sign-in: %v", paths(j))
+	}
+	codePage := blinkIdentify(t, st, b, j.Last(), url.Values{"method": {"email"}, "email": {email}})
+	page = blinkCode(st, b, codePage, core.Code(email)).Last()
+	if page.URL.Path != "/account" || !strings.Contains(page.Body, `value="enable_totp"`) || !strings.Contains(page.Body, "Off: signing in needs only the code we send you.") {
+		t.Fatalf("after signing in again: %s %d\n%s", page.URL.Path, page.Status, excerpt(page.Body))
+	}
+	rows := accountRows(t, st, id)
+	if len(rows) != 1 {
+		t.Fatalf("%d account sessions, want 1", len(rows))
+	}
+	for _, r := range rows {
+		if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, r.SID); n != 1 {
+			t.Errorf("%d core tokens kept for the new session's sid, want 1", n)
 		}
 	}
 }

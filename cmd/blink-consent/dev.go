@@ -177,7 +177,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
   blink-consent is running (%s).
 
   Try a sign-in:   %s/
-%s  Your account:    %s/account  (connected apps, recent activity)
+%s  Your account:    %s/account  (connected apps, two-step sign-in, recent activity)
 
   This service:    %s      health: %s/readyz
   Hydra public:    %s      admin:  %s

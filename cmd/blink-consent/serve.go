@@ -99,7 +99,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Core:    core,
 		Metrics: m,
 		Tracing: traces,
-		Account: accountDeps(cfg, db, h),
+		Account: accountDeps(cfg, db, h, source),
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
@@ -456,8 +456,8 @@ func useLogger(l *slog.Logger) (release func()) {
 }
 
 // accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
-// Whether an account has two-step sign-in is known for our users table only.
-func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client) *account.Deps {
+// Two-step sign-in is turned on and off through the identity source.
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source) *account.Deps {
 	a := cfg.Account
 	if !a.On() {
 		return nil
@@ -472,8 +472,8 @@ func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client) *account.D
 			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies,
 		},
 	}
-	if !cfg.Blink() {
-		d.TwoStep = db
+	if m, ok := source.(accounts.TOTPManager); ok {
+		d.TOTP = m
 	}
 	return d
 }

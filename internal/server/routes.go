@@ -37,6 +37,9 @@ func routes(r chi.Router, d Deps) {
 		r.Method(http.MethodGet, "/account/callback", account.HandleCallback(*a))
 		r.Method(http.MethodPost, "/account/apps", account.HandleApps(*a))
 		r.Method(http.MethodGet, "/account/remove-all", account.HandleConfirmRemoveAll(*a))
+		r.Method(http.MethodPost, "/account/two-step", account.HandleTwoStep(*a))
+		r.Method(http.MethodGet, "/account/two-step/on", account.HandleTwoStepOn(*a))
+		r.Method(http.MethodGet, "/account/two-step/off", account.HandleTwoStepOff(*a))
 		r.Method(http.MethodPost, "/account/signout", account.HandleSignOut(*a))
 		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut())
 	}

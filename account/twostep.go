@@ -1,0 +1,191 @@
+package account
+
+import (
+	"errors"
+
+	"github.com/a-h/templ"
+
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/views"
+)
+
+// Two-step sign-in from the account page. The identity source's TOTPManager
+// does the work (secrets, codes, core tokens, audit, notice); these handlers
+// only ask for the fresh sign-in, show its pages and name its errors.
+
+const (
+	twoStepAction = "/account/two-step"
+	twoStepOnURL  = "/account/two-step/on"
+	twoStepOffURL = "/account/two-step/off"
+)
+
+func (d Deps) who(r *http.Request, s Session) accounts.Who {
+	return accounts.Who{Subject: s.Subject, SessionID: s.SID, IP: web.ClientIP(r, d.Settings.TrustedProxies)}
+}
+
+// twoStep is the two-step section of the account page. With Blink core the
+// answer needs the core token of a sign-in to this page: without one the
+// section offers that sign-in rather than failing the page.
+func (d Deps) twoStep(r *http.Request, s Session) *views.TwoStepView {
+	if d.TOTP == nil {
+		return nil
+	}
+	on, err := d.TOTP.TOTPStatus(r.Context(), d.who(r, s))
+	switch {
+	case err == nil:
+		return &views.TwoStepView{On: on}
+	case errors.Is(err, accounts.ErrFreshSignIn):
+		return &views.TwoStepView{NeedsSignIn: true}
+	}
+	slog.WarnContext(r.Context(), "two-step sign-in status unknown", "subject", s.Subject, "err", err)
+	return &views.TwoStepView{Unavailable: true}
+}
+
+// HandleTwoStep answers POST /account/two-step: enable_totp begins an
+// enrolment and shows it, confirm_totp turns it on with a current code,
+// remove_totp turns it off, each after a fresh sign-in; sign_in_again is
+// that sign-in, asked for by the page when the source needs it to tell.
+func HandleTwoStep(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			return
+		}
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		if d.TOTP == nil {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		ctx := r.Context()
+		switch r.PostFormValue("action") {
+		case "sign_in_again":
+			d.startSignIn(w, r, true, "/account")
+		case "enable_totp":
+			if !d.RequireFresh(w, r, s, twoStepOnURL) {
+				return
+			}
+			e, err := d.TOTP.BeginTOTP(ctx, d.who(r, s))
+			if err != nil {
+				d.twoStepFailed(w, r, err, twoStepOnURL, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+				return
+			}
+			v := views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account", EnrollmentID: e.ID, Secret: e.Secret, URI: e.URI}
+			if !e.ExpiresAt.IsZero() {
+				v.ExpiresInMinutes = int(time.Until(e.ExpiresAt).Round(time.Minute) / time.Minute)
+			}
+			renderEnrol(w, r, http.StatusOK, v)
+		case "confirm_totp":
+			if !d.RequireFresh(w, r, s, twoStepOnURL) {
+				return
+			}
+			err := d.TOTP.ConfirmTOTP(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
+			if err == nil {
+				http.Redirect(w, r, "/account?done=totp_on", http.StatusSeeOther)
+				return
+			}
+			if errors.Is(err, accounts.ErrWrongCode) {
+				// The same enrolment again. Secret and URI come back from the
+				// form for display only: ConfirmTOTP checks codes against
+				// the enrolment the source keeps, so an edited one saves nothing.
+				uri := r.PostFormValue("uri")
+				if !strings.HasPrefix(uri, "otpauth://totp/") {
+					uri = ""
+				}
+				renderEnrol(w, r, http.StatusUnprocessableEntity, views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account",
+					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err)})
+				return
+			}
+			d.twoStepFailed(w, r, err, twoStepOnURL, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+		case "remove_totp":
+			if !d.RequireFresh(w, r, s, twoStepOffURL) {
+				return
+			}
+			err := d.TOTP.RemoveTOTP(ctx, d.who(r, s))
+			if err == nil {
+				http.Redirect(w, r, "/account?done=totp_off", http.StatusSeeOther)
+				return
+			}
+			d.twoStepFailed(w, r, err, twoStepOffURL, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+		default:
+			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		}
+	})
+}
+
+// twoStepFailed answers an error of the source: a change the source needs a
+// new sign-in for starts one (returning to retry, where the change is asked
+// again); one already made goes back to the account page saying so; any
+// other shows page with the error's message.
+func (d Deps) twoStepFailed(w http.ResponseWriter, r *http.Request, err error, retry string, page templ.Component) {
+	switch {
+	case errors.Is(err, accounts.ErrFreshSignIn):
+		d.startSignIn(w, r, true, retry)
+	case errors.Is(err, accounts.ErrTOTPOn):
+		http.Redirect(w, r, "/account?done=totp_already_on", http.StatusSeeOther)
+	case errors.Is(err, accounts.ErrTOTPOff):
+		http.Redirect(w, r, "/account?done=totp_already_off", http.StatusSeeOther)
+	case errors.Is(err, accounts.ErrEnrollmentGone):
+		web.Render(w, r, http.StatusGone, page)
+	case errors.Is(err, accounts.ErrNotFound):
+		web.Render(w, r, http.StatusNotFound, page)
+	default:
+		slog.ErrorContext(r.Context(), "two-step sign-in could not be changed", "err", err)
+		web.Render(w, r, http.StatusServiceUnavailable, page)
+	}
+}
+
+func renderEnrol(w http.ResponseWriter, r *http.Request, status int, v views.TOTPEnrolView) {
+	if v.URI != "" {
+		qr, err := views.NewQR(v.URI)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		v.QR = qr
+	}
+	web.Render(w, r, status, views.AccountTOTPEnrol(v))
+}
+
+// HandleTwoStepOn answers GET /account/two-step/on, where the fresh sign-in
+// comes back: it asks again to turn two-step sign-in on; only the form's
+// POST begins anything.
+func HandleTwoStepOn(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := d.RequireSession(w, r); !ok {
+			return
+		}
+		if d.TOTP == nil {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account"}))
+	})
+}
+
+// HandleTwoStepOff answers GET /account/two-step/off: after a fresh sign-in,
+// the question whether to turn two-step sign-in off; only its POST does.
+func HandleTwoStepOff(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		if d.TOTP == nil {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		if !d.RequireFresh(w, r, s, twoStepOffURL) {
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
+	})
+}
