@@ -6,5 +6,5 @@ import (
 	"runtime"
 )
 
-func nproc() int         { return runtime.NumCPU() }
+func nproc() int        { return runtime.NumCPU() }
 func goVersion() string { return runtime.Version() }
