@@ -45,13 +45,13 @@ type driver struct {
 
 func newDriver(p *provider, s *sink, concurrency int) *driver {
 	t := &http.Transport{Proxy: nil, MaxIdleConns: 4 * concurrency, MaxIdleConnsPerHost: 2 * concurrency, IdleConnTimeout: 90 * time.Second}
-	return &driver{p: p, sink: s, transport: t, token: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	return &driver{p: p, sink: s, transport: t, token: &http.Client{Transport: t, Timeout: 120 * time.Second}}
 }
 
 func (d *driver) newBrowser(i int, email string) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{ip: fmt.Sprintf("198.51.%d.%d", 100+i/250, 1+i%250), email: email, http: &http.Client{
-		Jar: jar, Transport: d.transport, Timeout: 30 * time.Second,
+		Jar: jar, Transport: d.transport, Timeout: 120 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
@@ -266,7 +266,7 @@ func (d *driver) round(ctx context.Context, browsers []*browser, path string, du
 				if err != nil {
 					res.Errors++
 					if len(res.Errs) < 5 {
-						res.Errs = append(res.Errs, err.Error())
+						res.Errs = append(res.Errs, redact(err).Error())
 					}
 				} else {
 					res.Flows++
@@ -301,7 +301,12 @@ func (d *driver) signInAll(ctx context.Context, browsers []*browser) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- d.signIn(ctx, b)
+			// A second try: on a machine this busy a token request can time out.
+			err := d.signIn(ctx, b)
+			if err != nil {
+				err = d.signIn(ctx, b)
+			}
+			errs <- err
 		}()
 	}
 	for range browsers {
@@ -310,6 +315,19 @@ func (d *driver) signInAll(ctx context.Context, browsers []*browser) error {
 		}
 	}
 	return nil
+}
+
+// redact drops the query from a failed request's URL: it carries
+// challenges and verifiers, which are not for a report.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			return fmt.Errorf("%s %s: %w", ue.Op, u, ue.Err)
+		}
+	}
+	return err
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {

@@ -210,6 +210,10 @@ func (s *stack) startHydra(ctx context.Context, bin, name, providerURL string, a
 	if err != nil {
 		return nil, err
 	}
+	// Hydra's pool defaults to two connections per CPU; under a few dozen
+	// concurrent token requests on two CPUs it ran dry and requests waited
+	// for minutes. A production Hydra is given a pool of its own size too.
+	dsn += "&max_conns=40&max_idle_conns=40"
 	dir := filepath.Join(s.dir, "hydra-"+name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
