@@ -37,10 +37,12 @@ type HandledError struct{ RedirectTo string }
 
 func (e *HandledError) Error() string { return "hydra: the request was already handled" }
 
+const userAgent = "blink-consent"
+
 // Client is Hydra's admin API with a timeout on every call.
 type Client struct {
 	api     client.OAuth2API
-	health  *http.Client
+	http    *http.Client
 	baseURL string
 	timeout time.Duration
 	// Observer, when set, hears of every admin call: its operation, outcome and time.
@@ -68,10 +70,10 @@ func New(adminURL *url.URL, timeout time.Duration) *Client {
 	cfg := client.NewConfiguration()
 	cfg.Servers = client.ServerConfigurations{{URL: adminURL.String()}}
 	cfg.HTTPClient = httpClient
-	cfg.UserAgent = "blink-consent"
+	cfg.UserAgent = userAgent
 	return &Client{
 		api:     client.NewAPIClient(cfg).OAuth2API,
-		health:  httpClient,
+		http:    httpClient,
 		baseURL: adminURL.String(),
 		timeout: timeout,
 	}
@@ -85,7 +87,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.health.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -115,6 +117,13 @@ func classify(op string, resp *http.Response, err error) error {
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
 	var oauthErr string
+	var se *statusError
+	if errors.As(err, &se) {
+		var redirectTo string
+		if redirectTo, oauthErr = decodeStatusError(se); resp.StatusCode == http.StatusGone {
+			return &HandledError{RedirectTo: redirectTo}
+		}
+	}
 	var apiErr *client.GenericOpenAPIError
 	if errors.As(err, &apiErr) {
 		switch m := apiErr.Model().(type) {
