@@ -72,6 +72,7 @@ type stack struct {
 	Floor     *provider
 	Emails    []string
 	ServiceDB string
+	browsers  int
 }
 
 func (s *stack) Close() {
@@ -97,7 +98,7 @@ func startStack(ctx context.Context, c stackConfig) (_ *stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{dir: dir}
+	s := &stack{dir: dir, browsers: c.Users}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -210,10 +211,13 @@ func (s *stack) startHydra(ctx context.Context, bin, name, providerURL string, a
 	if err != nil {
 		return nil, err
 	}
-	// Hydra's pool defaults to two connections per CPU; under a few dozen
-	// concurrent token requests on two CPUs it ran dry and requests waited
-	// for minutes. A production Hydra is given a pool of its own size too.
-	dsn += "&max_conns=40&max_idle_conns=40"
+	// Hydra's pool defaults to two connections per CPU. With fewer
+	// connections than requests in flight Hydra v2.3.0 stalls: requests
+	// hold one connection and wait for another, and nothing answers for
+	// minutes (seen with 4 connections and 8 browsers, 40 and 64). A pool
+	// larger than the browsers can be; idle connections are let go, so the
+	// two Hydras stay under PostgreSQL's max_connections (200).
+	dsn += fmt.Sprintf("&max_conns=%d&max_idle_conns=8", 2*s.browsers+8)
 	dir := filepath.Join(s.dir, "hydra-"+name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
