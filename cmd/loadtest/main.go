@@ -59,7 +59,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", orDefault(getenv("LOADTEST_MODE"), "compare"), "compare (the service beside the floor) or soak (the service alone, mixed paths; fails on errors, RSS or goroutine growth); default $LOADTEST_MODE")
-	path := fs.String("path", "", "skip, consent, email, all (the three in turn) or mixed (default: skip; soak: mixed)")
+	path := fs.String("path", "", "skip, consent, email or mixed, comma-separated for several in turn, or all (the first three) (default: skip; soak: mixed)")
 	conc := fs.String("concurrency", "", "simulated browsers at once, comma-separated for several runs (default: 8; soak: 64)")
 	dur := fs.Duration("duration", 0, "length of one round (default: 15s; soak: 60s)")
 	rounds := fs.Int("rounds", 3, "rounds per provider, alternating the providers round by round")
@@ -82,7 +82,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if *path == "all" {
 		o.Paths = []string{pathSkip, pathConsent, pathEmail}
 	} else {
-		o.Paths = []string{*path}
+		o.Paths = strings.Split(*path, ",")
 	}
 	for _, p := range o.Paths {
 		if p != pathSkip && p != pathConsent && p != pathEmail && p != pathMixed {
