@@ -79,8 +79,8 @@ func soak(ctx context.Context, o options, self string, stdout, stderr io.Writer)
 	if _, sr.RSSAfter, err = memory(p.PID()); err != nil {
 		return sr, err
 	}
-	fmt.Fprintf(stdout, "soak %s, %d browsers, %s: %s\n  RSS %.1f → %.1f MB, goroutines %d → %d\n%s",
-		o.Paths[0], c, o.Duration, line(sr.result), mb(sr.RSSBefore), mb(sr.RSSAfter), sr.GoroutinesBefore, sr.GoroutinesAfter, machine())
+	fmt.Fprintf(stdout, "soak %s, %d browsers, %s: %d flows, %s\n  RSS %.1f → %.1f MB, goroutines %d → %d\n%s",
+		o.Paths[0], c, o.Duration, sr.Flows, line(sr.result), mb(sr.RSSBefore), mb(sr.RSSAfter), sr.GoroutinesBefore, sr.GoroutinesAfter, machine())
 	var failures []string
 	if sr.Errors > 0 || sr.Flows == 0 {
 		failures = append(failures, fmt.Sprintf("%d of %d flows failed: %s", sr.Errors, sr.Errors+sr.Flows, strings.Join(sr.Errs, "; ")))
