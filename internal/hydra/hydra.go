@@ -37,12 +37,10 @@ type HandledError struct{ RedirectTo string }
 
 func (e *HandledError) Error() string { return "hydra: the request was already handled" }
 
-const userAgent = "blink-consent"
-
 // Client is Hydra's admin API with a timeout on every call.
 type Client struct {
 	api     client.OAuth2API
-	http    *http.Client
+	health  *http.Client
 	baseURL string
 	timeout time.Duration
 	// Observer, when set, hears of every admin call: its operation, outcome and time.
@@ -70,10 +68,10 @@ func New(adminURL *url.URL, timeout time.Duration) *Client {
 	cfg := client.NewConfiguration()
 	cfg.Servers = client.ServerConfigurations{{URL: adminURL.String()}}
 	cfg.HTTPClient = httpClient
-	cfg.UserAgent = userAgent
+	cfg.UserAgent = "blink-consent"
 	return &Client{
 		api:     client.NewAPIClient(cfg).OAuth2API,
-		http:    httpClient,
+		health:  httpClient,
 		baseURL: adminURL.String(),
 		timeout: timeout,
 	}
@@ -87,7 +85,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.health.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

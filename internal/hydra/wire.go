@@ -91,11 +91,11 @@ func (c *Client) send(ctx context.Context, method, path, param, challenge string
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", "blink-consent") // as New tells the SDK
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.health.Do(req) // the admin API's one HTTP client, which Ready uses too
 	if err != nil {
 		return nil, err
 	}
