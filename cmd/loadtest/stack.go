@@ -212,11 +212,11 @@ func (s *stack) startHydra(ctx context.Context, bin, name, providerURL string, a
 		return nil, err
 	}
 	// Hydra's pool defaults to two connections per CPU. With fewer
-	// connections than requests in flight Hydra v2.3.0 stalls: requests
-	// hold one connection and wait for another, and nothing answers for
-	// minutes (seen with 4 connections and 8 browsers, 40 and 64). A pool
-	// larger than the browsers can be; idle connections are let go, so the
-	// two Hydras stay under PostgreSQL's max_connections (200).
+	// connections than browsers in flight Hydra v2.3.0 stalled: requests
+	// got no answer for minutes while the machine was idle (seen with 4
+	// connections and 8 browsers, 40 and 64). A pool larger than the
+	// browsers made it go away; idle connections are let go, so the two
+	// Hydras stay under PostgreSQL's max_connections (200).
 	dsn += fmt.Sprintf("&max_conns=%d&max_idle_conns=8", 2*s.browsers+8)
 	dir := filepath.Join(s.dir, "hydra-"+name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
