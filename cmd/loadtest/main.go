@@ -60,7 +60,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", orDefault(getenv("LOADTEST_MODE"), "compare"), "compare (the service beside the floor) or soak (the service alone, mixed paths; fails on errors, RSS or goroutine growth); default $LOADTEST_MODE")
 	path := fs.String("path", "", "skip, consent, email or mixed, comma-separated for several in turn, or all (the first three) (default: skip; soak: mixed)")
-	conc := fs.String("concurrency", "", "simulated browsers at once, comma-separated for several runs (default: 8; soak: 64)")
+	conc := fs.String("concurrency", "", "simulated browsers at once, comma-separated for several runs (default: 8,64; soak: 64)")
 	dur := fs.Duration("duration", 0, "length of one round (default: 15s; soak: 60s)")
 	rounds := fs.Int("rounds", 3, "rounds per provider, alternating the providers round by round")
 	bin := fs.String("service", "", "the blink-consent binary (default: bin/blink-consent in the checkout)")
@@ -90,7 +90,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 	}
 	if *conc == "" {
-		*conc = map[bool]string{true: "64", false: "8"}[soak]
+		*conc = map[bool]string{true: "64", false: "8,64"}[soak]
 	}
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
