@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check chart generate unit bench fuzz build build-dev image clean
+.PHONY: dev test check chart generate unit bench fuzz loadtest soak profile build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
@@ -57,6 +57,25 @@ fuzz:
 ## bench: the handler benchmarks quoted in docs/performance.md.
 bench:
 	$(GO) test $(DEVSTACK) -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp
+
+## loadtest: real sign-ins through Hydra against this service and a minimal provider (the floor), round by round; prints flows/s, latency, CPU per flow, peak RSS and the ratios to the floor (docs/performance.md).
+# Its defaults: -path skip -concurrency 8,64 -duration 15s -rounds 3; LOADTEST_MODE=soak makes it the soak.
+LOADTEST_FLAGS ?=
+loadtest: bin/hydra build bin/loadtest
+	bin/loadtest $(LOADTEST_FLAGS)
+
+## soak: 60 s at 64 browsers on mixed paths; fails on any error, RSS growth or goroutine growth (same as LOADTEST_MODE=soak make loadtest).
+soak: bin/hydra build bin/loadtest
+	bin/loadtest -mode soak $(SOAK_FLAGS)
+
+## profile: a CPU profile of this service under the skip-path load, in bin/service.pprof (`go tool pprof -top bin/service.pprof`).
+profile: bin/hydra bin/loadtest
+	CGO_ENABLED=0 $(GO) build -tags pprof -trimpath -o bin/blink-consent-pprof ./cmd/blink-consent
+	bin/loadtest -service bin/blink-consent-pprof -path skip -concurrency 8 -rounds 1 -cpuprofile bin/service.pprof
+
+.PHONY: bin/loadtest
+bin/loadtest:
+	CGO_ENABLED=0 $(GO) build $(DEVSTACK) -trimpath -o bin/loadtest ./cmd/loadtest
 
 ## build: the production binary, bin/blink-consent (no dev stack).
 build:

@@ -121,6 +121,13 @@ func classify(op string, resp *http.Response, err error) error {
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
 	var oauthErr string
+	var se *statusError
+	if errors.As(err, &se) {
+		var redirectTo string
+		if redirectTo, oauthErr = decodeStatusError(se); resp.StatusCode == http.StatusGone {
+			return &HandledError{RedirectTo: redirectTo}
+		}
+	}
 	var apiErr *client.GenericOpenAPIError
 	if errors.As(err, &apiErr) {
 		switch m := apiErr.Model().(type) {

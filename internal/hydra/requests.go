@@ -2,6 +2,7 @@ package hydra
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	client "github.com/ory/hydra-client-go/v2"
@@ -59,7 +60,15 @@ type LoginRequest struct {
 // Login fetches a login request.
 func (c *Client) Login(ctx context.Context, challenge string) (LoginRequest, error) {
 	r, err := call(ctx, c, "get login request", func(ctx context.Context) (*client.OAuth2LoginRequest, *http.Response, error) {
-		return c.api.GetOAuth2LoginRequest(ctx).LoginChallenge(challenge).Execute()
+		var w loginRequestJSON
+		resp, err := c.send(ctx, http.MethodGet, "/admin/oauth2/auth/requests/login", "login_challenge", challenge, nil, &w)
+		if err == nil && w.Challenge == "" {
+			err = errors.New("no challenge in the login request")
+		}
+		if err != nil {
+			return nil, resp, err
+		}
+		return w.sdk(), resp, nil
 	})
 	if err != nil {
 		return LoginRequest{}, err
@@ -105,12 +114,25 @@ func (c *Client) AcceptLogin(ctx context.Context, challenge string, a AcceptLogi
 		body.Context = a.Context
 	}
 	r, err := call(ctx, c, "accept login request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
-		return c.api.AcceptOAuth2LoginRequest(ctx).LoginChallenge(challenge).AcceptOAuth2LoginRequest(*body).Execute()
+		return c.redirectTo(ctx, "/admin/oauth2/auth/requests/login/accept", "login_challenge", challenge, body)
 	})
 	if err != nil {
 		return "", err
 	}
 	return r.RedirectTo, nil
+}
+
+// redirectTo PUTs an accept body and returns Hydra's redirect_to.
+func (c *Client) redirectTo(ctx context.Context, path, param, challenge string, body any) (*client.OAuth2RedirectTo, *http.Response, error) {
+	var to plainRedirectTo
+	resp, err := c.send(ctx, http.MethodPut, path, param, challenge, body, &to)
+	if err == nil && to.RedirectTo == "" {
+		err = errors.New("no redirect_to in the answer")
+	}
+	if err != nil {
+		return nil, resp, err
+	}
+	return (*client.OAuth2RedirectTo)(&to), resp, nil
 }
 
 // Rejection is why a request is refused, in OAuth 2.0 error terms.
@@ -157,7 +179,15 @@ type ConsentRequest struct {
 // Consent fetches a consent request.
 func (c *Client) Consent(ctx context.Context, challenge string) (ConsentRequest, error) {
 	r, err := call(ctx, c, "get consent request", func(ctx context.Context) (*client.OAuth2ConsentRequest, *http.Response, error) {
-		return c.api.GetOAuth2ConsentRequest(ctx).ConsentChallenge(challenge).Execute()
+		var w consentRequestJSON
+		resp, err := c.send(ctx, http.MethodGet, "/admin/oauth2/auth/requests/consent", "consent_challenge", challenge, nil, &w)
+		if err == nil && w.Challenge == "" {
+			err = errors.New("no challenge in the consent request")
+		}
+		if err != nil {
+			return nil, resp, err
+		}
+		return w.sdk(), resp, nil
 	})
 	if err != nil {
 		return ConsentRequest{}, err
@@ -212,7 +242,7 @@ func (c *Client) AcceptConsent(ctx context.Context, challenge string, a AcceptCo
 		body.SetSession(*s)
 	}
 	r, err := call(ctx, c, "accept consent request", func(ctx context.Context) (*client.OAuth2RedirectTo, *http.Response, error) {
-		return c.api.AcceptOAuth2ConsentRequest(ctx).ConsentChallenge(challenge).AcceptOAuth2ConsentRequest(*body).Execute()
+		return c.redirectTo(ctx, "/admin/oauth2/auth/requests/consent/accept", "consent_challenge", challenge, body)
 	})
 	if err != nil {
 		return "", err

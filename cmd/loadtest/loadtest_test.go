@@ -1,0 +1,119 @@
+//go:build devstack
+
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+)
+
+// The floor runs as a child process of the test binary, as of the tool's.
+func TestMain(m *testing.M) {
+	if os.Getenv("LOADTEST_FLOOR") == "1" {
+		if err := runFloor(context.Background(), os.Args[1:], os.Stderr); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serviceBinary builds bin/blink-consent as `make build` does, into the test's directory.
+func serviceBinary(t *testing.T) string {
+	t.Helper()
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "blink-consent")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/blink-consent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the service: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// idClaims reads the ID token's payload (the token endpoint, over loopback, is trusted here).
+func idClaims(t *testing.T, idToken string) map[string]any {
+	t.Helper()
+	parts := strings.Split(idToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("an ID token of %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+// The load tool's driver, on the real stack, takes every path through both
+// providers to the end: each flow ends with an access token and an ID token
+// for the browser's own account, and a round measures the provider from /proc.
+func TestDriverFlowsEndWithTokens(t *testing.T) {
+	ctx := context.Background()
+	st, err := startStack(ctx, stackConfig{ServiceBin: serviceBinary(t), FloorCmd: []string{os.Args[0]}, Users: 2, Floor: true, Log: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, p := range []*provider{st.Service, st.Floor} {
+		d := newDriver(p, st.sink, 2)
+		bs := browsers(d, st.Emails, 2)
+		if err := d.signInAll(ctx, bs); err != nil {
+			t.Fatal(err)
+		}
+		subjects := map[string]string{}
+		for _, path := range []string{pathSkip, pathConsent, pathEmail, pathSkip} {
+			for _, b := range bs {
+				tok, err := d.run(ctx, b, path)
+				if err != nil {
+					t.Fatalf("%s, path %s: %v", p.Name, path, err)
+				}
+				if tok.AccessToken == "" {
+					t.Fatalf("%s, path %s: no access token", p.Name, path)
+				}
+				claims := idClaims(t, tok.IDToken)
+				sub, _ := claims["sub"].(string)
+				if sub == "" {
+					t.Fatalf("%s, path %s: an ID token without sub: %v", p.Name, path, claims)
+				}
+				if p == st.Service {
+					// Each browser is its own account, on every path.
+					if prev, ok := subjects[b.email]; ok && prev != sub {
+						t.Errorf("path %s: %s signed in as %s, before as %s", path, b.email, sub, prev)
+					}
+					subjects[b.email] = sub
+					if path == pathConsent && claims["email"] != b.email {
+						t.Errorf("path consent: the ID token's email is %v, want %s", claims["email"], b.email)
+					}
+				}
+			}
+		}
+		if p == st.Service && (len(subjects) != 2 || subjects[st.Emails[0]] == subjects[st.Emails[1]]) {
+			t.Errorf("two accounts should give two subjects: %v", subjects)
+		}
+		res, err := d.round(ctx, bs, pathMixed, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors > 0 || res.Flows == 0 || res.CPU <= 0 || res.PeakRSS <= 0 {
+			t.Errorf("%s: a mixed round: %d flows, %d errors %v, CPU %v, peak RSS %d", p.Name, res.Flows, res.Errors, res.Errs, res.CPU, res.PeakRSS)
+		}
+	}
+}
