@@ -119,10 +119,10 @@ func HandleCode(d Deps) http.Handler {
 // log says which.
 func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
-	browser := newBrowserToken()
+	browser := web.NewToken()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
 	verdict, verified, err := d.Accounts.VerifyCode(ctx, accounts.VerifyRequest{
-		Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.hash,
+		Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 	})
 	if err != nil {
 		d.countLimited(f, err)

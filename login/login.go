@@ -43,10 +43,10 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		bh := browserHash(r, d.Settings.SecureCookies)
-		var fresh *browserToken
+		var fresh *web.Token
 		if bh == nil {
-			t := newBrowserToken()
-			fresh, bh = &t, t.hash
+			t := web.NewToken()
+			fresh, bh = &t, t.Hash
 		}
 		f, err := d.Store.StartFlow(r.Context(), store.Flow{
 			BrowserHash: bh, Challenge: challenge, RequestURL: lr.RequestURL,

@@ -51,10 +51,10 @@ func HandleTOTP(d Deps) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		browser := newBrowserToken()
+		browser := web.NewToken()
 		ip := web.ClientIP(r, d.Settings.TrustedProxies)
 		verdict, f2, err := d.Accounts.CheckTOTP(ctx, accounts.TOTPRequest{
-			Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.hash,
+			Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 		})
 		if errors.Is(err, store.ErrFlowState) {
 			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)

@@ -76,19 +76,7 @@ func accountSignIn(t *testing.T, st *stack, b *browser, subject string) journey 
 // accountCookie is the account session's Set-Cookie in j, or nil.
 func accountCookie(t *testing.T, j journey) *http.Cookie {
 	t.Helper()
-	var found *http.Cookie
-	for _, h := range j.Hops {
-		for _, line := range h.Header.Values("Set-Cookie") {
-			c, err := http.ParseSetCookie(line)
-			if err != nil {
-				t.Fatalf("Set-Cookie %q: %v", line, err)
-			}
-			if c.Name == "blink_account" || c.Name == "__Host-blink_account" {
-				found = c
-			}
-		}
-	}
-	return found
+	return lastSetCookie(t, j, "blink_account")
 }
 
 type accountRow struct {

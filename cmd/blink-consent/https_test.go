@@ -42,6 +42,13 @@ func startTLSProxy(t *testing.T) *tlsProxy {
 // browserCookie is the Set-Cookie of our browser cookie in j, parsed, or nil.
 func browserCookie(t *testing.T, j journey) *http.Cookie {
 	t.Helper()
+	return lastSetCookie(t, j, "blink_browser")
+}
+
+// lastSetCookie is the last Set-Cookie in j of cookie name (bare or with the
+// __Host- prefix), parsed, or nil.
+func lastSetCookie(t *testing.T, j journey, name string) *http.Cookie {
+	t.Helper()
 	var found *http.Cookie
 	for _, h := range j.Hops {
 		for _, line := range h.Header.Values("Set-Cookie") {
@@ -49,7 +56,7 @@ func browserCookie(t *testing.T, j journey) *http.Cookie {
 			if err != nil {
 				t.Fatalf("Set-Cookie %q: %v", line, err)
 			}
-			if strings.Contains(c.Name, "blink_browser") {
+			if c.Name == name || c.Name == "__Host-"+name {
 				found = c
 			}
 		}

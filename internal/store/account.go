@@ -108,32 +108,3 @@ func (s *Store) EndAccountSession(ctx context.Context, tokenHash []byte) (Accoun
 	}
 	return a, nil
 }
-
-// LatestAuditEvents lists a user's last n audit events, newest first.
-func (s *Store) LatestAuditEvents(ctx context.Context, userID string, n int) ([]AuditEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(user_id::text, ''), action, actor, coalesce(client_id, ''), coalesce(ip, ''),
-			coalesce(method, ''), coalesce(result, ''), details
-		FROM audit_events WHERE user_id = $1::uuid ORDER BY at DESC, id DESC LIMIT $2`, uuidArg(userID), n)
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
-	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := row.Scan(&e.At, &e.UserID, &e.Action, &e.Actor, &e.ClientID, &e.IP, &e.Method, &e.Result, &e.Details)
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
-	}
-	return events, nil
-}
-
-// HasTOTP reports whether the user has an authenticator app (postgres source).
-func (s *Store) HasTOTP(ctx context.Context, userID string) (bool, error) {
-	var has bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $1::uuid)`, uuidArg(userID)).Scan(&has)
-	if err != nil {
-		return false, fmt.Errorf("store: unable to read a TOTP credential: %w", err)
-	}
-	return has, nil
-}

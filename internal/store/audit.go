@@ -50,9 +50,19 @@ func (s *Store) Audit(ctx context.Context, e AuditEvent) error {
 
 // AuditTrail lists a user's audit events since a time, oldest first.
 func (s *Store) AuditTrail(ctx context.Context, userID string, since time.Time) ([]AuditEvent, error) {
+	return s.auditEvents(ctx, `user_id = $1::uuid AND at >= $2 ORDER BY at, id`, uuidArg(userID), since)
+}
+
+// LatestAuditEvents lists a user's last n audit events, newest first.
+func (s *Store) LatestAuditEvents(ctx context.Context, userID string, n int) ([]AuditEvent, error) {
+	return s.auditEvents(ctx, `user_id = $1::uuid ORDER BY at DESC, id DESC LIMIT $2`, uuidArg(userID), n)
+}
+
+// auditEvents reads the events matching where (a condition and its order).
+func (s *Store) auditEvents(ctx context.Context, where string, args ...any) ([]AuditEvent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(user_id::text, ''), action, actor, coalesce(client_id, ''), coalesce(ip, ''),
 			coalesce(method, ''), coalesce(result, ''), details
-		FROM audit_events WHERE user_id = $1::uuid AND at >= $2 ORDER BY at, id`, uuidArg(userID), since)
+		FROM audit_events WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read audit events: %w", err)
 	}
