@@ -170,6 +170,27 @@ func warnUntrustedForwarding(logger *slog.Logger, trusted []netip.Prefix) func(h
 	}
 }
 
+// traceContextHeaders are the W3C trace context headers a tracing proxy sends.
+var traceContextHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
+
+// dropUntrustedTraceContext removes the trace context of a request that did
+// not come through a proxy in TRUSTED_PROXIES, so the tracing starts a trace
+// of its own: anyone on the internet could otherwise choose our trace ids,
+// mark their requests unsampled to stay out of the traces, or put baggage on
+// our calls to Hydra and core. Blink's tracing ingress is a trusted proxy.
+func dropUntrustedTraceContext(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !web.FromTrustedProxy(r, trusted) {
+				for _, h := range traceContextHeaders {
+					r.Header.Del(h)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // offerAccountPage lets pages show the "Manage your account" link; used only
 // when the account page is on.
 func offerAccountPage(next http.Handler) http.Handler {

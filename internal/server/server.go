@@ -53,7 +53,7 @@ func NewHandler(d Deps) http.Handler {
 	// The span and the metrics come first, so a panic's 500 (answered by the
 	// recoverer further in) is traced and timed too; the route pattern is
 	// read once chi has routed.
-	r.Use(d.Tracing.Requests, d.Metrics.Requests)
+	r.Use(dropUntrustedTraceContext(d.Config.SignIn.TrustedProxies), d.Tracing.Requests, d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	if d.Account != nil {
