@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -293,4 +294,75 @@ func wrongCode(code string) string {
 		return "111111"
 	}
 	return "000000"
+}
+
+// describeJS names an element for the keyboard check: its tag and the first
+// of id, name=value, href or text that it has.
+const describeJS = `function describe(e) {
+	if (!e || e === document.body) { return "(nothing)"; }
+	const tag = e.tagName.toLowerCase();
+	if (e.id) { return tag + "#" + e.id; }
+	if (e.name) { return tag + "[" + e.name + "=" + (e.value || "") + "]"; }
+	if (e.getAttribute("href")) { return tag + "[href=" + e.getAttribute("href").slice(0, 40) + "]"; }
+	return tag + " " + (e.textContent || "").trim().slice(0, 30);
+}`
+
+// keyboardStop is where one Tab press put the focus.
+type keyboardStop struct {
+	Element string `json:"element"`
+	Outline bool   `json:"outline"`
+}
+
+// assertKeyboardReachable presses Tab through the page (WCAG 2.1.1 and
+// 2.4.7, which axe-core cannot judge): every link, button and field that is
+// shown is reached, in the page's order, and each shows a visible focus
+// outline when reached. A radio group is one stop, as browsers make it.
+func assertKeyboardReachable(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	want, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { `+describeJS+`
+		const seen = new Set();
+		return Array.from(document.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea, summary'))
+			.filter(e => e.getClientRects().length > 0 || e.classList.contains("skip"))
+			.filter(e => {
+				if (e.type !== "radio") { return true; }
+				if (seen.has(e.name)) { return false; }
+				seen.add(e.name);
+				return true;
+			})
+			.map(e => e.type === "radio" ? "radio group " + e.name : describe(e));
+	})()`))
+	if err != nil {
+		t.Fatalf("%s: listing the focusable elements: %v", name, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		// Start from the top of the page, whatever has the focus (an autofocus field).
+		document.body.tabIndex = -1;
+		document.body.focus();
+		document.body.removeAttribute("tabindex");
+		return document.activeElement === document.body;
+	})()`)); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var got []string
+	for range want {
+		if _, err := chromedp.Run(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+			t.Fatalf("%s: pressing Tab: %v", name, err)
+		}
+		stop, err := chromedp.Run(ctx, chromedp.Evaluate[keyboardStop](`(() => { `+describeJS+`
+			const e = document.activeElement;
+			const s = getComputedStyle(e);
+			const element = e && e.type === "radio" ? "radio group " + e.name : describe(e);
+			return {element: element, outline: s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2};
+		})()`, chromedp.EvalAsValue))
+		if err != nil {
+			t.Fatalf("%s: reading the focus: %v", name, err)
+		}
+		if !stop.Outline {
+			t.Errorf("%s: %s has the keyboard focus but no visible focus outline", name, stop.Element)
+		}
+		got = append(got, stop.Element)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: Tab reached\n  %v\nwant every control in the page's order\n  %v", name, got, want)
+	}
 }

@@ -79,6 +79,7 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 		t.Fatalf("the account page lists apps %q and activity %q", apps, activity)
 	}
 	assertAccessible(t, ctx, "/account with a connected app and recent activity")
+	assertKeyboardReachable(t, ctx, "/account with a connected app and recent activity")
 
 	browse(t, ctx, "open the remove-all confirmation", chromedp.Steps(
 		chromedp.Navigate(st.ServiceURL+"/account/remove-all"),
@@ -99,6 +100,7 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 	))
 	saveScreenshot(ctx, "account-totp-enrol.png")
 	assertAccessible(t, ctx, "enrol page")
+	assertKeyboardReachable(t, ctx, "enrol page")
 	secret, err := totp.ParseURI(pageText(t, ctx, `#totp-uri`))
 	if err != nil {
 		t.Fatalf("the setup link on the page: %v", err)

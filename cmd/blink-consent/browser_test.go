@@ -136,6 +136,7 @@ func TestBrowserFirstPartySignInToTokens(t *testing.T) {
 		t.Errorf("sign-in page lang %q", lang.Value)
 	}
 	assertAccessible(t, ctx, "identifier page, email tab")
+	assertKeyboardReachable(t, ctx, "identifier page, email tab")
 	code := askEmailCode(t, ctx, "browser@example.com")
 	assertAccessible(t, ctx, "code page (email)")
 	typeCode(t, ctx, code, `#signed-in`)
@@ -236,6 +237,7 @@ func TestBrowserConsentAllow(t *testing.T) {
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, "browser.allow@example.com", `button[name=action][value=allow]`)
 	saveScreenshot(ctx, "consent.png")
 	assertAccessible(t, ctx, "consent page (logo, links, optional scopes)")
+	assertKeyboardReachable(t, ctx, "consent page (logo, links, optional scopes)")
 	if h := pageText(t, ctx, `h1`); h != "Tip Jar wants to use your Blink account" {
 		t.Errorf("consent heading %q", h)
 	}
@@ -279,6 +281,7 @@ func TestBrowserLogout(t *testing.T) {
 	))
 	saveScreenshot(ctx, "logout.png")
 	assertAccessible(t, ctx, "logout confirmation")
+	assertKeyboardReachable(t, ctx, "logout confirmation")
 	if h := pageText(t, ctx, `h1`); h != "Sign out of Blink?" {
 		t.Errorf("logout heading %q", h)
 	}
@@ -319,6 +322,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
 	))
 	assertAccessible(t, ctx, "identifier page, phone tab")
+	assertKeyboardReachable(t, ctx, "identifier page, phone tab")
 	browse(t, ctx, "ask for a code by SMS", chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7444 5566"),
