@@ -86,6 +86,9 @@ var errUnavailable = errors.New("account: unavailable")
 type Session struct {
 	store.AccountSession
 	hash []byte
+	// user is the account's row, read once by RequireSession; nil when the
+	// users table has none (a Blink core account not seen here yet).
+	user *store.User
 }
 
 // Fresh reports whether the session's sign-in, as Hydra dated it in the ID
@@ -128,7 +131,9 @@ func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, b
 			web.Problem(w, r, http.StatusForbidden, "disabled")
 			return Session{}, false
 		}
-		if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+		if uerr == nil {
+			s.user = &u
+		} else if !errors.Is(uerr, store.ErrNotFound) {
 			err = uerr
 		}
 	}

@@ -1,14 +1,14 @@
 package account
 
 import (
-	"github.com/a-h/templ"
-
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/a-h/templ"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
@@ -27,14 +27,11 @@ func HandleShow(d Deps) http.Handler {
 		}
 		ctx := r.Context()
 		v := views.AccountView{Done: doneKey(r.URL.Query().Get("done"))}
-		if u, err := d.Store.UserByID(ctx, s.Subject); err == nil {
-			v.UserName = u.Email
+		if s.user != nil {
+			v.UserName = s.user.Email
 			if v.UserName == "" {
-				v.UserName = u.Phone
+				v.UserName = s.user.Phone
 			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			fail(w, r, err)
-			return
 		}
 		apps, err := d.connectedApps(ctx, s.Subject)
 		if err != nil {
@@ -98,7 +95,7 @@ func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.Connec
 		}
 		for _, sc := range cs.GrantScope {
 			if !slices.ContainsFunc(app.Scopes, func(s views.Scope) bool { return s.Name == sc }) {
-				app.Scopes = append(app.Scopes, views.Scope{Name: sc, Known: i18n.Has("scope." + sc), Required: sc == "openid"})
+				app.Scopes = append(app.Scopes, views.NewScope(sc))
 			}
 		}
 	}

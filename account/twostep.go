@@ -2,13 +2,12 @@ package account
 
 import (
 	"errors"
-
-	"github.com/a-h/templ"
-
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -75,7 +74,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			}
 			e, err := d.TOTP.BeginTOTP(ctx, d.who(r, s))
 			if err != nil {
-				d.twoStepFailed(w, r, err, twoStepOnURL, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+				d.twoStepFailed(w, r, err, twoStepOnURL, startPage(err))
 				return
 			}
 			v := views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account", EnrollmentID: e.ID, Secret: e.Secret, URI: e.URI}
@@ -104,7 +103,7 @@ func HandleTwoStep(d Deps) http.Handler {
 					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err)})
 				return
 			}
-			d.twoStepFailed(w, r, err, twoStepOnURL, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+			d.twoStepFailed(w, r, err, twoStepOnURL, startPage(err))
 		case "remove_totp":
 			if !d.RequireFresh(w, r, s, twoStepOffURL) {
 				return
@@ -143,6 +142,12 @@ func (d Deps) twoStepFailed(w http.ResponseWriter, r *http.Request, err error, r
 	}
 }
 
+// startPage asks whether to turn two-step sign-in on, with err's message
+// when err is not nil.
+func startPage(err error) templ.Component {
+	return views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)})
+}
+
 func renderEnrol(w http.ResponseWriter, r *http.Request, status int, v views.TOTPEnrolView) {
 	if v.URI != "" {
 		qr, err := views.NewQR(v.URI)
@@ -167,7 +172,7 @@ func HandleTwoStepOn(d Deps) http.Handler {
 			web.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account"}))
+		web.Render(w, r, http.StatusOK, startPage(nil))
 	})
 }
 

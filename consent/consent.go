@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
-	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -247,7 +246,7 @@ func render(w http.ResponseWriter, r *http.Request, cr hydra.ConsentRequest, u s
 		v.UserName = u.Phone
 	}
 	for _, sc := range cr.RequestedScope {
-		v.Scopes = append(v.Scopes, views.Scope{Name: sc, Known: i18n.Has("scope." + sc), Required: sc == "openid"})
+		v.Scopes = append(v.Scopes, views.NewScope(sc))
 	}
 	if origin := web.HTTPSOrigin(cr.Client.LogoURI); origin != "" {
 		v.LogoURI = cr.Client.LogoURI

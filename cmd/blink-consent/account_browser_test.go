@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +22,7 @@ func TestBrowserAccountRemovesAConnectedApp(t *testing.T) {
 	addUser(t, st, email)
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Coffee Shop", Scopes: []string{"openid", "read"}})
 	ctx := newChromium(t)
-	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `button[name=action][value=allow]`)
-	browse(t, ctx, "allow, remembered", chromedp.Steps(
-		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
-		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
-	))
+	allowRemembered(t, ctx, rpURL+"/start?client="+c.ID, email)
 	browse(t, ctx, "open the account page", chromedp.Steps(
 		chromedp.Navigate(st.ServiceURL+"/account"),
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=revoke]`)),
@@ -65,12 +61,7 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 	}
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Tip Jar", Scopes: []string{"openid", "read"}})
 	ctx := newChromium(t)
-	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `button[name=action][value=allow]`)
-	browse(t, ctx, "allow, remembered", chromedp.Steps(
-		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
-		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
-	))
+	allowRemembered(t, ctx, rpURL+"/start?client="+c.ID, email)
 	browse(t, ctx, "open the account page", chromedp.Steps(
 		chromedp.Navigate(st.ServiceURL+"/account"),
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=enable_totp]`)),
@@ -166,4 +157,16 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 		t.Errorf("after signing out the heading is %q", h)
 	}
 	assertAccessible(t, ctx, "signed-out page")
+}
+
+// allowRemembered signs email in to the app started at startURL and allows it
+// with "Remember", so the app becomes a connected app.
+func allowRemembered(t *testing.T, ctx context.Context, startURL, email string) {
+	t.Helper()
+	signInInBrowser(t, ctx, startURL, email, `button[name=action][value=allow]`)
+	browse(t, ctx, "allow, remembered", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`input[name=remember]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=allow]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
 }

@@ -40,7 +40,7 @@ func (e *HandledError) Error() string { return "hydra: the request was already h
 // Client is Hydra's admin API with a timeout on every call.
 type Client struct {
 	api     client.OAuth2API
-	health  *http.Client
+	http    *http.Client // the SDK's, shared by Ready and send
 	baseURL string
 	timeout time.Duration
 	// Observer, when set, hears of every admin call: its operation, outcome and time.
@@ -71,7 +71,7 @@ func New(adminURL *url.URL, timeout time.Duration) *Client {
 	cfg.UserAgent = "blink-consent"
 	return &Client{
 		api:     client.NewAPIClient(cfg).OAuth2API,
-		health:  httpClient,
+		http:    httpClient,
 		baseURL: adminURL.String(),
 		timeout: timeout,
 	}
@@ -80,7 +80,7 @@ func New(adminURL *url.URL, timeout time.Duration) *Client {
 // WrapTransport wraps the transport of every admin call (tracing); call it
 // before the first call.
 func (c *Client) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
-	c.health.Transport = wrap(c.health.Transport)
+	c.http.Transport = wrap(c.http.Transport)
 }
 
 // Ready asks Hydra's /health/ready.
@@ -91,7 +91,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.health.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -95,7 +95,7 @@ func (c *Client) send(ctx context.Context, method, path, param, challenge string
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.health.Do(req) // the admin API's one HTTP client, which Ready uses too
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err
 	}

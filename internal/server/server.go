@@ -53,7 +53,11 @@ func NewHandler(d Deps) http.Handler {
 	// The span and the metrics come first, so a panic's 500 (answered by the
 	// recoverer further in) is traced and timed too; the route pattern is
 	// read once chi has routed.
-	r.Use(dropUntrustedTraceContext(d.Config.SignIn.TrustedProxies), d.Tracing.Requests, d.Metrics.Requests)
+	if d.Tracing != nil {
+		// Only the tracing reads a trace context; without it there is nothing to drop.
+		r.Use(dropUntrustedTraceContext(d.Config.SignIn.TrustedProxies))
+	}
+	r.Use(d.Tracing.Requests, d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	if d.Account != nil {
