@@ -5,6 +5,9 @@ package account
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -27,11 +31,15 @@ type Hydra interface {
 
 // Store is what the account page keeps and reads in PostgreSQL.
 type Store interface {
-	StartAccountLogin(ctx context.Context, l store.AccountLogin, ttl time.Duration) error
-	TakeAccountLogin(ctx context.Context, stateHash, browserHash []byte) (store.AccountLogin, error)
 	StartAccountSession(ctx context.Context, tokenHash, replacedHash []byte, a store.AccountSession, ttl time.Duration) error
 	AccountSession(ctx context.Context, tokenHash []byte) (store.AccountSession, error)
 	EndAccountSession(ctx context.Context, tokenHash []byte) (store.AccountSession, error)
+	// LoginSessionRemembered reports whether the sign-in that opened a Hydra
+	// login session was remembered ("Remember me").
+	LoginSessionRemembered(ctx context.Context, sessionID string) (bool, error)
+	// EndLoginSession ends every account session of a Hydra login session
+	// and forgets its core token: that login session has ended.
+	EndLoginSession(ctx context.Context, sid string) (int64, error)
 	// ForgetCoreToken deletes the Blink core token kept for a login session
 	// (sid), if any: the account session that could use it has ended.
 	ForgetCoreToken(ctx context.Context, sessionID string) error
@@ -57,6 +65,9 @@ type Deps struct {
 	Hydra Hydra
 	Store Store
 	OIDC  *OIDC
+	// Keys seal a sign-in in flight into its cookie (state, nonce, PKCE
+	// verifier): an anonymous visit writes nothing to the database.
+	Keys secret.Keys
 	// TOTP turns two-step sign-in on and off through the identity source;
 	// nil leaves the two-step section out.
 	TOTP     accounts.TOTPManager
@@ -79,6 +90,16 @@ const (
 	sessionCookie = "blink_account"
 	loginCookie   = "blink_account_login"
 )
+
+// BackChannelLogoutPath is where Hydra posts a logout token when a login
+// session ends (the client's backchannel_logout_uri, after PUBLIC_URL).
+const BackChannelLogoutPath = "/account/backchannel-logout"
+
+// ClearSessionCookie removes the account page's session cookie: the logout
+// page calls it once the session's rows are gone.
+func ClearSessionCookie(w http.ResponseWriter, secure bool) {
+	web.ClearCookie(w, sessionCookie, secure)
+}
 
 var errUnavailable = errors.New("account: unavailable")
 
@@ -164,20 +185,74 @@ func (d Deps) RequireFresh(w http.ResponseWriter, r *http.Request, s Session, re
 	return false
 }
 
-// startSignIn keeps a new authorization request (state, nonce, PKCE verifier)
-// bound to this browser and sends the browser to Hydra.
+// startSignIn seals a new authorization request (state, nonce, PKCE
+// verifier, where to go after) into this browser's login cookie and sends
+// the browser to Hydra. Nothing is stored server-side: anonymous visits
+// cannot fill the database (security review, issue 15).
 func (d Deps) startSignIn(w http.ResponseWriter, r *http.Request, fresh bool, returnTo string) {
-	browser, state := web.NewToken(), web.NewToken()
-	nonce, verifier := web.NewToken().Value, web.NewToken().Value
-	err := d.Store.StartAccountLogin(r.Context(), store.AccountLogin{
-		StateHash: state.Hash, BrowserHash: browser.Hash, Nonce: nonce, CodeVerifier: verifier, Fresh: fresh, ReturnTo: returnTo,
-	}, loginTTL)
+	l := pendingLogin{
+		State: web.NewToken().Value, Nonce: web.NewToken().Value, Verifier: web.NewToken().Value,
+		Fresh: fresh, ReturnTo: returnTo, Expires: time.Now().Add(loginTTL).Unix(),
+	}
+	sealed, err := l.seal(d.Keys)
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
-	web.SetTokenCookie(w, loginCookie, browser, loginTTL, d.Settings.SecureCookies)
-	http.Redirect(w, r, d.OIDC.AuthURL(state.Value, nonce, verifier, fresh, string(i18n.FromContext(r.Context()))), http.StatusSeeOther)
+	web.SetCookie(w, loginCookie, sealed, loginTTL, d.Settings.SecureCookies)
+	http.Redirect(w, r, d.OIDC.AuthURL(l.State, l.Nonce, l.Verifier, fresh, string(i18n.FromContext(r.Context()))), http.StatusSeeOther)
+}
+
+// pendingLogin is one sign-in to the page in flight: what the callback needs
+// to finish the authorization-code flow. It travels only sealed (AES-GCM
+// under SECRET_KEY) in the browser's login cookie, so the browser can
+// neither read nor change it, and only that browser can finish the sign-in.
+type pendingLogin struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Fresh    bool   `json:"f,omitempty"`
+	ReturnTo string `json:"r"`
+	Expires  int64  `json:"e"`
+}
+
+// loginAD binds a sealed pendingLogin to its purpose.
+var loginAD = []byte("blink-consent/account-login")
+
+func (l pendingLogin) seal(keys secret.Keys) (string, error) {
+	plain, err := json.Marshal(l)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := keys.Seal(plain, loginAD)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// takePendingLogin opens the request's login cookie and returns its sign-in
+// when it is unexpired and of this state; ok=false otherwise (no cookie,
+// altered, expired, another sign-in's state).
+func (d Deps) takePendingLogin(r *http.Request, state string) (pendingLogin, bool) {
+	c, err := r.Cookie(web.CookieName(loginCookie, d.Settings.SecureCookies))
+	if err != nil || state == "" {
+		return pendingLogin{}, false
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	plain, err := d.Keys.Open(sealed, loginAD)
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	var l pendingLogin
+	if json.Unmarshal(plain, &l) != nil || time.Now().Unix() >= l.Expires ||
+		subtle.ConstantTimeCompare([]byte(l.State), []byte(state)) != 1 {
+		return pendingLogin{}, false
+	}
+	return l, true
 }
 
 // HandleCallback answers GET /account/callback, where Hydra sends the browser
@@ -187,27 +262,19 @@ func HandleCallback(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		state, code := r.URL.Query().Get("state"), r.URL.Query().Get("code")
-		browser := web.TokenHash(r, loginCookie, d.Settings.SecureCookies)
-		if state == "" || browser == nil {
+		l, ok := d.takePendingLogin(r, state)
+		if !ok {
 			web.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.lost"))
 			return
 		}
-		l, err := d.Store.TakeAccountLogin(ctx, web.HashToken(state), browser)
-		if errors.Is(err, store.ErrNotFound) {
-			web.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.lost"))
-			return
-		}
-		if err != nil {
-			fail(w, r, err)
-			return
-		}
+		// Single use: the cookie goes now; Hydra's code is single use too.
 		web.ClearCookie(w, loginCookie, d.Settings.SecureCookies)
 		if r.URL.Query().Get("error") != "" || code == "" {
 			slog.InfoContext(ctx, "account sign-in did not finish", "error", capped(r.URL.Query().Get("error")))
 			web.Render(w, r, http.StatusOK, signInAgainPage("account.callback.cancelled"))
 			return
 		}
-		id, err := d.OIDC.Exchange(ctx, code, l.CodeVerifier, l.Nonce)
+		id, err := d.OIDC.Exchange(ctx, code, l.Verifier, l.Nonce)
 		if err != nil {
 			slog.WarnContext(ctx, "account sign-in refused", "err", err)
 			if errors.Is(err, errUnavailable) {
@@ -233,6 +300,18 @@ func HandleCallback(d Deps) http.Handler {
 				return
 			}
 		}
+		// The cookie outlives the browser only when the person asked Hydra
+		// to remember the sign-in; otherwise it is a session cookie, gone
+		// with the browser as Hydra's own (security review, issue 15).
+		remembered, err := d.Store.LoginSessionRemembered(ctx, id.SID)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		var cookieAge time.Duration
+		if remembered {
+			cookieAge = d.Settings.SessionTTL
+		}
 		token := web.NewToken()
 		err = d.Store.StartAccountSession(ctx, token.Hash, replaced, store.AccountSession{
 			Subject: id.Subject, SID: id.SID, AuthTime: id.AuthTime, IDToken: id.Raw,
@@ -245,7 +324,7 @@ func HandleCallback(d Deps) http.Handler {
 			// The replaced session's Blink core token is of no use to anyone now.
 			d.forgetCoreToken(ctx, old.SID)
 		}
-		web.SetTokenCookie(w, sessionCookie, token, d.Settings.SessionTTL, d.Settings.SecureCookies)
+		web.SetTokenCookie(w, sessionCookie, token, cookieAge, d.Settings.SecureCookies)
 		slog.InfoContext(ctx, "account page signed in", "subject", id.Subject, "fresh", l.Fresh)
 		http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther)
 	})
@@ -284,6 +363,42 @@ func HandleSignedOut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		web.Render(w, r, http.StatusOK, signInAgainPage("account.signed_out"))
 	})
+}
+
+// HandleBackChannelLogout answers POST /account/backchannel-logout, where
+// Hydra posts a logout token when a login session ends without passing
+// through this service's logout page (another app's logout, an admin
+// revoking the session by sid): every account session of that sid ends and
+// its core token is forgotten. A token that fails a check changes nothing.
+func HandleBackChannelLogout(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			backChannelError(w)
+			return
+		}
+		sid, err := d.OIDC.VerifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+		if err != nil {
+			slog.WarnContext(r.Context(), "back-channel logout refused", "err", err)
+			backChannelError(w)
+			return
+		}
+		ended, err := d.Store.EndLoginSession(r.Context(), sid)
+		if err != nil {
+			slog.ErrorContext(r.Context(), "back-channel logout could not end the account sessions", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		slog.InfoContext(r.Context(), "back-channel logout", "account_sessions_ended", ended)
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// backChannelError is the answer to a logout token that failed a check
+// (Back-Channel Logout 1.0, section 2.8).
+func backChannelError(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	w.Write([]byte(`{"error":"invalid_request"}`))
 }
 
 // forgetCoreToken deletes the core token kept for an ended account

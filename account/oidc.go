@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,11 +17,14 @@ import (
 // OIDC is the account page's side of the authorization-code flow with
 // Hydra: the authorization URL, the token exchange and the ID token check.
 type OIDC struct {
-	oauth     oauth2.Config
-	verifier  *oidc.IDTokenVerifier
-	issuer    string
-	logoutURL string
-	client    *http.Client
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	// logoutVerifier checks Hydra's back-channel logout tokens, which carry
+	// no exp (Hydra v2.3.0 sets iss, aud, iat, jti, events and sid only).
+	logoutVerifier *oidc.IDTokenVerifier
+	issuer         string
+	logoutURL      string
+	client         *http.Client
 }
 
 // IDToken is what the account page keeps of a verified ID token.
@@ -55,10 +59,11 @@ func NewOIDC(hydraPublic *url.URL, clientID, clientSecret, redirectURL string) *
 		},
 		// Hydra writes its issuer with or without a trailing slash as
 		// configured; Exchange compares the two forms itself.
-		verifier:  oidc.NewVerifier(base, keys, &oidc.Config{ClientID: clientID, SkipIssuerCheck: true}),
-		issuer:    base,
-		logoutURL: base + "/oauth2/sessions/logout",
-		client:    httpClient,
+		verifier:       oidc.NewVerifier(base, keys, &oidc.Config{ClientID: clientID, SkipIssuerCheck: true}),
+		logoutVerifier: oidc.NewVerifier(base, keys, &oidc.Config{ClientID: clientID, SkipIssuerCheck: true, SkipExpiryCheck: true}),
+		issuer:         base,
+		logoutURL:      base + "/oauth2/sessions/logout",
+		client:         httpClient,
 	}
 }
 
@@ -118,4 +123,49 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (IDTo
 func (o *OIDC) LogoutURL(idToken, postLogout string) string {
 	q := url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {postLogout}}
 	return o.logoutURL + "?" + q.Encode()
+}
+
+// backChannelLogoutEvent is the event a logout token must carry (OpenID
+// Connect Back-Channel Logout 1.0, section 2.4).
+const backChannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// logoutTokenMaxAge bounds how old (by its iat) a logout token may be. Hydra
+// sends it at once and retries for seconds; an older one is refused.
+const logoutTokenMaxAge = 10 * time.Minute
+
+// VerifyLogoutToken checks a back-channel logout token from Hydra — its
+// signature against Hydra's keys, the issuer, the audience (this client),
+// the back-channel logout event, no nonce, a recent iat — and returns the
+// login session (sid) that ended.
+func (o *OIDC) VerifyLogoutToken(ctx context.Context, raw string) (string, error) {
+	ctx = oidc.ClientContext(ctx, o.client)
+	t, err := o.logoutVerifier.Verify(ctx, raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errTokenRefused, err)
+	}
+	if strings.TrimSuffix(t.Issuer, "/") != o.issuer {
+		return "", fmt.Errorf("%w: issuer %q", errTokenRefused, t.Issuer)
+	}
+	var claims struct {
+		SID    string                     `json:"sid"`
+		Nonce  *string                    `json:"nonce"`
+		Events map[string]json.RawMessage `json:"events"`
+	}
+	if err := t.Claims(&claims); err != nil {
+		return "", fmt.Errorf("%w: claims: %v", errTokenRefused, err)
+	}
+	if _, ok := claims.Events[backChannelLogoutEvent]; !ok {
+		return "", fmt.Errorf("%w: not a logout token (no back-channel logout event)", errTokenRefused)
+	}
+	if claims.Nonce != nil {
+		return "", fmt.Errorf("%w: a logout token carries no nonce", errTokenRefused)
+	}
+	if claims.SID == "" {
+		return "", fmt.Errorf("%w: no sid", errTokenRefused)
+	}
+	now := time.Now()
+	if t.IssuedAt.IsZero() || now.Sub(t.IssuedAt) > logoutTokenMaxAge || t.IssuedAt.After(now.Add(time.Minute)) {
+		return "", fmt.Errorf("%w: iat %v", errTokenRefused, t.IssuedAt)
+	}
+	return claims.SID, nil
 }

@@ -54,7 +54,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		}
 		redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
 		if err == nil {
-			err = d.Store.RecordSignIn(ctx, f.HydraSessionID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR}, store.AuditEvent{
+			err = d.Store.RecordSignIn(ctx, f.HydraSessionID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR, Remember: f.Remember}, store.AuditEvent{
 				UserID: u.ID, Action: "sign-in succeeded", Actor: "user", ClientID: f.ClientID, IP: ip,
 				Method: signInMethod(f.Channel, twoStep), Result: "ok", Details: map[string]any{"remember": f.Remember, "acr": accept.ACR},
 			})

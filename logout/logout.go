@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
@@ -21,6 +22,12 @@ type Hydra interface {
 	Logout(ctx context.Context, challenge string) (hydra.LogoutRequest, error)
 	AcceptLogout(ctx context.Context, challenge string) (string, error)
 	RejectLogout(ctx context.Context, challenge string) error
+}
+
+// Store ends what this service keeps for a Hydra login session once it ends:
+// the account page's sessions of that sid and their Blink core token.
+type Store interface {
+	EndLoginSession(ctx context.Context, sid string) (int64, error)
 }
 
 func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRequest, string, bool) {
@@ -38,14 +45,14 @@ func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRe
 
 // HandleShow answers GET /logout?logout_challenge=…: a client trusted with
 // skip_logout_consent signs the user out at once; otherwise the user confirms.
-func HandleShow(h Hydra, secureCookies bool) http.Handler {
+func HandleShow(h Hydra, st Store, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lr, challenge, ok := loadLogout(w, r, h)
 		if !ok {
 			return
 		}
 		if lr.Client.SkipLogoutConsent {
-			acceptLogout(w, r, h, challenge, lr, secureCookies)
+			acceptLogout(w, r, h, st, challenge, lr, secureCookies)
 			return
 		}
 		web.Render(w, r, http.StatusOK, views.LogoutConfirm(challenge, lr.Client.DisplayName()))
@@ -54,7 +61,7 @@ func HandleShow(h Hydra, secureCookies bool) http.Handler {
 
 // HandleSubmit answers POST /logout: yes signs out, no keeps the user
 // signed in and says so, with a link back to the app when it has one.
-func HandleSubmit(h Hydra, secureCookies bool) http.Handler {
+func HandleSubmit(h Hydra, st Store, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
@@ -66,7 +73,7 @@ func HandleSubmit(h Hydra, secureCookies bool) http.Handler {
 		}
 		switch r.PostFormValue("action") {
 		case "yes":
-			acceptLogout(w, r, h, challenge, lr, secureCookies)
+			acceptLogout(w, r, h, st, challenge, lr, secureCookies)
 		case "no":
 			if err := h.RejectLogout(r.Context(), challenge); err != nil {
 				web.Fail(w, r, err)
@@ -80,7 +87,17 @@ func HandleSubmit(h Hydra, secureCookies bool) http.Handler {
 	})
 }
 
-func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
+// acceptLogout signs the person out: first the account page's sessions of
+// this login session (and, with Blink core, the core token kept for them)
+// end here, then Hydra ends the login session. In that order, so that a
+// failure here leaves the person signed in everywhere and able to retry,
+// never signed out of Hydra but still in /account (security review, issue 15).
+func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, st Store, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
+	ended, err := st.EndLoginSession(r.Context(), lr.SessionID)
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
 	redirect, err := h.AcceptLogout(r.Context(), challenge)
 	var handled *hydra.HandledError
 	if errors.As(err, &handled) && handled.RedirectTo != "" {
@@ -91,7 +108,8 @@ func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, challenge str
 		web.Fail(w, r, err)
 		return
 	}
-	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject)
+	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject, "account_sessions_ended", ended)
 	login.ClearBrowserCookie(w, secureCookies)
+	account.ClearSessionCookie(w, secureCookies)
 	web.SeeOther(w, r, redirect)
 }

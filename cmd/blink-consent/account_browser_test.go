@@ -47,6 +47,44 @@ func TestBrowserAccountRemovesAConnectedApp(t *testing.T) {
 	}
 }
 
+// In Chromium: signed in to an app and to the account page, the person signs
+// out of Blink from the app (confirming on our logout page); the account
+// page is signed out too: its session rows are gone and /account asks who
+// you are (security review, issue 15).
+func TestBrowserSignOutOfBlinkEndsTheAccountPage(t *testing.T) {
+	st := accountStack(t)
+	const email = "browser.account.logout@example.com"
+	subject := addUser(t, st, email)
+	sessions := func() int {
+		return queryIntOn(t, st, `SELECT count(*) FROM account_sessions WHERE subject = $1`, subject)
+	}
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Night Market", Scopes: []string{"openid"}, SkipConsent: true})
+	ctx := newChromium(t)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `#sign-out`)
+	browse(t, ctx, "open the account page", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`#apps-heading`)),
+	))
+	if n := sessions(); n != 1 {
+		t.Fatalf("%d account sessions after opening the page", n)
+	}
+	browse(t, ctx, "sign out of Blink from the app", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`#sign-out`)),
+		chromedp.Click(chromedp.CSS(`#sign-out`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=yes]`)),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=yes]`)),
+	))
+	waitForURL(t, ctx, func(u string) bool { return strings.Contains(u, "logged-out") || strings.HasPrefix(u, "chrome-error:") })
+	if n := sessions(); n != 0 {
+		t.Errorf("%d account sessions after signing out of Blink, want 0", n)
+	}
+	browse(t, ctx, "the account page asks who you are", chromedp.Steps(
+		chromedp.Navigate(st.ServiceURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+	))
+}
+
 // In Chromium: the account page with a connected app and its activity, the
 // "Remove all" confirmation, turning two-step sign-in on by reading the
 // otpauth:// URI from the page (a wrong code first), the next sign-in asking

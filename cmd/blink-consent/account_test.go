@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -227,8 +228,15 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 		len(q.Get("state")) < 40 || len(q.Get("nonce")) < 40 || q.Get("redirect_uri") != st.ServiceURL+"/account/callback" {
 		t.Errorf("authorization request %v", q)
 	}
-	if rows := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_logins WHERE state_hash = sha256($1::bytea)`, q.Get("state")); rows != 1 {
-		t.Fatalf("the sign-in's state is not kept server-side (%d rows)", rows)
+	// The sign-in in flight is sealed into the browser's login cookie: no
+	// row, and neither state, nonce nor verifier readable in the cookie.
+	if rows := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_logins`); rows != 0 {
+		t.Errorf("an anonymous visit wrote %d account_logins rows", rows)
+	}
+	if lc := lastSetCookie(t, start, "blink_account_login"); lc == nil || !lc.HttpOnly || lc.MaxAge != 1800 {
+		t.Errorf("login cookie %+v: want HttpOnly, Max-Age 30 minutes", lc)
+	} else if strings.Contains(lc.Value, q.Get("state")) || strings.Contains(lc.Value, q.Get("nonce")) {
+		t.Error("the login cookie carries the state or nonce in clear")
 	}
 	j := signInAsHydraAdmin(t, st, b, start, subject, true)
 	if last := j.Last(); last.URL.Path != "/account" || last.Status != http.StatusOK || !strings.Contains(last.Body, "Your Blink account") {
@@ -246,9 +254,10 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 	if c == nil {
 		t.Fatal("no account cookie was set")
 	}
-	if !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.Domain != "" || len(c.Value) != 43 ||
-		c.MaxAge < 3500 || c.MaxAge > 3600 {
-		t.Errorf("cookie %+v: want HttpOnly, Path=/, SameSite=Lax, host-only, a 256-bit value, Max-Age 1h (no Secure over http)", c)
+	// Hydra's admin accepted this sign-in, so no "Remember me" was ticked on
+	// our sign-in page: a session cookie (TestAccountCookieOutlivesTheBrowserOnlyWhenRemembered).
+	if !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.Domain != "" || len(c.Value) != 43 || c.MaxAge != 0 {
+		t.Errorf("cookie %+v: want HttpOnly, Path=/, SameSite=Lax, host-only, a 256-bit value, no Max-Age (no Secure over http)", c)
 	}
 	rows := accountRows(t, st, subject)
 	row, ok := rows[hexHash(c.Value)]
@@ -266,8 +275,8 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_sessions WHERE id_token = $1 OR encode(token_hash, 'escape') = $1`, c.Value); n != 0 {
 		t.Error("the cookie's value is stored as it is")
 	}
-	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_logins WHERE state_hash = sha256($1::bytea)`, q.Get("state")); n != 0 {
-		t.Error("the finished sign-in is still kept: its state could be used again")
+	if lc := lastSetCookie(t, j, "blink_account_login"); lc == nil || lc.MaxAge >= 0 {
+		t.Errorf("the callback did not clear the login cookie: %+v", lc)
 	}
 	// The callback is single use: replaying it starts nothing.
 	var callback string
@@ -285,11 +294,26 @@ func TestAccountSignInStartsASessionRow(t *testing.T) {
 	victimAuth, _ := url.Parse(victim.Get(st.ServiceURL + "/account").Hops[0].Location)
 	attacker.Get(st.ServiceURL + "/account")
 	stolen := st.ServiceURL + "/account/callback?code=x&state=" + url.QueryEscape(victimAuth.Query().Get("state"))
-	if got := attacker.Get(stolen).Last(); got.Status != http.StatusBadRequest {
-		t.Errorf("a callback in a browser that did not start the sign-in: %d, want 400", got.Status)
+	if got := attacker.Get(stolen); got.Last().Status != http.StatusBadRequest || accountCookie(t, got) != nil {
+		t.Errorf("a callback in a browser that did not start the sign-in: %d, want 400 and no session", got.Last().Status)
 	}
-	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM account_logins WHERE state_hash = sha256($1::bytea)`, victimAuth.Query().Get("state")); n != 1 {
-		t.Error("another browser's callback used up the victim's sign-in")
+}
+
+// Anonymous visits cannot fill the database: each GET /account without a
+// session seals its sign-in into a cookie and writes no row (security
+// review, issue 15: 2000 visits wrote 2000 account_logins rows).
+func TestAnonymousAccountVisitsWriteNoRows(t *testing.T) {
+	st := accountStack(t)
+	before := queryIntOn(t, st, `SELECT count(*) FROM account_logins`)
+	b := newBrowser(t)
+	for i := range 1000 {
+		resp := noFollow(t, b, http.MethodGet, st.ServiceURL+"/account", nil)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), st.Hydra.PublicURL+"/oauth2/auth") {
+			t.Fatalf("visit %d: %d to %q, want a sign-in at Hydra", i, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if after := queryIntOn(t, st, `SELECT count(*) FROM account_logins`); after != before {
+		t.Errorf("1000 anonymous visits left %d account_logins rows (before: %d)", after, before)
 	}
 }
 
@@ -491,6 +515,152 @@ func TestAccountSignOutEndsBothSessions(t *testing.T) {
 	// Hydra's login session ended too: the next visit asks who you are.
 	if again := b.Get(st.ServiceURL + "/account"); again.Visited("/login") == 0 || again.Last().URL.Path == "/account" {
 		t.Errorf("after sign out /account went %v, want Hydra to ask for a sign-in", paths(again))
+	}
+}
+
+// The account cookie outlives the browser only when the person ticked
+// "Remember me" on the sign-in page; otherwise it is a session cookie, like
+// Hydra's (security review, issue 15: it had a 1 h Max-Age either way).
+func TestAccountCookieOutlivesTheBrowserOnlyWhenRemembered(t *testing.T) {
+	st := accountStack(t)
+	for _, remember := range []bool{false, true} {
+		email := fmt.Sprintf("account.cookie.%v@example.com", remember)
+		subject := addUser(t, st, email)
+		b := newBrowser(t)
+		page := b.Get(st.ServiceURL + "/account").Last()
+		if page.URL.Path != "/login" {
+			t.Fatalf("/account went to %s", page.URL.Path)
+		}
+		form := url.Values{"flow": {flowID(t, page)}, "action": {"continue"}, "method": {"email"}, "email": {email}}
+		if remember {
+			form.Set("remember", "true")
+		}
+		codePage := b.Post(st.ServiceURL+"/login/identify", form).Last()
+		j := b.Post(st.ServiceURL+"/login/code", codeForm(codePage, waitCode(t, testSMTP.inbox, email, 1)))
+		if last := j.Last(); last.URL.Path != "/account" || last.Status != http.StatusOK {
+			t.Fatalf("remember=%v: the sign-in ended on %s %d: %v", remember, last.URL.Path, last.Status, paths(j))
+		}
+		c := accountCookie(t, j)
+		switch {
+		case c == nil:
+			t.Fatalf("remember=%v: no account cookie", remember)
+		case !remember && c.MaxAge != 0:
+			t.Errorf("not remembered: the account cookie has Max-Age %d, want a session cookie", c.MaxAge)
+		case remember && (c.MaxAge < 3500 || c.MaxAge > 3600):
+			t.Errorf("remembered: the account cookie has Max-Age %d, want ACCOUNT_SESSION_TTL (1h)", c.MaxAge)
+		}
+		if n := queryIntOn(t, st, `SELECT count(*) FROM login_sessions WHERE user_id::text = $1 AND remember = $2`, subject, remember); n != 1 {
+			t.Errorf("remember=%v: %d login_sessions rows saying so", remember, n)
+		}
+	}
+}
+
+// Signing out of Blink signs out of the account page: accepting a logout on
+// our logout page ends every account session of that Hydra login session
+// (security review, issue 15: GET /account still answered 200 and the next
+// person at the browser could turn on two-step sign-in).
+func TestSignOutOfBlinkEndsTheAccountSession(t *testing.T) {
+	st := accountStack(t)
+	subject := addUser(t, st, "account.logout@example.com")
+	b := newBrowser(t)
+	accountSignIn(t, st, b, subject)
+	if n := len(accountRows(t, st, subject)); n != 1 {
+		t.Fatalf("%d account sessions after signing in", n)
+	}
+	// A logout started at Hydra without id_token_hint (as any app can) comes
+	// to our confirmation page; "Yes" signs out.
+	confirm := b.Get(st.Hydra.PublicURL + "/oauth2/sessions/logout").Last()
+	if confirm.URL.Path != "/logout" || confirm.Status != http.StatusOK {
+		t.Fatalf("Hydra's logout ended on %s %d", confirm.URL.Path, confirm.Status)
+	}
+	// Not followed: Hydra's back-channel logout runs only once the browser
+	// reaches its logout verifier, so this checks our logout page alone.
+	yes := noFollow(t, b, http.MethodPost, st.ServiceURL+"/logout", url.Values{"logout_challenge": {confirm.URL.Query().Get("logout_challenge")}, "action": {"yes"}})
+	if yes.StatusCode != http.StatusSeeOther {
+		t.Fatalf("yes answered %d", yes.StatusCode)
+	}
+	cleared := false
+	for _, c := range yes.Cookies() {
+		cleared = cleared || (c.Name == "blink_account" && c.MaxAge < 0)
+	}
+	if !cleared {
+		t.Error("the logout did not clear the account cookie")
+	}
+	if rows := accountRows(t, st, subject); len(rows) != 0 {
+		t.Errorf("%d account sessions after the logout, want 0", len(rows))
+	}
+	b.Get(yes.Header.Get("Location"))
+	again := b.Get(st.ServiceURL + "/account")
+	if again.Visited("/login") == 0 || again.Last().URL.Path == "/account" {
+		t.Errorf("after the logout /account went %v, want Hydra to ask for a sign-in", paths(again))
+	}
+}
+
+// A login session that ends without our logout page — an admin revoking it
+// by sid, another app's logout — ends the account session through Hydra's
+// back-channel logout; a logout token that is not Hydra's, or not for this
+// client, or not a logout token, ends nothing.
+func TestBackChannelLogoutEndsTheAccountSession(t *testing.T) {
+	st := accountStack(t)
+	subject := addUser(t, st, "account.backchannel@example.com")
+	b := newBrowser(t)
+	accountSignIn(t, st, b, subject)
+	var row accountRow
+	for _, r := range accountRows(t, st, subject) {
+		row = r
+	}
+	if row.SID == "" {
+		t.Fatal("the account session has no sid")
+	}
+	post := func(token string) int {
+		t.Helper()
+		resp, err := http.PostForm(st.ServiceURL+"/account/backchannel-logout", url.Values{"logout_token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	parts := strings.Split(row.IDToken, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	forged := strings.Replace(string(payload), `{`, `{"events":{"http://schemas.openid.net/event/backchannel-logout":{}},`, 1)
+	for what, token := range map[string]string{
+		"no token":                              "",
+		"garbage":                               "a.b.c",
+		"an ID token":                           row.IDToken, // Hydra's signature, this client, this sid, but no logout event
+		"an ID token with a logout event added": parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "." + parts[2],
+	} {
+		if status := post(token); status != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", what, status)
+		}
+	}
+	if rows := accountRows(t, st, subject); len(rows) != 1 {
+		t.Fatalf("refused logout tokens ended the session: %v", rows)
+	}
+	if resp := noFollow(t, b, http.MethodGet, st.ServiceURL+"/account", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the revocation /account answered %d", resp.StatusCode)
+	}
+
+	// The admin revokes the login session by sid: Hydra posts the logout token.
+	req, _ := http.NewRequest(http.MethodDelete, st.Hydra.AdminURL+"/admin/oauth2/auth/sessions/login?sid="+url.QueryEscape(row.SID), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("revoking the login session: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(accountRows(t, st, subject)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("15 s after Hydra revoked its login session the account session is still there")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp = noFollow(t, b, http.MethodGet, st.ServiceURL+"/account", nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), st.Hydra.PublicURL+"/oauth2/auth") {
+		t.Errorf("after the back-channel logout /account answered %d to %q, want a new sign-in", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

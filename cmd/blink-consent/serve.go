@@ -99,7 +99,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Core:    core,
 		Metrics: m,
 		Tracing: traces,
-		Account: accountDeps(cfg, db, h, source),
+		Account: accountDeps(cfg, db, h, source, keys),
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
@@ -457,7 +457,7 @@ func useLogger(l *slog.Logger) (release func()) {
 
 // accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
 // Two-step sign-in is turned on and off through the identity source.
-func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source) *account.Deps {
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source, keys secret.Keys) *account.Deps {
 	a := cfg.Account
 	if !a.On() {
 		return nil
@@ -467,6 +467,7 @@ func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source acc
 		Hydra: h,
 		Store: db,
 		OIDC:  account.NewOIDC(a.HydraPublicURL, a.ClientID, a.ClientSecret, public+"/account/callback"),
+		Keys:  keys,
 		Settings: account.Settings{
 			ClientID: a.ClientID, PublicURL: public, SecureCookies: cfg.Secure(),
 			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies,

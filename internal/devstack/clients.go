@@ -36,14 +36,19 @@ type ClientSpec struct {
 	// PostLogoutRedirectURI is where Hydra may send the browser after a
 	// logout this client started.
 	PostLogoutRedirectURI string
+	// BackChannelLogoutURI is where Hydra posts a logout token when a login
+	// session this client took part in ends.
+	BackChannelLogoutURI string
 }
 
 // AccountClientSpec is the /account page's own client for the service at
-// publicURL: first-party (skip_consent, skip_logout_consent), openid only.
+// publicURL: first-party (skip_consent, skip_logout_consent), openid only,
+// told by back-channel logout when a login session it took part in ends.
 func AccountClientSpec(publicURL string) ClientSpec {
 	return ClientSpec{
 		Name: "Blink account", RedirectURI: publicURL + "/account/callback", Scopes: []string{"openid"},
 		SkipConsent: true, SkipLogoutConsent: true, PostLogoutRedirectURI: publicURL + "/account/signed-out",
+		BackChannelLogoutURI: publicURL + "/account/backchannel-logout",
 	}
 }
 
@@ -69,6 +74,10 @@ func CreateClient(ctx context.Context, adminURL string, s ClientSpec) (OAuthClie
 	body.SetSkipLogoutConsent(s.SkipLogoutConsent)
 	if s.PostLogoutRedirectURI != "" {
 		body.PostLogoutRedirectUris = []string{s.PostLogoutRedirectURI}
+	}
+	if s.BackChannelLogoutURI != "" {
+		body.SetBackchannelLogoutUri(s.BackChannelLogoutURI)
+		body.SetBackchannelLogoutSessionRequired(true)
 	}
 	if len(s.Audience) > 0 {
 		body.Audience = s.Audience

@@ -28,8 +28,8 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
 	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))
 	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Hydra, d.Store, consentSettings))
-	r.Method(http.MethodGet, "/logout", logout.HandleShow(d.Hydra, d.Config.Secure()))
-	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Hydra, d.Config.Secure()))
+	r.Method(http.MethodGet, "/logout", logout.HandleShow(d.Hydra, d.Store, d.Config.Secure()))
+	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Hydra, d.Store, d.Config.Secure()))
 	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
 	r.Method(http.MethodGet, "/error", oautherror.Handle())
 	if a := d.Account; a != nil {
@@ -42,6 +42,7 @@ func routes(r chi.Router, d Deps) {
 		r.Method(http.MethodGet, "/account/two-step/off", account.HandleTwoStepOff(*a))
 		r.Method(http.MethodPost, "/account/signout", account.HandleSignOut(*a))
 		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut())
+		r.Method(http.MethodPost, account.BackChannelLogoutPath, account.HandleBackChannelLogout(*a))
 	}
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())

@@ -9,19 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// AccountLogin is one sign-in to the account page in flight: what the
-// callback needs to finish the authorization-code flow, kept server-side.
-type AccountLogin struct {
-	StateHash    []byte
-	BrowserHash  []byte
-	Nonce        string
-	CodeVerifier string
-	// Fresh: the sign-in was asked for with prompt=login and max_age=0, for
-	// a security change; ReturnTo is where the callback sends the browser.
-	Fresh    bool
-	ReturnTo string
-}
-
 // AccountSession is a signed-in account page.
 type AccountSession struct {
 	Subject   string
@@ -30,33 +17,6 @@ type AccountSession struct {
 	IDToken   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
-}
-
-// StartAccountLogin keeps a sign-in in flight until ttl passes.
-func (s *Store) StartAccountLogin(ctx context.Context, l AccountLogin, ttl time.Duration) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO account_logins (state_hash, browser_hash, nonce, code_verifier, fresh, return_to, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)`,
-		l.StateHash, l.BrowserHash, l.Nonce, l.CodeVerifier, l.Fresh, l.ReturnTo, ttl)
-	if err != nil {
-		return fmt.Errorf("store: unable to start an account sign-in: %w", err)
-	}
-	return nil
-}
-
-// TakeAccountLogin deletes and returns the sign-in of this state started by
-// this browser; ErrNotFound when there is none (used, expired, or another
-// browser's).
-func (s *Store) TakeAccountLogin(ctx context.Context, stateHash, browserHash []byte) (AccountLogin, error) {
-	l := AccountLogin{StateHash: stateHash, BrowserHash: browserHash}
-	err := s.pool.QueryRow(ctx, `DELETE FROM account_logins WHERE state_hash = $1 AND browser_hash = $2 AND expires_at > now()
-		RETURNING nonce, code_verifier, fresh, return_to`, stateHash, browserHash).Scan(&l.Nonce, &l.CodeVerifier, &l.Fresh, &l.ReturnTo)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return AccountLogin{}, ErrNotFound
-	}
-	if err != nil {
-		return AccountLogin{}, fmt.Errorf("store: unable to read an account sign-in: %w", err)
-	}
-	return l, nil
 }
 
 // StartAccountSession stores a new session under its cookie's hash, lasting
@@ -107,4 +67,27 @@ func (s *Store) EndAccountSession(ctx context.Context, tokenHash []byte) (Accoun
 		return AccountSession{}, fmt.Errorf("store: unable to end an account session: %w", err)
 	}
 	return a, nil
+}
+
+// EndLoginSession ends everything the account page keeps for Hydra login
+// session sid: its account sessions and the Blink core token kept for it.
+// Called when that login session ends (a logout, Hydra's back-channel
+// logout); it returns how many account sessions ended.
+func (s *Store) EndLoginSession(ctx context.Context, sid string) (int64, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	var ended int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM account_sessions WHERE sid = $1`, sid)
+		if err != nil {
+			return fmt.Errorf("store: unable to end the account sessions of a login session: %w", err)
+		}
+		ended = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM core_tokens WHERE session_id = $1`, sid); err != nil {
+			return fmt.Errorf("store: unable to forget the core token of a login session: %w", err)
+		}
+		return nil
+	})
+	return ended, err
 }

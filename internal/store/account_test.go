@@ -2,32 +2,13 @@ package store
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 )
 
-// An account-page sign-in is taken once, only by the browser that started it.
-func TestAccountLoginIsSingleUseAndBoundToItsBrowser(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	l := AccountLogin{StateHash: []byte("state"), BrowserHash: []byte("browser"), Nonce: "n", CodeVerifier: "v", Fresh: true, ReturnTo: "/account/remove-all"}
-	if err := s.StartAccountLogin(ctx, l, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.TakeAccountLogin(ctx, []byte("state"), []byte("another browser")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("another browser took it: %v", err)
-	}
-	got, err := s.TakeAccountLogin(ctx, []byte("state"), []byte("browser"))
-	if err != nil || got.Nonce != "n" || got.CodeVerifier != "v" || !got.Fresh || got.ReturnTo != "/account/remove-all" {
-		t.Fatalf("took %+v, %v", got, err)
-	}
-	if _, err := s.TakeAccountLogin(ctx, []byte("state"), []byte("browser")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("taken twice: %v", err)
-	}
-}
-
 // Expired account-page rows go with the retention purge; live ones stay.
+// account_logins is no longer written (the sign-in in flight is sealed in
+// its cookie), but rows a previous release left are still purged.
 func TestPurgeAccountRows(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
@@ -45,5 +26,34 @@ func TestPurgeAccountRows(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE token_hash = 'live'`); n != 1 {
 		t.Error("a live session was purged")
+	}
+}
+
+// A Hydra login session that ends takes every account session of its sid and
+// the Blink core token kept for it; another sid's keep theirs.
+func TestEndLoginSessionEndsItsAccountSessionsAndCoreToken(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	mustExec(t, s, `
+		INSERT INTO users (id, email) VALUES ('6f1c1d1e-0000-4000-8000-000000000001', 'ended@example.com');
+		INSERT INTO account_sessions (token_hash, subject, sid, auth_time, id_token, expires_at) VALUES
+			('a1', 's', 'sid-a', now(), 't', now() + interval '1 hour'),
+			('a2', 's', 'sid-a', now(), 't', now() + interval '1 hour'),
+			('b1', 's', 'sid-b', now(), 't', now() + interval '1 hour');
+		INSERT INTO core_tokens (session_id, user_id, sealed, expires_at) VALUES
+			('sid-a', '6f1c1d1e-0000-4000-8000-000000000001', 'x', now() + interval '1 hour'),
+			('sid-b', '6f1c1d1e-0000-4000-8000-000000000001', 'x', now() + interval '1 hour');`)
+	ended, err := s.EndLoginSession(ctx, "sid-a")
+	if err != nil || ended != 2 {
+		t.Fatalf("ended %d, %v; want 2", ended, err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = 'sid-a'`) + count(t, s, `SELECT count(*) FROM core_tokens WHERE session_id = 'sid-a'`); n != 0 {
+		t.Errorf("%d rows of the ended login session are left", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = 'sid-b'`) + count(t, s, `SELECT count(*) FROM core_tokens WHERE session_id = 'sid-b'`); n != 2 {
+		t.Errorf("another login session lost rows: %d left of 2", n)
+	}
+	if ended, err := s.EndLoginSession(ctx, ""); err != nil || ended != 0 {
+		t.Errorf("an empty sid ended %d, %v", ended, err)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// SignInKind is what a sign-in really was: its amr and acr.
+// SignInKind is what a sign-in really was: its amr and acr, and whether the
+// person asked to be remembered.
 type SignInKind struct {
-	AMR []string
-	ACR string
+	AMR      []string
+	ACR      string
+	Remember bool
 }
 
 // RecordLoginSession keeps what the sign-in that opened a Hydra login session was.
@@ -17,9 +19,9 @@ func (s *Store) RecordLoginSession(ctx context.Context, sessionID, userID string
 	if sessionID == "" {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO login_sessions (session_id, user_id, amr, acr) VALUES ($1, $2::uuid, $3, $4)
-		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, created_at = now()`,
-		sessionID, userID, k.AMR, k.ACR)
+	_, err := s.pool.Exec(ctx, `INSERT INTO login_sessions (session_id, user_id, amr, acr, remember) VALUES ($1, $2::uuid, $3, $4, $5)
+		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, remember = excluded.remember, created_at = now()`,
+		sessionID, userID, k.AMR, k.ACR, k.Remember)
 	if err != nil {
 		return fmt.Errorf("store: unable to record a login session: %w", err)
 	}
@@ -65,12 +67,23 @@ func (s *Store) RecordSignIn(ctx context.Context, sessionID string, k SignInKind
 			INSERT INTO audit_events (user_id, action, actor, client_id, ip, method, result, details)
 			VALUES ($1::uuid, $2, $3, nullif($4, ''), nullif($5, ''), nullif($6, ''), nullif($7, ''), $8)
 		)
-		INSERT INTO login_sessions (session_id, user_id, amr, acr)
-		SELECT $9, $1::uuid, $10, $11 WHERE $9 <> ''
-		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, created_at = now()`,
-		uuidArg(e.UserID), e.Action, e.Actor, e.ClientID, e.IP, e.Method, e.Result, details, sessionID, k.AMR, k.ACR)
+		INSERT INTO login_sessions (session_id, user_id, amr, acr, remember)
+		SELECT $9, $1::uuid, $10, $11, $12 WHERE $9 <> ''
+		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, remember = excluded.remember, created_at = now()`,
+		uuidArg(e.UserID), e.Action, e.Actor, e.ClientID, e.IP, e.Method, e.Result, details, sessionID, k.AMR, k.ACR, k.Remember)
 	if err != nil {
 		return fmt.Errorf("store: unable to record a sign-in: %w", err)
 	}
 	return nil
+}
+
+// LoginSessionRemembered reports whether the sign-in that opened Hydra login
+// session sessionID was remembered ("Remember me"); false when unknown.
+func (s *Store) LoginSessionRemembered(ctx context.Context, sessionID string) (bool, error) {
+	var remember bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT remember FROM login_sessions WHERE session_id = $1), false)`, sessionID).Scan(&remember)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to read a login session: %w", err)
+	}
+	return remember, nil
 }

@@ -53,9 +53,15 @@ func TokenHash(r *http.Request, name string, secure bool) []byte {
 
 // SetTokenCookie sets cookie name to t for maxAge: HttpOnly, Path=/,
 // SameSite=Lax, Secure with the __Host- prefix over https.
+// A maxAge of 0 makes a session cookie, which the browser drops when it closes.
 func SetTokenCookie(w http.ResponseWriter, name string, t Token, maxAge time.Duration, secure bool) {
+	SetCookie(w, name, t.Value, maxAge, secure)
+}
+
+// SetCookie sets cookie name to value with the attributes of SetTokenCookie.
+func SetCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, secure bool) {
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName(name, secure), Value: t.Value, Path: "/", MaxAge: int(maxAge.Seconds()),
+		Name: CookieName(name, secure), Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	})
 }
