@@ -26,6 +26,7 @@ import (
 type Hydra interface {
 	ConsentSessions(ctx context.Context, subject string) ([]hydra.ConsentSession, error)
 	RevokeConsent(ctx context.Context, subject, clientID string) error
+	RevokeAllConsents(ctx context.Context, subject string) error
 	OAuthClient(ctx context.Context, id string) (hydra.OAuthClient, error)
 }
 
@@ -44,6 +45,9 @@ type Store interface {
 	// (sid), if any: the account session that could use it has ended.
 	ForgetCoreToken(ctx context.Context, sessionID string) error
 	LatestAuditEvents(ctx context.Context, userID string, n int) ([]store.AuditEvent, error)
+	// GrantedClients lists the apps the audit trail says the person allowed
+	// and did not remove since.
+	GrantedClients(ctx context.Context, userID string) ([]store.GrantedClient, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
 	UserByID(ctx context.Context, id string) (store.User, error)
 }

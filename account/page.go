@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -57,7 +58,7 @@ func HandleShow(d Deps) http.Handler {
 // list: the query cannot put any other text on the page.
 func doneKey(done string) string {
 	switch done {
-	case "revoked", "revoked_all", "totp_on", "totp_off":
+	case "revoked", "revoked_all", "not_connected", "totp_on", "totp_off":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")
@@ -65,39 +66,62 @@ func doneKey(done string) string {
 	return ""
 }
 
-// connectedApps lists the apps the subject allowed, one per client (Hydra
-// keeps a consent session per remembered decision), the account page itself
-// left out.
+// connectedApps lists the apps that may still hold the subject's tokens, one
+// per client, the account page itself left out: every consent session Hydra
+// lists (all pages), and every app our audit trail says the person allowed
+// and did not remove since — Hydra's listing leaves out a consent whose
+// remember_for has passed, yet its refresh token still works.
 func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.ConnectedApp, error) {
 	sessions, err := d.Hydra.ConsentSessions(ctx, subject)
 	if err != nil {
 		return nil, err
 	}
+	granted, err := d.Store.GrantedClients(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
 	var apps []views.ConnectedApp
 	index := map[string]int{}
-	for _, cs := range sessions {
-		if cs.Client.ID == "" || cs.Client.ID == d.Settings.ClientID {
-			continue
+	add := func(c hydra.OAuthClient, grantedAt time.Time, scopes []string) {
+		if c.ID == "" || c.ID == d.Settings.ClientID {
+			return
 		}
-		i, seen := index[cs.Client.ID]
+		i, seen := index[c.ID]
 		if !seen {
 			i = len(apps)
-			index[cs.Client.ID] = i
-			app := views.ConnectedApp{ClientID: cs.Client.ID, Name: cs.Client.DisplayName(), ClientURI: web.HTTPURL(cs.Client.ClientURI)}
-			if web.HTTPSOrigin(cs.Client.LogoURI) != "" {
-				app.LogoURI = cs.Client.LogoURI
+			index[c.ID] = i
+			app := views.ConnectedApp{ClientID: c.ID, Name: c.DisplayName(), ClientURI: web.HTTPURL(c.ClientURI)}
+			if web.HTTPSOrigin(c.LogoURI) != "" {
+				app.LogoURI = c.LogoURI
 			}
 			apps = append(apps, app)
 		}
 		app := &apps[i]
-		if cs.GrantedAt.After(app.GrantedAt) {
-			app.GrantedAt = cs.GrantedAt
+		if grantedAt.After(app.GrantedAt) {
+			app.GrantedAt = grantedAt
 		}
-		for _, sc := range cs.GrantScope {
+		for _, sc := range scopes {
 			if !slices.ContainsFunc(app.Scopes, func(s views.Scope) bool { return s.Name == sc }) {
 				app.Scopes = append(app.Scopes, views.NewScope(sc))
 			}
 		}
+	}
+	for _, cs := range sessions {
+		add(cs.Client, cs.GrantedAt, cs.GrantScope)
+	}
+	for _, g := range granted {
+		if _, seen := index[g.ClientID]; seen || g.ClientID == d.Settings.ClientID {
+			continue
+		}
+		c, err := d.Hydra.OAuthClient(ctx, g.ClientID)
+		if errors.Is(err, hydra.ErrNotFound) {
+			// The client is gone from Hydra, and its tokens with it.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		add(c, g.At, g.Scopes)
 	}
 	return apps, nil
 }
@@ -125,8 +149,10 @@ func HandleApps(d Deps) http.Handler {
 			}
 			i := slices.IndexFunc(apps, func(a views.ConnectedApp) bool { return a.ClientID == clientID })
 			if i < 0 {
-				// Already removed (a second tab, a double submit) or never connected.
-				http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
+				// Already removed (a second tab, a double submit), never
+				// allowed, or the page's own client: nothing is revoked or
+				// audited, and the page says so.
+				http.Redirect(w, r, "/account?done=not_connected", http.StatusSeeOther)
 				return
 			}
 			if err := d.revoke(r, s.Subject, apps[i]); err != nil {
@@ -143,11 +169,14 @@ func HandleApps(d Deps) http.Handler {
 				fail(w, r, err)
 				return
 			}
+			// One call ends every consent and token of the subject, listed
+			// or not (security review, issue 15); each app listed is audited.
+			if err := d.Hydra.RevokeAllConsents(ctx, s.Subject); err != nil {
+				fail(w, r, err)
+				return
+			}
 			for _, a := range apps {
-				if err := d.revoke(r, s.Subject, a); err != nil {
-					fail(w, r, err)
-					return
-				}
+				d.audit(r, s.Subject, a)
 			}
 			http.Redirect(w, r, "/account?done=revoked_all", http.StatusSeeOther)
 		default:
@@ -159,17 +188,22 @@ func HandleApps(d Deps) http.Handler {
 // revoke ends the subject's consent sessions with one app in Hydra (which
 // revokes that app's tokens too) and audits it.
 func (d Deps) revoke(r *http.Request, subject string, a views.ConnectedApp) error {
-	ctx := r.Context()
-	if err := d.Hydra.RevokeConsent(ctx, subject, a.ClientID); err != nil && !errors.Is(err, hydra.ErrNotFound) {
+	if err := d.Hydra.RevokeConsent(r.Context(), subject, a.ClientID); err != nil && !errors.Is(err, hydra.ErrNotFound) {
 		return err
 	}
+	d.audit(r, subject, a)
+	return nil
+}
+
+// audit records that the subject removed an app's access.
+func (d Deps) audit(r *http.Request, subject string, a views.ConnectedApp) {
+	ctx := r.Context()
 	slog.InfoContext(ctx, "app access removed", "subject", subject, "client", a.ClientID)
 	e := store.AuditEvent{UserID: subject, Action: "consent removed", Actor: "user", ClientID: a.ClientID,
 		IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: "account", Result: "ok"}
 	if err := d.Store.Audit(ctx, e); err != nil {
 		slog.ErrorContext(ctx, "could not audit a removed consent", "err", err)
 	}
-	return nil
 }
 
 // HandleConfirmRemoveAll answers GET /account/remove-all: after the fresh

@@ -196,7 +196,14 @@ func audit(r *http.Request, st Store, s Settings, cr hydra.ConsentRequest, actio
 
 // grant builds the accept body. Claims are rebuilt on every accept from the
 // user's current record, because Hydra keeps none from an earlier one.
+//
+// remember_for is sent only with remember: Hydra's consent listing drops a
+// consent once its remember_for has passed, even one never remembered
+// whose tokens still refresh, which hid it from the account page.
 func grant(scopes, audience []string, u store.User, remember bool, rememberFor int64) hydra.AcceptConsent {
+	if !remember {
+		rememberFor = 0
+	}
 	return hydra.AcceptConsent{
 		GrantScope:       scopes,
 		GrantAudience:    audience,

@@ -197,6 +197,16 @@ func TestRememberUsesTheSetting(t *testing.T) {
 	}
 }
 
+// Without "Remember", no remember_for is sent: Hydra's listing would drop
+// the consent once it passed, while the app's refresh token still works.
+func TestNoRememberForWithoutRemember(t *testing.T) {
+	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}}}
+	submit(hy, webtest.NewStore(maria), url.Values{"action": {"allow"}, "scope": {"openid"}})
+	if hy.accepts != 1 || hy.accepted.Remember || hy.accepted.RememberFor != 0 {
+		t.Errorf("not remembered: %d accepts, remember %v for %d, want remember_for 0", hy.accepts, hy.accepted.Remember, hy.accepted.RememberFor)
+	}
+}
+
 func BenchmarkSkipConsent(b *testing.B) {
 	quiet(b)
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", Client: hydra.OAuthClient{ID: "c", SkipConsent: true}, RequestedScope: []string{"openid", "read", "write"}}}

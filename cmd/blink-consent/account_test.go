@@ -437,15 +437,14 @@ func TestAccountRemoveAllNeedsAFreshSignIn(t *testing.T) {
 		t.Fatalf("remove all with an old sign-in: %d to %v, want Hydra with prompt=login and max_age=0", resp.StatusCode, auth)
 	}
 	bothThere("after remove all with an old sign-in")
+	if n := sqlExec(t, st.DatabaseURL, `SELECT 1 FROM audit_events WHERE user_id = $1 AND action = 'consent removed'`, subject); n != 0 {
+		t.Errorf("remove all with an old sign-in audited %d removals", n)
+	}
 
 	// prompt=login and max_age dropped on the way: Hydra skips the sign-in,
 	// its ID token says when the remembered sign-in was (an hour ago), and
 	// nothing may be confirmed on it.
-	hydraDB := strings.Replace(st.DatabaseURL, "/it_account?", "/it_account_hydra?", 1)
-	if !strings.Contains(hydraDB, "it_account_hydra") {
-		hydraDB = strings.Replace(st.DatabaseURL, "/it_account", "/it_account_hydra", 1)
-	}
-	if n := sqlExec(t, hydraDB, `UPDATE hydra_oauth2_authentication_session SET authenticated_at = authenticated_at - interval '1 hour' WHERE subject = $1`, subject); n == 0 {
+	if n := sqlExec(t, hydraDatabaseURL(st), `UPDATE hydra_oauth2_authentication_session SET authenticated_at = authenticated_at - interval '1 hour' WHERE subject = $1`, subject); n == 0 {
 		t.Fatal("no Hydra login session to age")
 	}
 	q := auth.Query()

@@ -2,6 +2,8 @@ package hydra
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -142,5 +144,58 @@ func TestConsentCallsMapErrors(t *testing.T) {
 	}
 	if _, err := fakeAdmin(t, 404, `{"error":"Not Found"}`, 0).OAuthClient(context.Background(), "gone"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("client 404: %v", err)
+	}
+}
+
+// The consent-session listing is read page by page, up to Hydra's
+// X-Total-Count, through a page whose flows Hydra filtered out entirely
+// (an empty page without the header, as Hydra v2.3.0 answers it).
+func TestConsentSessionsReadsEveryPage(t *testing.T) {
+	var offsets []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offset := "0"
+		if tok := r.URL.Query().Get("page_token"); tok != "" {
+			raw, err := base64.RawURLEncoding.DecodeString(tok)
+			if err != nil {
+				t.Errorf("page_token %q", tok)
+			}
+			var v struct{ Offset string }
+			json.Unmarshal(raw, &v)
+			offset = v.Offset
+		}
+		offsets = append(offsets, offset)
+		if r.URL.Query().Get("page_size") != "500" || r.URL.Query().Get("subject") != "sub" {
+			t.Errorf("query %v", r.URL.Query())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		session := func(client string) string {
+			return `{"consent_request":{"challenge":"c","client":{"client_id":"` + client + `"}},"grant_scope":["openid"]}`
+		}
+		switch offset {
+		case "0":
+			w.Header().Set("X-Total-Count", "1100")
+			io.WriteString(w, "["+session("a")+","+session("b")+"]")
+		case "500":
+			io.WriteString(w, "[]")
+		case "1000":
+			w.Header().Set("X-Total-Count", "1100")
+			io.WriteString(w, "["+session("c")+"]")
+		default:
+			t.Errorf("asked for offset %s", offset)
+			io.WriteString(w, "[]")
+		}
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	sessions, err := New(u, time.Second).ConsentSessions(context.Background(), "sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []string
+	for _, s := range sessions {
+		clients = append(clients, s.Client.ID)
+	}
+	if strings.Join(clients, ",") != "a,b,c" || strings.Join(offsets, ",") != "0,500,1000" {
+		t.Errorf("clients %v from offsets %v, want a,b,c from 0,500,1000", clients, offsets)
 	}
 }

@@ -57,3 +57,28 @@ func TestEndLoginSessionEndsItsAccountSessionsAndCoreToken(t *testing.T) {
 		t.Errorf("an empty sid ended %d, %v", ended, err)
 	}
 }
+
+// The audit trail's granted apps: the latest decision per app counts, and
+// revoking every Hydra session of the user ends all grants before it.
+func TestGrantedClients(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	mustExec(t, s, `
+		INSERT INTO users (id, email) VALUES ('6f1c1d1e-0000-4000-8000-000000000002', 'granted@example.com'),
+			('6f1c1d1e-0000-4000-8000-000000000003', 'other@example.com');
+		INSERT INTO audit_events (user_id, action, actor, client_id, at, details) VALUES
+			('6f1c1d1e-0000-4000-8000-000000000002', 'consent granted', 'user', 'kept', now() - interval '40 days', '{"scopes": ["openid", "offline"]}'),
+			('6f1c1d1e-0000-4000-8000-000000000002', 'consent granted', 'user', 'removed', now() - interval '3 days', '{"scopes": ["openid"]}'),
+			('6f1c1d1e-0000-4000-8000-000000000002', 'consent removed', 'user', 'removed', now() - interval '2 days', NULL),
+			('6f1c1d1e-0000-4000-8000-000000000002', 'consent granted', 'user', 'before-revocation', now() - interval '50 days', NULL),
+			('6f1c1d1e-0000-4000-8000-000000000002', 'hydra sessions revoked', 'cli', NULL, now() - interval '45 days', NULL),
+			('6f1c1d1e-0000-4000-8000-000000000002', 'consent denied', 'user', 'denied', now(), NULL),
+			('6f1c1d1e-0000-4000-8000-000000000003', 'consent granted', 'user', 'someone-elses', now(), NULL);`)
+	got, err := s.GrantedClients(ctx, "6f1c1d1e-0000-4000-8000-000000000002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ClientID != "kept" || len(got[0].Scopes) != 2 || time.Since(got[0].At) < 39*24*time.Hour {
+		t.Errorf("granted %+v, want only kept (openid offline, 40 days ago)", got)
+	}
+}

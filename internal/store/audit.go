@@ -76,3 +76,46 @@ func (s *Store) auditEvents(ctx context.Context, where string, args ...any) ([]A
 	}
 	return events, nil
 }
+
+// GrantedClient is an app the audit trail says a user allowed on the consent
+// page and has not lost since: the latest grant, with its scopes.
+type GrantedClient struct {
+	ClientID string
+	At       time.Time
+	Scopes   []string
+}
+
+// GrantedClients lists the apps whose latest "consent granted" event for
+// userID is newer than their latest "consent removed" and than the last time
+// every Hydra session of the user was revoked ("hydra sessions revoked").
+// Hydra's own listing leaves out consents whose remember_for has passed, yet
+// their refresh tokens still work: this is how the account page still finds
+// them (security review, issue 15). It reaches back AUDIT_RETENTION.
+func (s *Store) GrantedClients(ctx context.Context, userID string) ([]GrantedClient, error) {
+	rows, err := s.pool.Query(ctx, `
+		WITH everything_revoked AS (
+			SELECT coalesce(max(at), '-infinity') AS at FROM audit_events
+			WHERE user_id = $1::uuid AND action = 'hydra sessions revoked'
+		), latest AS (
+			SELECT DISTINCT ON (client_id) client_id, action, at, details
+			FROM audit_events
+			WHERE user_id = $1::uuid AND client_id IS NOT NULL AND action IN ('consent granted', 'consent removed')
+			ORDER BY client_id, at DESC, id DESC
+		)
+		SELECT latest.client_id, latest.at, coalesce(latest.details->'scopes', '[]'::jsonb)
+		FROM latest, everything_revoked
+		WHERE latest.action = 'consent granted' AND latest.at > everything_revoked.at
+		ORDER BY latest.at DESC`, uuidArg(userID))
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read granted clients: %w", err)
+	}
+	granted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (GrantedClient, error) {
+		var g GrantedClient
+		err := row.Scan(&g.ClientID, &g.At, &g.Scopes)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read granted clients: %w", err)
+	}
+	return granted, nil
+}
