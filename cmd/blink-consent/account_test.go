@@ -810,7 +810,8 @@ func TestAccountPageWithBlinkCore(t *testing.T) {
 	if j.Last().URL.Path != "/login" {
 		t.Fatalf("sign in again did not ask for a sign-in: %v", paths(j))
 	}
-	codePage := blinkIdentify(t, st, b, j.Last(), url.Values{"method": {"email"}, "email": {email}})
+	// Remembered, so that Hydra keeps a login session to sign out of below.
+	codePage := blinkIdentify(t, st, b, j.Last(), url.Values{"method": {"email"}, "email": {email}, "remember": {"true"}})
 	page = blinkCode(st, b, codePage, core.Code(email)).Last()
 	if page.URL.Path != "/account" || !strings.Contains(page.Body, `value="enable_totp"`) || !strings.Contains(page.Body, "Off: signing in needs only the code we send you.") {
 		t.Fatalf("after signing in again: %s %d\n%s", page.URL.Path, page.Status, excerpt(page.Body))
@@ -819,9 +820,26 @@ func TestAccountPageWithBlinkCore(t *testing.T) {
 	if len(rows) != 1 {
 		t.Fatalf("%d account sessions, want 1", len(rows))
 	}
+	var sid string
 	for _, r := range rows {
+		sid = r.SID
 		if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, r.SID); n != 1 {
 			t.Errorf("%d core tokens kept for the new session's sid, want 1", n)
 		}
+	}
+
+	// Signing out of Blink (Hydra's logout, confirmed on our page) forgets
+	// the kept core token with the account session, before Hydra's
+	// back-channel logout could (security review, issue 15).
+	confirm := b.Get(st.Hydra.PublicURL + "/oauth2/sessions/logout").Last()
+	if confirm.URL.Path != "/logout" {
+		t.Fatalf("Hydra's logout ended on %s %d", confirm.URL.Path, confirm.Status)
+	}
+	noFollow(t, b, http.MethodPost, st.ServiceURL+"/logout", url.Values{"logout_challenge": {confirm.URL.Query().Get("logout_challenge")}, "action": {"yes"}})
+	if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, sid); n != 0 {
+		t.Errorf("%d core tokens kept after signing out of Blink, want 0", n)
+	}
+	if rows := accountRows(t, st, id); len(rows) != 0 {
+		t.Errorf("%d account sessions after signing out of Blink, want 0", len(rows))
 	}
 }
