@@ -3,13 +3,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
@@ -120,5 +124,32 @@ func TestAccountTwoStepPostsNeedAFreshSignIn(t *testing.T) {
 	}
 	if n := audited("totp removed"); n != 0 {
 		t.Errorf("remove_totp with an old sign-in audited %d removals", n)
+	}
+}
+
+// serve warns at start when the account page's client in Hydra has no
+// back-channel logout URI pointing here (a client registered before it
+// existed), and is quiet when it has (the stack's, registered as documented).
+func TestServeWarnsWhenTheAccountClientHasNoBackChannelLogout(t *testing.T) {
+	st := accountStack(t)
+	const warning = "the account page's client has no back-channel logout URI pointing here"
+	for _, line := range strings.Split(serviceLog.String(), "\n") {
+		if strings.Contains(line, warning) && strings.Contains(line, st.Account.ID) {
+			t.Errorf("serve warned about a client registered with its back-channel URI: %s", line)
+		}
+	}
+	public, _ := url.Parse(st.ServiceURL)
+	old := newRelyingParty(t, st, devstack.ClientSpec{Name: "Blink account (old registration)", Scopes: []string{"openid"}, SkipConsent: true})
+	var log bytes.Buffer
+	checkAccountClient(context.Background(), hydraAdmin(t, st), config.Config{PublicURL: public, Account: config.Account{ClientID: old.client.ID}},
+		slog.New(slog.NewTextHandler(&log, nil)))
+	if !strings.Contains(log.String(), warning) || !strings.Contains(log.String(), "want="+st.ServiceURL+"/account/backchannel-logout") {
+		t.Errorf("no warning for a client without a back-channel logout URI: %q", log.String())
+	}
+	log.Reset()
+	checkAccountClient(context.Background(), hydraAdmin(t, st), config.Config{PublicURL: public, Account: config.Account{ClientID: st.Account.ID}},
+		slog.New(slog.NewTextHandler(&log, nil)))
+	if log.Len() != 0 {
+		t.Errorf("a warning for the client registered as documented: %q", log.String())
 	}
 }

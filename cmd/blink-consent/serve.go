@@ -101,6 +101,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Tracing: traces,
 		Account: accountDeps(cfg, db, h, source, keys),
 	}
+	if deps.Account != nil {
+		go checkAccountClient(ctx, h, cfg, logger)
+	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
@@ -477,4 +480,22 @@ func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source acc
 		d.TOTP = m
 	}
 	return d
+}
+
+// checkAccountClient warns once at start when the account page's client in
+// Hydra has no back-channel logout URI pointing at this service: a logout
+// that does not pass through /logout (another app's, an admin's) would then
+// leave /account signed in until ACCOUNT_SESSION_TTL. Clients registered
+// before the URI existed need updating (docs/account.md).
+func checkAccountClient(ctx context.Context, h *hydra.Client, cfg config.Config, logger *slog.Logger) {
+	want := strings.TrimSuffix(cfg.PublicURL.String(), "/") + account.BackChannelLogoutPath
+	c, err := h.OAuthClient(ctx, cfg.Account.ClientID)
+	if err != nil {
+		logger.Warn("could not read the account page's client from Hydra to check its back-channel logout URI", "client", cfg.Account.ClientID, "err", err)
+		return
+	}
+	if c.BackChannelLogoutURI != want {
+		logger.Warn("the account page's client has no back-channel logout URI pointing here: a logout that does not pass through /logout leaves /account signed in until ACCOUNT_SESSION_TTL; register it as docs/account.md shows",
+			"client", c.ID, "backchannel_logout_uri", c.BackChannelLogoutURI, "want", want)
+	}
 }

@@ -18,6 +18,9 @@ type OAuthClient struct {
 	TosURI            string
 	SkipConsent       bool
 	SkipLogoutConsent bool
+	// BackChannelLogoutURI is where Hydra posts a logout token when a login
+	// session the client took part in ends ("" when none is registered).
+	BackChannelLogoutURI string
 }
 
 // DisplayName is the client's name, or its id when it has none.
@@ -41,6 +44,8 @@ func fromSDKClient(c *client.OAuth2Client) OAuthClient {
 		TosURI:            c.GetTosUri(),
 		SkipConsent:       c.GetSkipConsent(),
 		SkipLogoutConsent: c.GetSkipLogoutConsent(),
+
+		BackChannelLogoutURI: c.GetBackchannelLogoutUri(),
 	}
 }
 
