@@ -112,6 +112,11 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 	return list, nil
 }
 
+// CoreTriesPerHour is core's default cap on logins per phone number and on
+// authenticator codes per sign-in (loginAttemptPerLoginIdentifier): our own
+// caps per code and per sign-in are set to it in blink mode.
+const CoreTriesPerHour = 8
+
 // coreBlock is the wait shown when core refuses with a limit and says no
 // more: its block durations are an hour by default.
 const coreBlock = time.Hour
