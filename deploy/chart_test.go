@@ -383,6 +383,18 @@ func TestChartRequiresTrustedProxies(t *testing.T) {
 	}
 }
 
+// Blink's galoy chart names apps/consent's Service "consent": serviceName
+// keeps that name (the all-on values set it), and the Ingress follows it.
+func TestChartKeepsBlinksServiceName(t *testing.T) {
+	if r := render(t, allOnValues); r.service.Name != "consent" || r.ingress == nil ||
+		r.ingress.Spec.Rules[0].HTTP.Paths[len(r.ingress.Spec.Rules[0].HTTP.Paths)-1].Backend.Service.Name != "consent" {
+		t.Errorf("serviceName consent: the Service is %q", r.service.Name)
+	}
+	if r := render(t); r.service.Name != "consent-blink-consent" {
+		t.Errorf("without serviceName the Service is %q, want the release's full name", r.service.Name)
+	}
+}
+
 // The service accepts the environment the chart gives it: the all-on values
 // (made consistent: DEV_MODE off with an https PUBLIC_URL, SMS by Twilio and
 // not also a webhook) load through internal/config with a Secret holding every

@@ -153,12 +153,12 @@ func TestBlinkModeLeavesLimitsToCore(t *testing.T) {
 	s := c.SignIn
 	for name, l := range map[string]Limit{"RATE_SEND_EMAIL": s.SendPerEmail, "RATE_SEND_PHONE": s.SendPerPhone, "RATE_SEND_IP": s.SendPerIP,
 		"RATE_FAIL_IDENTIFIER": s.FailPerIdentifier, "RATE_FAIL_IP": s.FailPerIP} {
-		if !l.Off() {
+		if l != (Limit{}) {
 			t.Errorf("%s defaults to %+v in blink mode, want off", name, l)
 		}
 	}
 	c, err = Load(env(blinkEnv(map[string]string{"RATE_SEND_IP": "10/1h", "RATE_FAIL_IP": "off"})))
-	if err != nil || c.SignIn.SendPerIP != (Limit{Max: 10, Window: time.Hour}) || !c.SignIn.FailPerIP.Off() {
+	if err != nil || c.SignIn.SendPerIP != (Limit{Max: 10, Window: time.Hour}) || c.SignIn.FailPerIP != (Limit{}) {
 		t.Errorf("explicit limits in blink mode: %v %+v %+v", err, c.SignIn.SendPerIP, c.SignIn.FailPerIP)
 	}
 	// Our own accounts keep our own defaults.
