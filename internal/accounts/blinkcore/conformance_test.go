@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 )
 
 // meanings are the conformance table's words for this client's answers.
@@ -96,4 +98,21 @@ func checkMeaning(t *testing.T, err error, means string) {
 		t.Fatalf("the table's meaning %q has no error here", means)
 	}
 	check(t, err, want)
+}
+
+// Every refusal of core's has its own message in the catalog (both
+// languages: the catalog's own test keeps their keys equal), and a refused
+// registration its error page.
+func TestEveryRefusalHasItsMessage(t *testing.T) {
+	for _, r := range refusals {
+		if r.reason == "" {
+			continue // the login page's default for the channel
+		}
+		if !i18n.Has("login.error." + r.reason) {
+			t.Errorf("%v: no login.error.%s in the catalog", r.core, r.reason)
+		}
+		if errors.Is(r.kind, accounts.ErrRegistrationRefused) && !i18n.Has("error."+r.reason+".title") {
+			t.Errorf("%v: no error page error.%s.*", r.core, r.reason)
+		}
+	}
 }
