@@ -356,6 +356,45 @@ func TestChartRefusesUnknownValues(t *testing.T) {
 	}
 }
 
+// A chart for users (an https publicUrl) cannot be installed without
+// trustedProxies: behind an unlisted ingress every client would share its
+// address in the per-IP limits, ours and Blink core's. [none] is the explicit
+// "no proxy in front"; a bare address is refused (a CIDR is needed).
+func TestChartRequiresTrustedProxies(t *testing.T) {
+	helm := helmBin(t)
+	template := func(sets ...string) (string, error) {
+		args := []string{"template", "consent", chartDir}
+		for _, s := range sets {
+			args = append(args, "--set", s)
+		}
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := template("publicUrl=https://login.blink.sv"); err == nil || !strings.Contains(out, "/trustedProxies") {
+		t.Errorf("an https publicUrl without trustedProxies rendered (or failed for another reason): %v %s", err, out)
+	}
+	if out, err := template("publicUrl=https://login.blink.sv", "trustedProxies={10.0.0.1}"); err == nil || !strings.Contains(out, "/trustedProxies/0") {
+		t.Errorf("trustedProxies with an address, not a CIDR, rendered: %v %s", err, out)
+	}
+	for _, ok := range []string{"trustedProxies={none}", "trustedProxies={10.42.0.0/16,10.43.0.0/16}"} {
+		if out, err := template("publicUrl=https://login.blink.sv", ok); err != nil {
+			t.Errorf("%s refused: %v %s", ok, err, out)
+		}
+	}
+}
+
+// Blink's galoy chart names apps/consent's Service "consent": serviceName
+// keeps that name (the all-on values set it), and the Ingress follows it.
+func TestChartKeepsBlinksServiceName(t *testing.T) {
+	if r := render(t, allOnValues); r.service.Name != "consent" || r.ingress == nil ||
+		r.ingress.Spec.Rules[0].HTTP.Paths[len(r.ingress.Spec.Rules[0].HTTP.Paths)-1].Backend.Service.Name != "consent" {
+		t.Errorf("serviceName consent: the Service is %q", r.service.Name)
+	}
+	if r := render(t); r.service.Name != "consent-blink-consent" {
+		t.Errorf("without serviceName the Service is %q, want the release's full name", r.service.Name)
+	}
+}
+
 // The service accepts the environment the chart gives it: the all-on values
 // (made consistent: DEV_MODE off with an https PUBLIC_URL, SMS by Twilio and
 // not also a webhook) load through internal/config with a Secret holding every

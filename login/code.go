@@ -1,6 +1,7 @@
 package login
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -126,6 +127,14 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	})
 	if err != nil {
 		d.countLimited(f, err)
+		if status, key, ok := sourceRefusal(err); ok {
+			// The source refused the number or could not check the code
+			// now: its own message, and the page's way on (a new code, or
+			// another number).
+			slog.InfoContext(ctx, "code check refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
+			d.renderCode(w, r, status, d.codeView(f, key))
+			return
+		}
 		if !d.refused(w, r, f, "code check", err) {
 			web.Fail(w, r, err)
 		}
@@ -141,10 +150,26 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	case verified.VerifiedAt != nil:
 		// A double submit of the right code: the first one verified the flow.
 		d.next(w, r, verified)
+	case verdict == store.CodeGone:
+		// The source's verification expired or was used: only a new code helps.
+		d.Metrics.SignIn(f.Channel, codeResult(verdict))
+		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code_expired"))
 	default:
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
 		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code"))
 	}
+}
+
+// sourceRefusal is the code page's answer to a source's refusal at the code
+// step (a registration refusal has its own page, see refused).
+func sourceRefusal(err error) (status int, key string, ok bool) {
+	switch {
+	case errors.Is(err, accounts.ErrDelivery):
+		return http.StatusBadGateway, "login.error." + accounts.ReasonOf(err, "provider"), true
+	case errors.Is(err, accounts.ErrRefused):
+		return http.StatusUnprocessableEntity, "login.error." + accounts.ReasonOf(err, "refused.phone"), true
+	}
+	return 0, "", false
 }
 
 // codeResult names a refused code's verdict as a sign-in result.
@@ -152,7 +177,7 @@ func codeResult(v store.Verdict) string {
 	switch v {
 	case store.CodeWrong:
 		return "wrong_code"
-	case store.CodeExpired:
+	case store.CodeExpired, store.CodeGone:
 		return "expired_code"
 	case store.CodeUsed:
 		return "used_code"

@@ -46,7 +46,6 @@ func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *htt
 
 // tooMany renders the 429 page with Retry-After.
 func tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
-	minutes := int(retry.Minutes()) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(minutes, web.RequestID(r.Context())))
+	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(retry, web.RequestID(r.Context())))
 }

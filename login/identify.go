@@ -288,16 +288,22 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		again("login.error.wait", http.StatusTooManyRequests, limited.RetryAfter)
 		return
 	case errors.Is(err, accounts.ErrBotCheck):
-		slog.InfoContext(ctx, "code refused: bot check", "flow", f.ID, "client", f.ClientID, "ip", ip)
-		again("login.error.captcha", http.StatusUnprocessableEntity, 0)
+		slog.InfoContext(ctx, "code refused: bot check", "flow", f.ID, "client", f.ClientID, "ip", ip, "err", err)
+		again("login.error."+accounts.ReasonOf(err, "captcha"), http.StatusUnprocessableEntity, 0)
 		return
 	case errors.Is(err, accounts.ErrRefused):
 		slog.InfoContext(ctx, "code refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
-		again("login.error.refused."+channelKind(channel), http.StatusUnprocessableEntity, 0)
+		again("login.error."+accounts.ReasonOf(err, "refused."+channelKind(channel)), http.StatusUnprocessableEntity, 0)
 		return
 	case errors.Is(err, accounts.ErrRegistrationRefused):
 		slog.InfoContext(ctx, "code refused: registration", "flow", f.ID, "client", f.ClientID, "ip", ip)
-		again("login.error.registration", http.StatusForbidden, 0)
+		again("login.error."+accounts.ReasonOf(err, "registration"), http.StatusForbidden, 0)
+		return
+	case errors.Is(err, accounts.ErrDelivery):
+		// The source answers but cannot send now (its SMS provider): a
+		// message on the form, not the "unavailable" page.
+		slog.WarnContext(ctx, "code refused: the source cannot deliver", "flow", f.ID, "client", f.ClientID, "err", err)
+		again("login.error."+accounts.ReasonOf(err, "provider"), http.StatusBadGateway, 0)
 		return
 	case err != nil:
 		if !d.refused(w, r, f, "code", err) {

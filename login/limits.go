@@ -41,8 +41,8 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 	case errors.Is(err, store.ErrNotFound):
 		web.Problem(w, r, http.StatusGone, "flow")
 	case errors.Is(err, accounts.ErrRegistrationRefused):
-		slog.InfoContext(r.Context(), what+" refused: registration", "flow", f.ID, "client", f.ClientID)
-		web.ProblemStartAgain(w, r, http.StatusForbidden, "registration", f.RequestURL)
+		slog.InfoContext(r.Context(), what+" refused: registration", "flow", f.ID, "client", f.ClientID, "err", err)
+		web.ProblemStartAgain(w, r, http.StatusForbidden, accounts.ReasonOf(err, "registration"), f.RequestURL)
 	case errors.Is(err, accounts.ErrStartAgain):
 		slog.InfoContext(r.Context(), what+" refused: the source's state is gone", "flow", f.ID, "client", f.ClientID, "err", err)
 		web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)

@@ -109,7 +109,7 @@ func TestProductionBuildLeavesOutTheDevStack(t *testing.T) {
 func TestServeWarnsWhenTheDatabaseIsNotVerified(t *testing.T) {
 	production := map[string]string{
 		"HYDRA_ADMIN_URL": "http://127.0.0.1:1", "PUBLIC_URL": "https://login.example.com", "SECRET_KEY": strings.Repeat("ab", 32),
-		"SMTP_URL": "smtps://mailer:pw@127.0.0.1:1", "SMTP_FROM": "Blink <no-reply@example.com>",
+		"SMTP_URL": "smtps://mailer:pw@127.0.0.1:1", "SMTP_FROM": "Blink <no-reply@example.com>", "TRUSTED_PROXIES": "10.0.0.0/8",
 		"LISTEN_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
 	}
 	dev := map[string]string{

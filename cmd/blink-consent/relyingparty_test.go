@@ -60,6 +60,8 @@ type browser struct {
 	// proxy (127.0.0.1), which names it in X-Forwarded-For. Each browser gets
 	// its own from the documentation ranges, so rate limits are per test.
 	IP string
+	// Lang, when set, is sent as Accept-Language.
+	Lang string
 }
 
 var browserCount atomic.Int64
@@ -145,6 +147,9 @@ func (b *browser) do(first func() (*http.Request, error)) journey {
 			return j
 		}
 		req.Header.Set("X-Forwarded-For", b.IP)
+		if b.Lang != "" {
+			req.Header.Set("Accept-Language", b.Lang)
+		}
 		resp, err := b.http.Do(req)
 		if err != nil {
 			b.t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)

@@ -196,6 +196,10 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces
 		MaxSends:         5,
 	}
 	if cfg.Blink() {
+		// Core checks a phone code up to 8 times an hour per number and an
+		// authenticator code 8 times an hour per sign-in: our caps per code
+		// and per sign-in must not refuse a try core would take.
+		limits.Code.TriesPerCode, limits.TOTPTriesPerFlow = blinkcore.CoreTriesPerHour, blinkcore.CoreTriesPerHour
 		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, &http.Client{Transport: traces.Transport("core", nil)})
 		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.Account.ClientID}), core
 	}

@@ -15,6 +15,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
@@ -124,7 +125,36 @@ var (
 	ErrRefused = errors.New("accounts: the identity source refused the input")
 	// ErrStartAgain: what the source gave this sign-in is no longer valid.
 	ErrStartAgain = errors.New("accounts: the sign-in must start again")
+	// ErrDelivery: the source answers, but what sends its codes (an SMS
+	// provider) cannot now; trying later, or email, may work.
+	ErrDelivery = errors.New("accounts: the code cannot be sent or checked now")
 )
+
+// Refusal is a source's refusal that the page explains in its own words:
+// errors.Is matches Kind (ErrRefused, ErrRegistrationRefused, ErrBotCheck
+// or ErrDelivery) and the source's own error.
+type Refusal struct {
+	Kind error
+	// Reason names the message: the catalog's login.error.<Reason>, and for a
+	// registration refusal also the error page error.<Reason>.*.
+	Reason string
+	Err    error
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("%v: %s: %v", r.Kind, r.Reason, r.Err)
+}
+
+func (r *Refusal) Unwrap() []error { return []error{r.Kind, r.Err} }
+
+// ReasonOf is the Reason of a *Refusal in err's chain, or def.
+func ReasonOf(err error, def string) string {
+	var r *Refusal
+	if errors.As(err, &r) && r.Reason != "" {
+		return r.Reason
+	}
+	return def
+}
 
 // BotChecker is a source whose bot check before a code goes to a phone is its
 // own (Blink core's Geetest): the phone form asks it for a challenge, and

@@ -70,8 +70,12 @@ type SignIn struct {
 	SMSWebhookSecret string
 
 	// SMSCountries are the ISO regions whose numbers may receive codes.
-	SMSCountries   []string
-	TrustedProxies []netip.Prefix
+	SMSCountries []string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client;
+	// TrustedProxiesSet is true when TRUSTED_PROXIES was given, also as
+	// "none" (no proxy in front: the list stays empty).
+	TrustedProxies    []netip.Prefix
+	TrustedProxiesSet bool
 
 	SendPerEmail, SendPerPhone, SendPerIP Limit
 	FailPerIdentifier, FailPerIP          Limit
@@ -138,7 +142,18 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PublicURL = u
 	}
 
-	c.ListenAddr = orDefault(getenv("LISTEN_ADDR"), ":3000")
+	c.ListenAddr = getenv("LISTEN_ADDR")
+	if c.ListenAddr == "" {
+		// PORT is what Blink's chart sets for apps/consent (3000); LISTEN_ADDR wins.
+		c.ListenAddr = ":3000"
+		if v := strings.TrimSpace(getenv("PORT")); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
+				fail("PORT", "must be a port number from 1 to 65535 (LISTEN_ADDR, when set, wins over it)")
+			} else {
+				c.ListenAddr = ":" + v
+			}
+		}
+	}
 	if err := checkAddr(c.ListenAddr); err != nil {
 		fail("LISTEN_ADDR", "%v", err)
 	}
@@ -183,6 +198,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	loadIdentity(getenv, &c, fail)
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
+	if c.PublicURL != nil && !isLoopbackHost(c.PublicURL.Hostname()) && !c.SignIn.TrustedProxiesSet {
+		// Behind an ingress left out of the list, every client has the
+		// ingress's address: our per-IP limits, and Blink core's (fed by
+		// the X-Real-IP we send it), would count all users as one.
+		fail("TRUSTED_PROXIES", "required when PUBLIC_URL is not on a loopback host: the CIDRs of the ingress or load balancer in front "+
+			"(e.g. the ingress controller's pod CIDR), whose X-Forwarded-For names the client; or none when clients connect directly. "+
+			"Without it every client would have the proxy's address, and the per-IP limits (ours, and Blink core's through X-Real-IP) would count all users as one")
+	}
 	loadRetention(getenv, &c, fail)
 	loadTracing(getenv, &c, fail)
 	c.Account = loadAccount(getenv, c.DevMode, fail)
@@ -336,16 +359,7 @@ func loadSignIn(getenv func(string) string, dev, coreSends bool, fail func(name,
 		}
 		s.SMSCountries = append(s.SMSCountries, c)
 	}
-	if v := getenv("TRUSTED_PROXIES"); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
-			if err != nil {
-				fail("TRUSTED_PROXIES", "must be comma-separated CIDRs such as 10.0.0.0/8")
-				break
-			}
-			s.TrustedProxies = append(s.TrustedProxies, prefix)
-		}
-	}
+	s.TrustedProxies, s.TrustedProxiesSet = parseTrustedProxies(getenv("TRUSTED_PROXIES"), fail)
 	for _, l := range []struct {
 		name, def string
 		dst       *Limit
@@ -356,7 +370,16 @@ func loadSignIn(getenv func(string) string, dev, coreSends bool, fail func(name,
 		{"RATE_FAIL_IDENTIFIER", "6/1h", &s.FailPerIdentifier},
 		{"RATE_FAIL_IP", "20/6h", &s.FailPerIP},
 	} {
-		lim, err := parseLimit(orDefault(getenv(l.name), l.def))
+		def := l.def
+		if coreSends {
+			// Blink core enforces its own limits on every code and login
+			// (6 codes per phone or email and 30 per IP an hour, 40 failed
+			// logins per IP in 6 h, 8 logins per phone an hour): ours on
+			// top would refuse people apps/consent serves. An operator
+			// may still set stricter ones.
+			def = LimitOff
+		}
+		lim, err := parseLimit(orDefault(getenv(l.name), def))
 		if err != nil {
 			fail(l.name, "%v", err)
 		}
@@ -379,6 +402,30 @@ func loadSignIn(getenv func(string) string, dev, coreSends bool, fail func(name,
 	return s
 }
 
+// TrustedProxiesNone is the TRUSTED_PROXIES value of a service with no proxy in front.
+const TrustedProxiesNone = "none"
+
+// parseTrustedProxies reads TRUSTED_PROXIES: comma-separated CIDRs, or
+// "none". set reports whether the variable was given at all.
+func parseTrustedProxies(v string, fail func(name, format string, args ...any)) (prefixes []netip.Prefix, set bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, false
+	}
+	if strings.EqualFold(v, TrustedProxiesNone) {
+		return nil, true
+	}
+	for _, p := range strings.Split(v, ",") {
+		prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			fail("TRUSTED_PROXIES", "must be comma-separated CIDRs such as 10.0.0.0/8, or none")
+			return nil, true
+		}
+		prefixes = append(prefixes, prefix)
+	}
+	return prefixes, true
+}
+
 func isLoopback(u *url.URL) bool {
 	addr, err := netip.ParseAddr(u.Hostname())
 	return err == nil && addr.IsLoopback()
@@ -393,16 +440,25 @@ func isLoopbackHost(host string) bool {
 	return err == nil && addr.Unmap().IsLoopback()
 }
 
-// parseLimit reads "N/duration", e.g. "4/1h".
+// LimitOff is the RATE_* value of no limit (the default with IDENTITY_SOURCE=blink).
+const LimitOff = "off"
+
+// Off reports whether the limit is LimitOff.
+func (l Limit) Off() bool { return l.Max == 0 }
+
+// parseLimit reads "N/duration", e.g. "4/1h", or "off".
 func parseLimit(v string) (Limit, error) {
+	if strings.EqualFold(strings.TrimSpace(v), LimitOff) {
+		return Limit{}, nil
+	}
 	n, d, ok := strings.Cut(v, "/")
 	max, err := strconv.Atoi(n)
 	if !ok || err != nil || max < 1 {
-		return Limit{}, errors.New("must be N/duration such as 4/1h")
+		return Limit{}, errors.New("must be N/duration such as 4/1h, or off")
 	}
 	window, err := time.ParseDuration(d)
 	if err != nil || window <= 0 {
-		return Limit{}, errors.New("must be N/duration such as 4/1h")
+		return Limit{}, errors.New("must be N/duration such as 4/1h, or off")
 	}
 	return Limit{Max: max, Window: window}, nil
 }

@@ -20,6 +20,7 @@ func valid() map[string]string {
 		"SECRET_KEY":      goodKey,
 		"SMTP_URL":        "smtp://mailer:s3cret-pw@smtp.example.com:587",
 		"SMTP_FROM":       "Blink <no-reply@blink.sv>",
+		"TRUSTED_PROXIES": "10.0.0.0/8",
 	}
 }
 
@@ -226,5 +227,62 @@ func TestSignInDefaults(t *testing.T) {
 	}
 	if strings.Join(c.SignIn.SMSCountries, ",") != "SV,US,GT" || len(c.SignIn.TrustedProxies) != 2 || !c.SignIn.SMS() {
 		t.Errorf("parsed %+v", c.SignIn)
+	}
+}
+
+// A service off loopback refuses to start until TRUSTED_PROXIES says which
+// proxy is in front (or none): behind an unlisted ingress every client would
+// share its address, here and in Blink core's per-IP limits.
+func TestTrustedProxiesRequiredOffLoopback(t *testing.T) {
+	m := valid()
+	delete(m, "TRUSTED_PROXIES")
+	_, err := Load(env(m))
+	if err == nil || !strings.Contains(err.Error(), "TRUSTED_PROXIES: required") || !strings.Contains(err.Error(), "none") ||
+		!strings.Contains(err.Error(), "proxy's address") {
+		t.Fatalf("no TRUSTED_PROXIES with PUBLIC_URL https://login.blink.sv: %v", err)
+	}
+
+	m["TRUSTED_PROXIES"] = "none"
+	c, err := Load(env(m))
+	if err != nil || len(c.SignIn.TrustedProxies) != 0 {
+		t.Fatalf("TRUSTED_PROXIES=none: %v %+v", err, c.SignIn.TrustedProxies)
+	}
+	m["TRUSTED_PROXIES"] = "10.42.0.0/16, 10.43.0.0/16"
+	if c, err = Load(env(m)); err != nil || len(c.SignIn.TrustedProxies) != 2 {
+		t.Fatalf("two CIDRs: %v %v", err, c.SignIn.TrustedProxies)
+	}
+	for _, bad := range []string{"none,10.0.0.0/8", "10.0.0.1", "ingress"} {
+		m["TRUSTED_PROXIES"] = bad
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "TRUSTED_PROXIES: must be") {
+			t.Errorf("TRUSTED_PROXIES=%q: %v", bad, err)
+		}
+	}
+
+	// On a loopback PUBLIC_URL (a developer's machine) it may stay unset.
+	delete(m, "TRUSTED_PROXIES")
+	m["PUBLIC_URL"], m["DEV_MODE"] = "http://localhost:3000", "true"
+	if _, err := Load(env(m)); err != nil {
+		t.Fatalf("loopback without TRUSTED_PROXIES: %v", err)
+	}
+}
+
+// PORT is what Blink's chart sets for apps/consent; LISTEN_ADDR wins over it.
+func TestPortIsAcceptedAndListenAddrWins(t *testing.T) {
+	m := valid()
+	m["PORT"] = "3001"
+	c, err := Load(env(m))
+	if err != nil || c.ListenAddr != ":3001" {
+		t.Fatalf("PORT=3001: %v %q", err, c.ListenAddr)
+	}
+	m["LISTEN_ADDR"] = "127.0.0.1:4000"
+	if c, err = Load(env(m)); err != nil || c.ListenAddr != "127.0.0.1:4000" {
+		t.Fatalf("LISTEN_ADDR and PORT: %v %q", err, c.ListenAddr)
+	}
+	delete(m, "LISTEN_ADDR")
+	for _, bad := range []string{"http", "0", "70000", ":3000"} {
+		m["PORT"] = bad
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "PORT:") {
+			t.Errorf("PORT=%q: %v", bad, err)
+		}
 	}
 }

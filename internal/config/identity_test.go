@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // blinkEnv is a valid blink-mode configuration with no code sender of ours.
@@ -138,5 +139,31 @@ func TestGeetestScriptURL(t *testing.T) {
 		if err == nil && c.GeetestScriptURL != tt.url {
 			t.Errorf("GeetestScriptURL = %q, want %q", c.GeetestScriptURL, tt.url)
 		}
+	}
+}
+
+// With IDENTITY_SOURCE=blink core's limits are the only default ones, as with
+// apps/consent: ours would refuse people core serves (4 codes per phone in
+// 72 h against core's 6 an hour). An operator can still set stricter ones.
+func TestBlinkModeLeavesLimitsToCore(t *testing.T) {
+	c, err := Load(env(blinkEnv(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.SignIn
+	for name, l := range map[string]Limit{"RATE_SEND_EMAIL": s.SendPerEmail, "RATE_SEND_PHONE": s.SendPerPhone, "RATE_SEND_IP": s.SendPerIP,
+		"RATE_FAIL_IDENTIFIER": s.FailPerIdentifier, "RATE_FAIL_IP": s.FailPerIP} {
+		if l != (Limit{}) {
+			t.Errorf("%s defaults to %+v in blink mode, want off", name, l)
+		}
+	}
+	c, err = Load(env(blinkEnv(map[string]string{"RATE_SEND_IP": "10/1h", "RATE_FAIL_IP": "off"})))
+	if err != nil || c.SignIn.SendPerIP != (Limit{Max: 10, Window: time.Hour}) || c.SignIn.FailPerIP != (Limit{}) {
+		t.Errorf("explicit limits in blink mode: %v %+v %+v", err, c.SignIn.SendPerIP, c.SignIn.FailPerIP)
+	}
+	// Our own accounts keep our own defaults.
+	c, err = Load(env(valid()))
+	if err != nil || c.SignIn.SendPerPhone != (Limit{Max: 4, Window: 72 * time.Hour}) || c.SignIn.SendPerIP != (Limit{Max: 16, Window: time.Hour}) {
+		t.Errorf("postgres mode: %v %+v %+v", err, c.SignIn.SendPerPhone, c.SignIn.SendPerIP)
 	}
 }

@@ -52,6 +52,21 @@ var catalog = map[Lang]map[string]string{
 		"oauth.temporarily_unavailable":   "The sign-in service is busy. Please try again in a minute.",
 		"oauth.unknown":                   "The sign-in could not be completed.",
 
+		// Blink core's answers (IDENTITY_SOURCE=blink), and the waits of the 429 page.
+		"login.error.code_expired":         "This code has expired or was already used — send a new one.",
+		"login.error.captcha_unchecked":    "The check that you are not a robot could not be confirmed just now. Please do it again.",
+		"login.error.phone_invalid":        "This is not a valid phone number. Check the number and its country.",
+		"login.error.opted_out":            "This number has asked not to receive messages from Blink's code service, so no code can be sent to it. Sign in with your email, or contact Blink support.",
+		"login.error.phone_check":          "Blink could not check this phone number just now. Please try again later, or contact Blink support.",
+		"login.error.provider":             "The service that sends Blink's codes by SMS and WhatsApp cannot be reached right now. Please try again in a few minutes, or sign in with your email.",
+		"login.error.registration_network": "Blink does not open new accounts from the network you are connected through. Try again from another connection, such as mobile data, or contact Blink support.",
+		"error.registration_network.title": "New Blink accounts cannot be opened from this network",
+		"error.registration_network.body":  "Blink does not open new accounts from the network you are connected through. If you already have a Blink account, start again with its email or number; otherwise try again from another connection, such as mobile data, or contact Blink support.",
+		"wait.minute":                      "a minute",
+		"wait.minutes":                     "%d minutes",
+		"wait.hour":                        "about an hour",
+		"wait.hours":                       "about %d hours",
+
 		"login.for_app": "to continue to %s",
 
 		"consent.title":          "%s wants to use your Blink account",
@@ -119,7 +134,7 @@ var catalog = map[Lang]map[string]string{
 		"login.code.resend_in":      "Send a new code in %d s",
 		"login.code.change":         "Use a different email or phone",
 		"error.toomany.title":       "Too many tries",
-		"error.toomany.body":        "For your safety, this has been paused. Please try again in %d minutes.",
+		"error.toomany.body":        "For your safety, this has been paused. Please try again in %s.",
 		"error.verified.title":      "Your code was already confirmed",
 		"error.verified.body":       "This sign-in has already checked your email or phone, so it cannot change to another one. To use a different email or phone, start again.",
 		"error.registration.title":  "This number cannot open a Blink account here",
@@ -294,6 +309,21 @@ var catalog = map[Lang]map[string]string{
 		"oauth.temporarily_unavailable":   "El servicio de inicio de sesión está ocupado. Inténtalo de nuevo en un minuto.",
 		"oauth.unknown":                   "No se pudo completar el inicio de sesión.",
 
+		// Blink core's answers (IDENTITY_SOURCE=blink), and the waits of the 429 page.
+		"login.error.code_expired":         "Este código caducó o ya se usó: pide uno nuevo.",
+		"login.error.captcha_unchecked":    "No pudimos confirmar la verificación de que no eres un robot. Hazla de nuevo, por favor.",
+		"login.error.phone_invalid":        "Este no es un número de teléfono válido. Revisa el número y su país.",
+		"login.error.opted_out":            "Este número pidió no recibir mensajes del servicio de códigos de Blink, así que no se le puede enviar un código. Inicia sesión con tu correo o contacta al soporte de Blink.",
+		"login.error.phone_check":          "Blink no pudo comprobar este número de teléfono en este momento. Inténtalo más tarde o contacta al soporte de Blink.",
+		"login.error.provider":             "El servicio que envía los códigos de Blink por SMS y WhatsApp no está disponible en este momento. Inténtalo de nuevo en unos minutos o inicia sesión con tu correo.",
+		"login.error.registration_network": "Blink no abre cuentas nuevas desde la red a la que estás conectado. Inténtalo desde otra conexión, como tus datos móviles, o contacta al soporte de Blink.",
+		"error.registration_network.title": "No se pueden abrir cuentas de Blink desde esta red",
+		"error.registration_network.body":  "Blink no abre cuentas nuevas desde la red a la que estás conectado. Si ya tienes una cuenta de Blink, empieza de nuevo con su correo o número; si no, inténtalo desde otra conexión, como tus datos móviles, o contacta al soporte de Blink.",
+		"wait.minute":                      "un minuto",
+		"wait.minutes":                     "%d minutos",
+		"wait.hour":                        "aproximadamente una hora",
+		"wait.hours":                       "aproximadamente %d horas",
+
 		"login.for_app": "para continuar a %s",
 
 		"consent.title":          "%s quiere usar tu cuenta de Blink",
@@ -361,7 +391,7 @@ var catalog = map[Lang]map[string]string{
 		"login.code.resend_in":      "Enviar un código nuevo en %d s",
 		"login.code.change":         "Usar otro correo o teléfono",
 		"error.toomany.title":       "Demasiados intentos",
-		"error.toomany.body":        "Por tu seguridad, esto se ha pausado. Inténtalo de nuevo en %d minutos.",
+		"error.toomany.body":        "Por tu seguridad, esto se ha pausado. Inténtalo de nuevo en %s.",
 		"error.verified.title":      "Tu código ya fue confirmado",
 		"error.verified.body":       "Este inicio de sesión ya comprobó tu correo o teléfono, así que no puede cambiar a otro. Para usar otro correo o teléfono, empieza de nuevo.",
 		"error.registration.title":  "Este número no puede abrir una cuenta de Blink aquí",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,6 +29,9 @@ type Metrics struct {
 	hydraDuration   *prometheus.HistogramVec
 	coreDuration    *prometheus.HistogramVec
 	ready           prometheus.Gauge
+	// untrustedForwarded counts requests carrying X-Forwarded-For from a
+	// peer outside TRUSTED_PROXIES; /readyz reports it too.
+	untrustedForwarded atomic.Uint64
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -67,6 +71,11 @@ func New() *Metrics {
 			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
 		}),
 	}
+	untrusted := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: namespace, Name: "untrusted_forwarded_requests_total",
+		Help: "Requests carrying X-Forwarded-For from a peer not in TRUSTED_PROXIES (the header is ignored). Growing behind your own proxy means TRUSTED_PROXIES misses it and every client shares its address.",
+	}, func() float64 { return float64(m.untrustedForwarded.Load()) })
+	m.registry.MustRegister(untrusted)
 	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -119,6 +128,22 @@ func (m *Metrics) CoreCall(operation, outcome string, took time.Duration) {
 	if m != nil {
 		m.coreDuration.WithLabelValues(operation, outcome).Observe(took.Seconds())
 	}
+}
+
+// UntrustedForwarded counts one request carrying X-Forwarded-For from a peer
+// not in TRUSTED_PROXIES.
+func (m *Metrics) UntrustedForwarded() {
+	if m != nil {
+		m.untrustedForwarded.Add(1)
+	}
+}
+
+// UntrustedForwardedCount is how many such requests were counted; 0 on nil.
+func (m *Metrics) UntrustedForwardedCount() uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.untrustedForwarded.Load()
 }
 
 // SetReady records the result of a readiness check.

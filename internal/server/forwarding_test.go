@@ -2,15 +2,18 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 )
 
 // forwardingHandler is the public handler with its log captured in buf.
@@ -61,4 +64,39 @@ func TestTrustedForwardingIsNotWarnedAbout(t *testing.T) {
 	if strings.Contains(log.String(), untrustedWarning) {
 		t.Errorf("warned about a trusted proxy:\n%s", log.String())
 	}
+}
+
+// Every request carrying X-Forwarded-For from a peer outside TRUSTED_PROXIES
+// is counted, in blink_consent_untrusted_forwarded_requests_total and in
+// /readyz's body, so a proxy missing from the list shows beyond one log line.
+func TestUntrustedForwardingIsCounted(t *testing.T) {
+	m := metrics.New()
+	u, _ := url.Parse("https://login.blink.sv")
+	cfg := config.Config{PublicURL: u}
+	cfg.SignIn.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	h := NewHandler(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	getFrom(h, "192.0.2.9:4000", "198.51.100.7") // untrusted peer, forwarded: counted
+	getFrom(h, "192.0.2.9:4000", "198.51.100.8") // again
+	getFrom(h, "192.0.2.9:4000", "")             // no header: not counted
+	getFrom(h, "10.0.0.5:4000", "198.51.100.7")  // trusted proxy: not counted
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "blink_consent_untrusted_forwarded_requests_total 2\n") {
+		t.Errorf("metric not 2:\n%s", grepLines(rec.Body.String(), "untrusted"))
+	}
+	_, status := readyz(t, handleReadyz(answers{}, answers{}, nil, new(atomic.Bool), m))
+	if status["untrusted_forwarded_requests"] != "2" {
+		t.Errorf("/readyz body %v: untrusted_forwarded_requests is not 2", status)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

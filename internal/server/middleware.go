@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
@@ -156,11 +157,16 @@ func crossOriginProtection(next http.Handler) http.Handler {
 // header is then ignored, which is right for a client forging it but wrong
 // for our own proxy: behind it every client has the proxy's address, and the
 // per-IP limits become limits for the whole service.
-func warnUntrustedForwarding(logger *slog.Logger, trusted []netip.Prefix) func(http.Handler) http.Handler {
+func warnUntrustedForwarding(logger *slog.Logger, trusted []netip.Prefix, m *metrics.Metrics) func(http.Handler) http.Handler {
 	var warned atomic.Bool
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Forwarded-For") != "" && !web.FromTrustedProxy(r, trusted) && warned.CompareAndSwap(false, true) {
+			untrusted := r.Header.Get("X-Forwarded-For") != "" && !web.FromTrustedProxy(r, trusted)
+			if untrusted {
+				// Every one is counted (metric, /readyz): the log line is once.
+				m.UntrustedForwarded()
+			}
+			if untrusted && warned.CompareAndSwap(false, true) {
 				logger.WarnContext(r.Context(), "X-Forwarded-For from a peer not in TRUSTED_PROXIES is ignored; "+
 					"if this peer is your proxy, set TRUSTED_PROXIES to its CIDR, or every client shares its address "+
 					"for the per-IP limits (logged once)", "peer", r.RemoteAddr)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +59,7 @@ func NewHandler(d Deps) http.Handler {
 		r.Use(dropUntrustedTraceContext(d.Config.SignIn.TrustedProxies))
 	}
 	r.Use(d.Tracing.Requests, d.Metrics.Requests)
-	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies),
+	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies, d.Metrics),
 		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
 	if d.Account != nil {
 		r.Use(offerAccountPage)
@@ -117,6 +118,10 @@ func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *
 				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
 			}
 		}
+		// Not a readiness condition: a hint for whoever reads the body that
+		// TRUSTED_PROXIES misses the proxy in front (every client would
+		// share its address in the per-IP limits).
+		status["untrusted_forwarded_requests"] = strconv.FormatUint(m.UntrustedForwardedCount(), 10)
 		m.SetReady(code == http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

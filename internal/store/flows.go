@@ -299,10 +299,14 @@ const (
 	CodeUsed       // no live code: used, superseded or never sent
 	CodeLocked     // this code had its tries
 	IdentityLocked // too many consecutive failures for this identity
+	// CodeGone: a remote source says the code can no longer be checked
+	// (expired, used, or unknown to it); unlike our own failures, the page
+	// says so, since only a new code can help.
+	CodeGone
 )
 
 func (v Verdict) String() string {
-	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked"}[v]
+	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked", "gone"}[v]
 }
 
 // CodeLimits are the per-code and per-identity failure limits.

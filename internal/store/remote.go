@@ -174,6 +174,9 @@ type RemoteAccount struct {
 type RemoteVerdict struct {
 	// Wrong: a wrong or expired code, counted against our failure limits.
 	Wrong bool
+	// Gone, with Wrong: the source says the code can no longer be checked
+	// (expired, used, unknown to it): the verdict is CodeGone.
+	Gone bool
 	// Account is the account signed in, unless a second factor is due.
 	Account RemoteAccount
 	// SecondFactor: the account has an authenticator; State is what the
@@ -242,6 +245,9 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 		}
 		if v.Wrong {
 			verdict = CodeWrong
+			if v.Gone {
+				verdict = CodeGone
+			}
 			return recordEvents(ctx, tx, failures)
 		}
 		var userID *string

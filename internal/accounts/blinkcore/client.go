@@ -203,8 +203,18 @@ func fail(kind error, route string, a answer, secrets ...string) error {
 	return &Error{Kind: kind, detail: detail{Route: route, Status: a.status, core: coreText(a, secrets...)}}
 }
 
-func limit(what, route string, a answer, secrets ...string) error {
-	return &LimitError{What: what, RetryAfter: retryAfter(a.header), detail: detail{Route: route, Status: a.status, core: coreText(a, secrets...)}}
+// Core's default block durations (core/api/src/config/schema.ts): an hour
+// for code requests, logins per phone and authenticator codes; 4 hours once
+// the failed logins per IP are spent. Its SMS provider's own limit says "a
+// few minutes".
+const (
+	blockHour          = time.Hour
+	blockFailedLoginIP = 4 * time.Hour
+	blockProvider      = 10 * time.Minute
+)
+
+func limit(what string, block time.Duration, route string, a answer, secrets ...string) error {
+	return &LimitError{What: what, RetryAfter: retryAfter(a.header), Block: block, detail: detail{Route: route, Status: a.status, core: coreText(a, secrets...)}}
 }
 
 func coreText(a answer, secrets ...string) string {
@@ -273,7 +283,7 @@ func (c *Client) EmailCode(ctx context.Context, ip, email string) (string, error
 	case a.status == http.StatusBadRequest && e.text == textUnknown:
 		// Both request-code limits (per IP, per address) are DomainErrors
 		// without a message, so the text cannot say which one it was.
-		return "", limit(LimitUnknown, route, a)
+		return "", limit(LimitUnknown, blockHour, route, a)
 	}
 	// Any other 400 is Kratos failing to start the flow; 500 a throw.
 	return "", unexpected(route, a)
@@ -334,9 +344,10 @@ func mapEmailLogin(route string, a answer, secrets []string) error {
 			return fail(ErrWrongCode, route, a, secrets...)
 		}
 	case http.StatusTooManyRequests:
-		// Either the failed-logins-per-IP limit or Kratos' attempts on this
-		// flow; core answers both with "too many requests".
-		return limit(LimitUnknown, route, a, secrets...)
+		// Either the failed-logins-per-IP limit (blocked 4 hours) or
+		// Kratos' attempts on this flow; core answers both with "too many
+		// requests", so the longer wait is the one to tell.
+		return limit(LimitUnknown, blockFailedLoginIP, route, a, secrets...)
 	case http.StatusBadRequest:
 		if e.text == textUnknown {
 			// Core answers 400 "Unknown error" for an expired code, an
@@ -384,14 +395,14 @@ func (c *Client) TOTPValidate(ctx context.Context, ip, authToken, code string) e
 		case textUnknown:
 			// The per-token limit (8 tries an hour) is a DomainError without
 			// a message.
-			return limit(LimitTOTP, route, a, secrets...)
+			return limit(LimitTOTP, blockHour, route, a, secrets...)
 		}
 	case http.StatusUnauthorized:
 		if e.text == "invalid code" {
 			return fail(ErrWrongCode, route, a, secrets...)
 		}
 	case http.StatusTooManyRequests:
-		return limit(LimitUnknown, route, a, secrets...)
+		return limit(LimitUnknown, blockHour, route, a, secrets...)
 	case http.StatusInternalServerError:
 		// Kratos refusing the session token (401, or 403 for a session it
 		// will not elevate) surfaces as a throw with axios' wording: the
@@ -459,36 +470,85 @@ func (c *Client) PhoneCode(ctx context.Context, ip, phone, channel string, geete
 		return unexpected(route, a)
 	}
 	switch e.text {
-	case "missing inputs", "invalid phone":
+	case "missing inputs":
 		return fail(ErrInvalidInput, route, a)
+	case "invalid phone":
+		return fail(ErrInvalidPhone, route, a)
+	}
+	if kind, ok := phoneCodeErrors[e.name]; ok {
+		return fail(kind, route, a)
 	}
 	switch name := e.name; {
-	case name == "CaptchaUserFailToPassError" || name == "UnknownCaptchaError":
-		return fail(ErrCaptchaFailed, route, a)
-	case name == "InvalidChannel" || name == "InvalidChannelForCountry":
-		return fail(ErrInvalidChannel, route, a)
 	case name == "UserCodeAttemptIpRateLimiterExceededError":
-		return limit(LimitIP, route, a)
+		return limit(LimitIP, blockHour, route, a)
 	case name == "UserAttemptPhoneIdentifierRateLimiterExceededError",
 		// the same limit under the names older cores gave it
 		name == "UserCodeAttemptIdentifierRateLimiterExceededError",
 		name == "UserCodeAttemptPhoneRateLimiterExceededError":
-		return limit(LimitIdentifier, route, a)
+		return limit(LimitIdentifier, blockHour, route, a)
+	case name == "PhoneProviderRateLimitExceededError":
+		return limit(LimitProvider, blockProvider, route, a)
 	case strings.HasSuffix(name, "LimiterExceededError"):
-		return limit(LimitUnknown, route, a)
+		return limit(LimitUnknown, blockHour, route, a)
 	}
-	// Provider failures (Twilio, Prelude) and anything else.
+	// NotImplementedError (core's configuration) and anything unknown.
 	return unexpected(route, a)
 }
 
-// phone/login's 401 texts: core's error map (graphql/error-map.ts).
+// phoneCodeErrors are the serialized DomainErrors /phone/code answers (400,
+// (O) form) other than limits: Geetest's, the channel checks, and the SMS
+// provider's (core/api/src/domain/phone-provider/errors.ts, as
+// services/twilio-service.ts and prelude-service.ts raise them).
+var phoneCodeErrors = map[string]error{
+	"CaptchaUserFailToPassError":              ErrCaptchaFailed,
+	"UnknownCaptchaError":                     ErrCaptchaUnavailable,
+	"InvalidChannel":                          ErrInvalidChannel,
+	"InvalidChannelForCountry":                ErrInvalidChannel,
+	"InvalidPhoneNumber":                      ErrInvalidPhone,
+	"InvalidPhoneNumberPhoneProviderError":    ErrInvalidPhone,
+	"InvalidTypePhoneProviderError":           ErrNotMobile,
+	"RestrictedRegionPhoneProviderError":      ErrRegionRestricted,
+	"UnsubscribedRecipientPhoneProviderError": ErrOptedOut,
+	"RestrictedRecipientPhoneNumberError":     ErrPhoneCheck,
+	"MissingTypePhoneProviderError":           ErrPhoneCheck,
+	"PhoneProviderConnectionError":            ErrProviderUnavailable,
+	"PhoneProviderUnavailableError":           ErrProviderUnavailable,
+	"UnknownPhoneProviderServiceError":        ErrProviderUnavailable,
+	"PhoneProviderServiceError":               ErrProviderUnavailable,
+}
+
+// phone/login's 401 texts: core's error map (graphql/error-map.ts and
+// graphql/error.ts) applied to whatever the login returned.
 const (
 	textWrongPhoneCode  = "Invalid or incorrect code entered."
 	textLoginIPLimit    = "Too many login attempts on same network, please wait for a while and try again."
 	textLoginPhoneLimit = "Too many login attempts, please wait for a while and try again."
+	textProviderLimit   = "Too many phone number attempts, please try again in a few minutes."
 	textIPNotOnboarding = "This IP address is not allowed to onboard."
 	textPhoneNotAllowed = "This phone number is not allowed to onboard."
 )
+
+// phoneLoginErrors are /phone/login's other 401 texts and what they mean.
+var phoneLoginErrors = map[string]error{
+	textWrongPhoneCode: ErrWrongCode,
+	// ExpiredOrNonExistentPhoneNumberError (Twilio Verify's 404, Prelude's
+	// expired_or_not_found): the verification expired (Twilio's last about
+	// 10 minutes), was used, or never existed. A new code is the way on.
+	"Invalid or incorrect phone entered.": ErrCodeExpired,
+	// InvalidOrApprovedVerificationError: Twilio's "already approved or
+	// invalid" verification, a used one.
+	"Issue detected with verification. Please try again later or contact support.": ErrCodeExpired,
+	textIPNotOnboarding:                                                            ErrNetworkNotAllowedToRegister,
+	textPhoneNotAllowed:                                                            ErrNotAllowedToRegister,
+	"Error fetching phone information.":                                            ErrPhoneCheck, // InvalidPhoneMetadataForOnboardingError
+	"Phone provider temporarily unreachable":                                       ErrProviderUnavailable,
+	"Phone number is not a valid phone number":                                     ErrInvalidPhone,
+	"Invalid phone number type. Please use a mobile number.":                       ErrNotMobile,
+	"Issue checking phone number. Please try again later or contact support.":      ErrPhoneCheck,
+	"Phone number is not from a valid region":                                      ErrRegionRestricted,
+	"Issue detected with phone number. Please try again later or contact support.": ErrPhoneCheck,
+	"Phone number has opted out of receiving messages":                             ErrOptedOut,
+}
 
 // PhoneLogin checks the code sent to phone. An unknown phone number becomes a
 // new account (core does it).
@@ -515,19 +575,22 @@ func (c *Client) PhoneLogin(ctx context.Context, ip, phone, code string) (Login,
 		switch e.text {
 		case "invalid code":
 			return Login{}, fail(ErrWrongCode, route, a, code)
-		case "missing inputs", "invalid phone":
+		case "missing inputs":
 			return Login{}, fail(ErrInvalidInput, route, a, code)
+		case "invalid phone":
+			return Login{}, fail(ErrInvalidPhone, route, a, code)
 		}
 	case http.StatusUnauthorized:
 		switch e.text {
-		case textWrongPhoneCode:
-			return Login{}, fail(ErrWrongCode, route, a, code)
 		case textLoginIPLimit:
-			return Login{}, limit(LimitIP, route, a, code)
+			return Login{}, limit(LimitIP, blockFailedLoginIP, route, a, code)
 		case textLoginPhoneLimit:
-			return Login{}, limit(LimitIdentifier, route, a, code)
-		case textIPNotOnboarding, textPhoneNotAllowed:
-			return Login{}, fail(ErrNotAllowedToRegister, route, a, code)
+			return Login{}, limit(LimitIdentifier, blockHour, route, a, code)
+		case textProviderLimit:
+			return Login{}, limit(LimitProvider, blockProvider, route, a, code)
+		}
+		if kind, ok := phoneLoginErrors[e.text]; ok {
+			return Login{}, fail(kind, route, a, code)
 		}
 	}
 	return Login{}, unexpected(route, a, code)

@@ -16,14 +16,38 @@ var (
 	// ErrWrongCode: the one-time or authenticator code is not the right one
 	// (or is not six digits).
 	ErrWrongCode = errors.New("blinkcore: wrong code")
-	// ErrCodeExpired: the email code can no longer be used; a new one must be
-	// requested. See mapEmailLogin for why core's 400 "Unknown error" lands here.
+	// ErrCodeExpired: the code can no longer be used (expired, already used,
+	// or its verification unknown to core's SMS provider); a new one must be
+	// requested. See mapEmailLogin for why core's 400 "Unknown error" lands
+	// here, and PhoneLogin for "Invalid or incorrect phone entered.".
 	ErrCodeExpired = errors.New("blinkcore: code expired")
 	// ErrCaptchaFailed: Geetest did not accept the captcha result.
 	ErrCaptchaFailed = errors.New("blinkcore: captcha failed")
+	// ErrCaptchaUnavailable: core could not ask Geetest about the result
+	// (UnknownCaptchaError); trying the check again may pass.
+	ErrCaptchaUnavailable = errors.New("blinkcore: captcha could not be checked")
 	// ErrNotAllowedToRegister: core refuses to create an account for this
-	// phone number or from this IP address.
+	// phone number.
 	ErrNotAllowedToRegister = errors.New("blinkcore: not allowed to register")
+	// ErrNetworkNotAllowedToRegister: core refuses to create accounts from
+	// this client IP address.
+	ErrNetworkNotAllowedToRegister = errors.New("blinkcore: not allowed to register from this network")
+	// ErrInvalidPhone: core or its SMS provider says the number is not a
+	// valid phone number.
+	ErrInvalidPhone = errors.New("blinkcore: not a valid phone number")
+	// ErrNotMobile: the provider refuses the number's type (landline,
+	// VoIP, disposable): a mobile number is needed.
+	ErrNotMobile = errors.New("blinkcore: not a mobile number")
+	// ErrRegionRestricted: the provider does not send to the number's region.
+	ErrRegionRestricted = errors.New("blinkcore: region not served")
+	// ErrOptedOut: the number has opted out of the provider's messages.
+	ErrOptedOut = errors.New("blinkcore: number opted out of messages")
+	// ErrPhoneCheck: core or its provider could not check the number
+	// (its type, its metadata for a new account, a fraud block).
+	ErrPhoneCheck = errors.New("blinkcore: the number could not be checked")
+	// ErrProviderUnavailable: core answers, but its SMS provider is
+	// unreachable or failed.
+	ErrProviderUnavailable = errors.New("blinkcore: SMS provider unavailable")
 	// ErrInvalidChannel: the delivery channel is unknown, Telegram, or not
 	// offered for the phone number's country.
 	ErrInvalidChannel = errors.New("blinkcore: channel not available")
@@ -43,6 +67,7 @@ const (
 	LimitIP         = "ip"         // attempts from this client IP
 	LimitIdentifier = "identifier" // attempts for this email or phone number
 	LimitTOTP       = "totp"       // authenticator attempts for this sign-in
+	LimitProvider   = "provider"   // the SMS provider's own limit for this number
 	LimitUnknown    = ""           // core's answer does not say which limit
 )
 
@@ -53,6 +78,10 @@ type LimitError struct {
 	// unknown. Core sends none today; its block durations are configuration
 	// (docs/blink-core.md has the defaults).
 	RetryAfter time.Duration
+	// Block is how long core blocks after this limit by its defaults (an
+	// hour; 4 hours for failed logins per IP): what to tell the user when
+	// core announces nothing.
+	Block time.Duration
 
 	detail
 }

@@ -79,13 +79,18 @@ func check(t *testing.T, err error, want any) {
 		if !errors.Is(err, w) {
 			t.Fatalf("got %v, want %v", err, w)
 		}
-		for _, other := range []error{ErrWrongCode, ErrCodeExpired, ErrCaptchaFailed, ErrNotAllowedToRegister, ErrInvalidChannel, ErrInvalidInput, ErrSessionRejected, ErrUnavailable} {
+		for _, other := range allKinds {
 			if other != w && errors.Is(err, other) {
 				t.Fatalf("%v is also %v", err, other)
 			}
 		}
 	}
 }
+
+// allKinds are every kind of answer; each answer is exactly one.
+var allKinds = []error{ErrWrongCode, ErrCodeExpired, ErrCaptchaFailed, ErrCaptchaUnavailable, ErrNotAllowedToRegister,
+	ErrNetworkNotAllowedToRegister, ErrInvalidChannel, ErrInvalidInput, ErrInvalidPhone, ErrNotMobile, ErrRegionRestricted,
+	ErrOptedOut, ErrPhoneCheck, ErrProviderUnavailable, ErrSessionRejected, ErrUnavailable}
 
 // undocumented answers every route must take as core being unavailable
 var broken = []row{
@@ -211,16 +216,26 @@ func TestPhoneCodeAnswers(t *testing.T) {
 		{"200", 200, `{"success":true}`, nil},
 		{"200 not success", 200, `{"success":false}`, ErrUnavailable},
 		{"400 missing inputs", 400, `{"error":"missing inputs"}`, ErrInvalidInput},
-		{"400 invalid phone", 400, `{"error":"invalid phone"}`, ErrInvalidInput},
+		{"400 invalid phone", 400, `{"error":"invalid phone"}`, ErrInvalidPhone},
 		{"captcha failed", 400, errO("CaptchaUserFailToPassError"), ErrCaptchaFailed},
-		{"captcha unknown", 400, errO("UnknownCaptchaError"), ErrCaptchaFailed},
+		{"captcha unknown", 400, errO("UnknownCaptchaError"), ErrCaptchaUnavailable},
 		{"ip limit", 400, errO("UserCodeAttemptIpRateLimiterExceededError"), limitIs(LimitIP)},
 		{"phone limit", 400, errO("UserAttemptPhoneIdentifierRateLimiterExceededError"), limitIs(LimitIdentifier)},
 		{"phone limit, older name", 400, errO("UserCodeAttemptIdentifierRateLimiterExceededError"), limitIs(LimitIdentifier)},
 		{"other limit", 400, errO("UserCodeAttemptBlockedCountryIpRateLimiterExceededError"), limitIs(LimitUnknown)},
 		{"invalid channel", 400, errO("InvalidChannel"), ErrInvalidChannel},
 		{"channel for country", 400, errO("InvalidChannelForCountry"), ErrInvalidChannel},
-		{"provider", 400, errO("PhoneProviderUnavailableError"), ErrUnavailable},
+		{"provider unavailable", 400, `{"error":{"name":"PhoneProviderUnavailableError","level":"critical"}}`, ErrProviderUnavailable},
+		{"provider connection", 400, `{"error":{"name":"PhoneProviderConnectionError","level":"warn"}}`, ErrProviderUnavailable},
+		{"provider unknown", 400, `{"error":{"name":"UnknownPhoneProviderServiceError","level":"critical"}}`, ErrProviderUnavailable},
+		{"provider limit", 400, errO("PhoneProviderRateLimitExceededError"), limitIs(LimitProvider)},
+		{"InvalidPhoneNumber", 400, errO("InvalidPhoneNumber"), ErrInvalidPhone},
+		{"provider: invalid number", 400, errO("InvalidPhoneNumberPhoneProviderError"), ErrInvalidPhone},
+		{"provider: not mobile", 400, errO("InvalidTypePhoneProviderError"), ErrNotMobile},
+		{"provider: type unknown", 400, `{"error":{"name":"MissingTypePhoneProviderError","level":"critical"}}`, ErrPhoneCheck},
+		{"provider: region", 400, errO("RestrictedRegionPhoneProviderError"), ErrRegionRestricted},
+		{"provider: opted out", 400, errO("UnsubscribedRecipientPhoneProviderError"), ErrOptedOut},
+		{"provider: fraud block", 400, errO("RestrictedRecipientPhoneNumberError"), ErrPhoneCheck},
 		{"not implemented", 400, errO("NotImplementedError"), ErrUnavailable},
 	}, func(c *Client) error {
 		return c.PhoneCode(context.Background(), ip, "+16505554350", "whatsapp", GeetestResult{Challenge: "ch", Validate: "va", Seccode: "va|jordan"})
@@ -243,11 +258,23 @@ func TestPhoneLoginAnswers(t *testing.T) {
 		{"200 with a result wrapper", 200, `{"result":{"authToken":"` + token1 + `","totpRequired":false,"id":"` + uuid1 + `"}}`, ErrUnavailable},
 		{"400 missing inputs", 400, `{"error":"missing inputs"}`, ErrInvalidInput},
 		{"400 invalid code", 400, `{"error":"invalid code"}`, ErrWrongCode},
-		{"400 invalid phone", 400, `{"error":"invalid phone"}`, ErrInvalidInput},
+		{"400 invalid phone", 400, `{"error":"invalid phone"}`, ErrInvalidPhone},
 		{"401 wrong code", 401, `{"error":"Invalid or incorrect code entered."}`, ErrWrongCode},
+		{"401 verification expired, used or unknown", 401, `{"error":"Invalid or incorrect phone entered."}`, ErrCodeExpired},
+		{"401 verification approved or invalid", 401, `{"error":"Issue detected with verification. Please try again later or contact support."}`, ErrCodeExpired},
+		{"401 provider unreachable", 401, `{"error":"Phone provider temporarily unreachable"}`, ErrProviderUnavailable},
+		{"401 provider limit", 401, `{"error":"Too many phone number attempts, please try again in a few minutes."}`, limitIs(LimitProvider)},
+		{"401 provider: invalid number", 401, `{"error":"Phone number is not a valid phone number"}`, ErrInvalidPhone},
+		{"401 provider: not mobile", 401, `{"error":"Invalid phone number type. Please use a mobile number."}`, ErrNotMobile},
+		{"401 provider: type unknown", 401, `{"error":"Issue checking phone number. Please try again later or contact support."}`, ErrPhoneCheck},
+		{"401 provider: region", 401, `{"error":"Phone number is not from a valid region"}`, ErrRegionRestricted},
+		{"401 provider: fraud block", 401, `{"error":"Issue detected with phone number. Please try again later or contact support."}`, ErrPhoneCheck},
+		{"401 provider: opted out", 401, `{"error":"Phone number has opted out of receiving messages"}`, ErrOptedOut},
+		{"401 phone metadata for onboarding", 401, `{"error":"Error fetching phone information."}`, ErrPhoneCheck},
+		{"401 unexpected", 401, `{"error":"Unknown error occurred (code: CouldNotFindUserFromPhoneError)"}`, ErrUnavailable},
 		{"401 ip limit", 401, `{"error":"Too many login attempts on same network, please wait for a while and try again."}`, limitIs(LimitIP)},
 		{"401 phone limit", 401, `{"error":"Too many login attempts, please wait for a while and try again."}`, limitIs(LimitIdentifier)},
-		{"401 ip not onboarding", 401, `{"error":"This IP address is not allowed to onboard."}`, ErrNotAllowedToRegister},
+		{"401 ip not onboarding", 401, `{"error":"This IP address is not allowed to onboard."}`, ErrNetworkNotAllowedToRegister},
 		{"401 phone not onboarding", 401, `{"error":"This phone number is not allowed to onboard."}`, ErrNotAllowedToRegister},
 		{"401 other", 401, `{"error":"Unknown error"}`, ErrUnavailable},
 	}, func(c *Client) error {

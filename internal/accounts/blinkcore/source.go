@@ -112,6 +112,11 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 	return list, nil
 }
 
+// CoreTriesPerHour is core's default cap on logins per phone number and on
+// authenticator codes per sign-in (loginAttemptPerLoginIdentifier): our own
+// caps per code and per sign-in are set to it in blink mode.
+const CoreTriesPerHour = 8
+
 // coreBlock is the wait shown when core refuses with a limit and says no
 // more: its block durations are an hour by default.
 const coreBlock = time.Hour
@@ -194,8 +199,13 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 			} else {
 				login, err = s.core.PhoneLogin(ctx, req.ClientIP, f.Identifier, code)
 			}
-			if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeExpired) {
+			if errors.Is(err, ErrWrongCode) {
 				return store.RemoteVerdict{Wrong: true}, nil
+			}
+			if errors.Is(err, ErrCodeExpired) {
+				// Core's verification is gone (expired, used, unknown): the
+				// page says so and offers a new code.
+				return store.RemoteVerdict{Wrong: true, Gone: true}, nil
 			}
 			if err != nil {
 				return store.RemoteVerdict{}, mapError(err)
@@ -277,7 +287,8 @@ func (s Source) Account(ctx context.Context, id string) (accounts.Account, error
 }
 
 // mapError turns core's answers into the seam's errors; the page for each is
-// the login package's. A limit keeps which one, for the log.
+// the login package's. A limit keeps which one, for the log, and core's
+// block for the page; every refusal of core's keeps its own message.
 func mapError(err error) error {
 	var limited *LimitError
 	switch {
@@ -286,19 +297,40 @@ func mapError(err error) error {
 	case errors.As(err, &limited):
 		retry := limited.RetryAfter
 		if retry <= 0 {
+			retry = limited.Block
+		}
+		if retry <= 0 {
 			retry = coreBlock
 		}
 		return &store.LimitError{Bucket: "core-" + orUnknown(limited.What), RetryAfter: retry}
-	case errors.Is(err, ErrCaptchaFailed):
-		return accounts.ErrBotCheck
-	case errors.Is(err, ErrNotAllowedToRegister):
-		return accounts.ErrRegistrationRefused
-	case errors.Is(err, ErrInvalidChannel), errors.Is(err, ErrInvalidInput):
-		return fmt.Errorf("%w (%w)", accounts.ErrRefused, err)
 	case errors.Is(err, ErrSessionRejected):
 		return fmt.Errorf("%w (%w)", accounts.ErrStartAgain, err)
 	}
+	for _, r := range refusals {
+		if errors.Is(err, r.core) {
+			return &accounts.Refusal{Kind: r.kind, Reason: r.reason, Err: err}
+		}
+	}
 	return fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err)
+}
+
+// refusals are core's refusals and their messages (login.error.<reason>).
+var refusals = []struct {
+	core, kind error
+	reason     string
+}{
+	{ErrCaptchaFailed, accounts.ErrBotCheck, "captcha"},
+	{ErrCaptchaUnavailable, accounts.ErrBotCheck, "captcha_unchecked"},
+	{ErrNotAllowedToRegister, accounts.ErrRegistrationRefused, "registration"},
+	{ErrNetworkNotAllowedToRegister, accounts.ErrRegistrationRefused, "registration_network"},
+	{ErrInvalidChannel, accounts.ErrRefused, "refused.phone"},
+	{ErrInvalidPhone, accounts.ErrRefused, "phone_invalid"},
+	{ErrNotMobile, accounts.ErrRefused, "mobile"},
+	{ErrRegionRestricted, accounts.ErrRefused, "country"},
+	{ErrOptedOut, accounts.ErrRefused, "opted_out"},
+	{ErrPhoneCheck, accounts.ErrDelivery, "phone_check"},
+	{ErrProviderUnavailable, accounts.ErrDelivery, "provider"},
+	{ErrInvalidInput, accounts.ErrRefused, ""},
 }
 
 func orUnknown(what string) string {

@@ -140,7 +140,7 @@ func TestPhoneErrorsFromStandin(t *testing.T) {
 	}
 	check(t, c.PhoneCode(ctx, ip, "+16505554350", "sms", GeetestResult{"made-up", "v", "s"}), ErrCaptchaFailed)
 	check(t, c.PhoneCode(ctx, ip, "+16505554350", "sms", GeetestResult{}), ErrInvalidInput)
-	check(t, c.PhoneCode(ctx, ip, "+1", "sms", solved()), ErrInvalidInput)
+	check(t, c.PhoneCode(ctx, ip, "+1", "sms", solved()), ErrInvalidPhone)
 	check(t, c.PhoneCode(ctx, ip, "+16505554350", "telegram", solved()), ErrInvalidChannel)
 	check(t, c.PhoneCode(ctx, ip, "+442071838750", "whatsapp", solved()), ErrInvalidChannel)
 	check(t, c.PhoneCode(ctx, ip, "+442071838750", "SMS", solved()), nil)
@@ -148,7 +148,7 @@ func TestPhoneErrorsFromStandin(t *testing.T) {
 	_, err := c.PhoneLogin(ctx, ip, "+16505554350", "12a456")
 	check(t, err, ErrWrongCode)
 	_, err = c.PhoneLogin(ctx, ip, "+1", "000000")
-	check(t, err, ErrInvalidInput)
+	check(t, err, ErrInvalidPhone)
 	_, err = c.PhoneLogin(ctx, ip, "", "000000")
 	check(t, err, ErrInvalidInput)
 
@@ -157,7 +157,7 @@ func TestPhoneErrorsFromStandin(t *testing.T) {
 	check(t, err, ErrNotAllowedToRegister)
 	s.DenyOnboardingIP("198.51.100.200")
 	_, err = c.PhoneLogin(ctx, "198.51.100.200", "+16505554352", "000000")
-	check(t, err, ErrNotAllowedToRegister)
+	check(t, err, ErrNetworkNotAllowedToRegister)
 	// an existing account still signs in from that IP
 	s.AddIdentity("", "+16505554353")
 	if _, err := c.PhoneLogin(ctx, "198.51.100.200", "+16505554353", "000000"); err != nil {

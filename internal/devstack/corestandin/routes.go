@@ -29,6 +29,7 @@ const (
 	textMissingInputs    = "missing inputs"
 	textInvalidPhone     = "invalid phone"
 	textWrongPhoneCode   = "Invalid or incorrect code entered."
+	textVerificationGone = "Invalid or incorrect phone entered."
 	textLoginIPLimit     = "Too many login attempts on same network, please wait for a while and try again."
 	textLoginPhoneLimit  = "Too many login attempts, please wait for a while and try again."
 	textIPNotOnboarding  = "This IP address is not allowed to onboard."
@@ -273,8 +274,10 @@ func (s *Standin) phoneCode(w http.ResponseWriter, ip string, body map[string]st
 	}
 	code := s.fixedPhoneCode
 	if code == "" {
+		// A new verification replaces the number's earlier one, as Twilio
+		// Verify's does, and lives PhoneCodeLifetime.
 		code = newCode()
-		s.pendingPhone[phone] = code
+		s.pendingPhone[phone] = phoneVerification{code: code, expires: now.Add(PhoneCodeLifetime)}
 	}
 	s.lastCode[phone] = code
 	s.mu.Unlock()
@@ -333,16 +336,27 @@ func (s *Standin) phoneLogin(w http.ResponseWriter, ip string, body map[string]s
 		return
 	}
 	if s.fixedPhoneCode != "" {
-		ok = code == s.fixedPhoneCode
-	} else {
-		ok = s.pendingPhone[phone] != "" && code == s.pendingPhone[phone]
-		if ok {
-			delete(s.pendingPhone, phone)
+		// core's UNSECURE_DEFAULT_LOGIN_CODE: no provider, nothing expires
+		if code != s.fixedPhoneCode {
+			errorS(w, http.StatusUnauthorized, textWrongPhoneCode)
+			return
 		}
-	}
-	if !ok {
-		errorS(w, http.StatusUnauthorized, textWrongPhoneCode)
-		return
+	} else {
+		v, sent := s.pendingPhone[phone]
+		switch {
+		case !sent || !now.Before(v.expires):
+			// Twilio Verify answers 404 for a verification that expired,
+			// was approved already or never existed; core maps it to
+			// ExpiredOrNonExistentPhoneNumberError.
+			delete(s.pendingPhone, phone)
+			errorS(w, http.StatusUnauthorized, textVerificationGone)
+			return
+		case code != v.code:
+			errorS(w, http.StatusUnauthorized, textWrongPhoneCode)
+			return
+		}
+		// approved: gone for any later check
+		delete(s.pendingPhone, phone)
 	}
 	s.counters.reward(keyLoginIP + ip)
 	id := s.byPhone[phone]
@@ -381,6 +395,23 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	if f, ok := s.takeFailure(r.URL.Path); ok {
+		f.write(w)
+		return
+	}
+	if _, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); bearer {
+		s.mu.Lock()
+		passed := s.authenticatedLocked(r) != nil
+		s.mu.Unlock()
+		if !passed {
+			// Blink's oathkeeper checks a Bearer token with Kratos whoami
+			// (required_aal highest_available) before core sees the
+			// request: an unknown, expired or not-yet-elevated token gets
+			// its 401, never a GraphQL answer.
+			oathkeeperUnauthorized(w)
+			return
+		}
+	}
 	var req struct {
 		Query     string         `json:"query"`
 		Variables map[string]any `json:"variables"`
@@ -414,6 +445,14 @@ func (s *Standin) graphql(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "the stand-in answers only me, globals.supportedCountries and the three TOTP mutations"}}})
 	}
+}
+
+// oathkeeperUnauthorized is oathkeeper's JSON error answer to a request its
+// bearer_token authenticator refused.
+func oathkeeperUnauthorized(w http.ResponseWriter) {
+	writeJSON(w, http.StatusUnauthorized, obj{{"error", obj{
+		{"code", 401}, {"status", "Unauthorized"}, {"message", "Access credentials are invalid"},
+	}}})
 }
 
 // authenticatedLocked is the identity of the request's Bearer token when

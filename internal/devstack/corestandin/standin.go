@@ -31,6 +31,17 @@ const GeetestID = "5t4nd1n0000000000000000000000000"
 // EmailCodeLifetime is how long an email code is valid (Kratos' default).
 const EmailCodeLifetime = 15 * time.Minute
 
+// PhoneCodeLifetime is how long a phone verification lives at core's SMS
+// provider (Twilio Verify's default: 10 minutes).
+const PhoneCodeLifetime = 10 * time.Minute
+
+// phoneVerification is one code core's provider sent, until it is approved
+// or expires.
+type phoneVerification struct {
+	code    string
+	expires time.Time
+}
+
 // Country is one entry of globals.supportedCountries as core spells it:
 // channels in upper case ("SMS", "WHATSAPP", "TELEGRAM").
 type Country struct {
@@ -95,8 +106,9 @@ type Standin struct {
 	byEmail        map[string]*identity
 	byPhone        map[string]*identity
 	emailFlows     map[string]*emailFlow
-	pendingPhone   map[string]string // phone → code, when codes are random
-	lastCode       map[string]string // email or phone → last code sent
+	pendingPhone   map[string]phoneVerification // by phone, when codes are random
+	failNext       map[string]Failure           // by route: the next answer
+	lastCode       map[string]string            // email or phone → last code sent
 	sessions       map[string]*session
 	challenges     map[string]bool
 	registrations  map[string]*registration
@@ -123,7 +135,8 @@ func Start(addr string) (*Standin, error) {
 		byEmail:        map[string]*identity{},
 		byPhone:        map[string]*identity{},
 		emailFlows:     map[string]*emailFlow{},
-		pendingPhone:   map[string]string{},
+		pendingPhone:   map[string]phoneVerification{},
+		failNext:       map[string]Failure{},
 		lastCode:       map[string]string{},
 		sessions:       map[string]*session{},
 		challenges:     map[string]bool{},
@@ -500,6 +513,10 @@ func (s *Standin) auth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := readBody(w, r)
 	if !ok {
+		return
+	}
+	if f, ok := s.takeFailure(r.URL.Path); ok {
+		f.write(w)
 		return
 	}
 	route(w, ip, body)

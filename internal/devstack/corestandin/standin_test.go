@@ -59,6 +59,9 @@ func expect(t *testing.T, got reply, status int, body string) {
 	}
 }
 
+// oathkeeper401 is oathkeeper's answer to a Bearer token Kratos refuses.
+const oathkeeper401 = `{"error":{"code":401,"status":"Unauthorized","message":"Access credentials are invalid"}}`
+
 var (
 	uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	token  = regexp.MustCompile(`^ory_st_[A-Za-z0-9]{32}$`)
@@ -250,7 +253,40 @@ func TestRandomPhoneCodeIsSingleUse(t *testing.T) {
 	if r := post(t, auth+"/phone/login", "192.0.2.3", `{"phone":"+16505554350","code":"`+code+`"}`); r.status != 200 {
 		t.Fatalf("random code refused: %d %s", r.status, r.body)
 	}
-	expect(t, post(t, auth+"/phone/login", "192.0.2.3", `{"phone":"+16505554350","code":"`+code+`"}`), 401, `{"error":"Invalid or incorrect code entered."}`)
+	// Approved, the verification is gone: Twilio Verify's 404, core's
+	// ExpiredOrNonExistentPhoneNumberError.
+	expect(t, post(t, auth+"/phone/login", "192.0.2.3", `{"phone":"+16505554350","code":"`+code+`"}`), 401, `{"error":"Invalid or incorrect phone entered."}`)
+}
+
+// A phone verification lives 10 minutes (Twilio Verify's default); a wrong
+// code leaves it alive; none sent is the same 401 as an expired one.
+func TestPhoneVerificationExpires(t *testing.T) {
+	s := start(t)
+	s.SetPhoneCode("")
+	now := time.Now()
+	s.SetClock(func() time.Time { return now })
+	auth := s.AuthURL()
+	const ip = "192.0.2.13"
+	login := func(code string) reply {
+		return post(t, auth+"/phone/login", ip, `{"phone":"+16505554360","code":"`+code+`"}`)
+	}
+	const gone = `{"error":"Invalid or incorrect phone entered."}`
+	expect(t, login("123456"), 401, gone)
+	expect(t, post(t, auth+"/phone/code", ip, `{"phone":"+16505554360","challengeCode":"`+captcha(t, s)+`","validationCode":"y","secCode":"z"}`), 200, `{"success":true}`)
+	code := s.Code("+16505554360")
+	expect(t, login(otherThan(code)), 401, `{"error":"Invalid or incorrect code entered."}`)
+	now = now.Add(PhoneCodeLifetime)
+	expect(t, login(code), 401, gone)
+	if s.Lookup("+16505554360") != "" {
+		t.Fatal("an expired verification created an account")
+	}
+}
+
+func otherThan(code string) string {
+	if code == "123456" {
+		return "654321"
+	}
+	return "123456"
 }
 
 func TestTOTPWireFormatAndMe(t *testing.T) {
@@ -272,7 +308,8 @@ func TestTOTPWireFormatAndMe(t *testing.T) {
 		return post(t, s.GraphQLURL(), "", string(body), "Authorization", "Bearer "+tok)
 	}
 	const notAuth = `{"data":{"me":null},"errors":[{"message":"Not authorized","path":["me"],"extensions":{"code":"NOT_AUTHORIZED"}}]}`
-	expect(t, gql(l.AuthToken, `query getUserId { me { id } }`), 200, notAuth)
+	// Oathkeeper refuses a token still waiting for its second factor.
+	expect(t, gql(l.AuthToken, `query getUserId { me { id } }`), 401, oathkeeper401)
 
 	validate := func(body string) reply { return post(t, auth+"/totp/validate", ip, body) }
 	expect(t, validate(`{"authToken":"`+l.AuthToken+`"}`), 422, `{"error":"Missing input"}`)
@@ -294,7 +331,10 @@ func TestTOTPWireFormatAndMe(t *testing.T) {
 	expect(t, gql(l.AuthToken, `query getUserId { me { id } }`), 200, `{"data":{"me":{"id":"`+id+`"}}}`)
 	expect(t, gql(l.AuthToken, `query me { me { id phone email { address verified } } }`), 200,
 		`{"data":{"me":{"id":"`+id+`","phone":"+16505554350","email":{"address":"ana@example.com","verified":true}}}}`)
-	expect(t, gql("ory_st_nope", `query getUserId { me { id } }`), 200, notAuth)
+	expect(t, gql("ory_st_nope", `query getUserId { me { id } }`), 401, oathkeeper401)
+	// Without a Bearer the request passes oathkeeper anonymously: me is null.
+	anonymous := post(t, s.GraphQLURL(), "", `{"query":"query getUserId { me { id } }"}`)
+	expect(t, anonymous, 200, notAuth)
 	expect(t, gql("", `query CountryCodes { globals { supportedCountries { id supportedAuthChannels } } }`), 200,
 		`{"data":{"globals":{"supportedCountries":[{"id":"US","supportedAuthChannels":["TELEGRAM","SMS","WHATSAPP"]},{"id":"SV","supportedAuthChannels":["SMS","WHATSAPP"]},{"id":"GB","supportedAuthChannels":["SMS"]},{"id":"ES","supportedAuthChannels":["SMS","WHATSAPP"]}]}}}`)
 }

@@ -161,6 +161,10 @@ func (s *Standin) totpRegistrationValidate(w http.ResponseWriter, r *http.Reques
 	}
 	id.totpSecret = reg.secret
 	delete(s.registrations, regID)
+	// Without input.authToken (our client never sends it) core validates
+	// through a Kratos session of its own, then logs it out
+	// (app/authentication/totp.ts): the Bearer's session is not elevated,
+	// and from now on oathkeeper refuses it (highest available AAL).
 	writeJSON(w, http.StatusOK, obj{{"data", obj{{field, selected(query, kv{"errors", []obj{}}, kv{"me", meSelection(id, query)})}}}})
 }
 

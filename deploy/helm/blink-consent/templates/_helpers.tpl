@@ -62,3 +62,8 @@ imagePullSecrets:
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end }}
+
+{{/* The Service's name: serviceName, or the full name. */}}
+{{- define "blink-consent.serviceName" -}}
+{{- .Values.serviceName | default (include "blink-consent.fullname" .) }}
+{{- end }}
