@@ -63,6 +63,9 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
+	if v.PhoneUnavailable {
+		status = http.StatusServiceUnavailable
+	}
 	if v.CaptchaKey != "" {
 		web.AllowScriptAndFrameFrom(w, captcha.Origin)
 	}
@@ -72,10 +75,21 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 	web.Render(w, r, status, views.LoginIdentify(v))
 }
 
-// fromSource fills in what the identity source decides: its countries and
-// their channels, and its bot check on the phone form.
+// fromSource fills in what the identity source decides for the phone form:
+// its countries and their channels, and its bot check. The email form needs
+// neither, so it never waits for them. When the source cannot list its
+// countries (Blink core's GraphQL down, no list kept yet) the phone form says
+// phone sign-in is unavailable for now, and the email tab still works.
 func (d Deps) fromSource(r *http.Request, v *identifyView) error {
+	if v.Method != "phone" {
+		return nil
+	}
 	countries, channels, err := d.phoneCountries(r.Context())
+	if errors.Is(err, accounts.ErrUnavailable) {
+		slog.WarnContext(r.Context(), "phone sign-in unavailable: no country list", "err", err)
+		v.PhoneUnavailable = true
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -211,6 +225,10 @@ func HandleIdentify(d Deps) http.Handler {
 		} else {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
 			countries, channels, err := d.phoneCountries(r.Context())
+			if errors.Is(err, accounts.ErrUnavailable) {
+				d.renderIdentify(w, r, http.StatusServiceUnavailable, v)
+				return
+			}
 			if err != nil {
 				if !d.refused(w, r, f, "identifier", err) {
 					web.Fail(w, r, err)

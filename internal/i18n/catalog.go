@@ -243,6 +243,10 @@ var catalog = map[Lang]map[string]string{
 		"account.fresh.stale.body":          "This change needs a sign-in made just now, and Blink could not confirm one. Nothing was changed.",
 		"account.signed_out.title":          "You are signed out",
 		"account.signed_out.body":           "You signed out of your Blink account on this device.",
+
+		// Blink core cut-over (issue 16 items 4-6): a GraphQL outage, Telegram Passport.
+		"login.phone.unavailable": "Sign-in with a phone number is unavailable for now. Please try again in a few minutes, or sign in with your email.",
+		"login.phone.use_email":   "Sign in with email instead",
 	},
 	Spanish: {
 		"app.name":        "Blink",
@@ -484,5 +488,9 @@ var catalog = map[Lang]map[string]string{
 		"account.fresh.stale.body":          "Este cambio necesita un inicio de sesión hecho ahora mismo y Blink no pudo confirmarlo. No se cambió nada.",
 		"account.signed_out.title":          "Cerraste sesión",
 		"account.signed_out.body":           "Cerraste la sesión de tu cuenta de Blink en este dispositivo.",
+
+		// Blink core cut-over (issue 16 items 4-6): a GraphQL outage, Telegram Passport.
+		"login.phone.unavailable": "El inicio de sesión con número de teléfono no está disponible por ahora. Vuelve a intentarlo en unos minutos o inicia sesión con tu correo.",
+		"login.phone.use_email":   "Iniciar sesión con correo",
 	},
 }

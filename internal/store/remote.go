@@ -168,6 +168,10 @@ type RemoteAccount struct {
 	EmailVerified bool
 	Phone         string
 	PhoneVerified bool
+	// Partial: the source could not give the claims (Blink core's GraphQL
+	// down), only the id; the row keeps the email and phone it knows, and the
+	// identifier the flow proved is added.
+	Partial bool
 }
 
 // RemoteVerdict is a remote source's answer to a code.
@@ -344,11 +348,15 @@ func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (strin
 	if _, err := tx.Exec(ctx, `UPDATE users SET phone = NULL WHERE id <> $1::uuid AND phone = $2`, a.ID, nullIfEmpty(a.Phone)); err != nil {
 		return "", fmt.Errorf("store: unable to keep an account: %w", err)
 	}
+	// A partial account ($6) overwrites only what it carries.
 	_, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, phone, phone_verified)
 		VALUES ($1::uuid, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_verified = excluded.email_verified,
-			phone = excluded.phone, phone_verified = excluded.phone_verified`,
-		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified)
+		ON CONFLICT (id) DO UPDATE SET
+			email = CASE WHEN $6 AND excluded.email IS NULL THEN users.email ELSE excluded.email END,
+			email_verified = CASE WHEN $6 AND excluded.email IS NULL THEN users.email_verified ELSE excluded.email_verified END,
+			phone = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone ELSE excluded.phone END,
+			phone_verified = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone_verified ELSE excluded.phone_verified END`,
+		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified, a.Partial)
 	if err != nil {
 		return "", fmt.Errorf("store: unable to keep an account: %w", err)
 	}

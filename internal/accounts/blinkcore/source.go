@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -68,8 +69,14 @@ func (s Source) NewBotCheck(ctx context.Context, clientIP string) (accounts.BotC
 	return accounts.BotCheck{ID: c.ID, Challenge: c.ChallengeCode, NewCaptcha: c.NewCaptcha, Offline: c.FailbackMode}, nil
 }
 
-// countriesFor is how long core's country list is used before it is asked again.
-const countriesFor = 10 * time.Minute
+// countriesFor is how long core's country list is used before it is asked
+// again; after a failed ask, the last list is served for countriesRetry
+// before core is asked again, so an outage of core's GraphQL does not make
+// every phone page wait for it.
+const (
+	countriesFor   = 10 * time.Minute
+	countriesRetry = 30 * time.Second
+)
 
 // countryCache keeps core's country list in memory: a copy of core's
 // configuration, not state, so each replica may hold its own.
@@ -77,26 +84,38 @@ type countryCache struct {
 	mu      sync.Mutex
 	list    []accounts.Country
 	fetched time.Time
+	failed  time.Time
 }
 
 // Countries is core's globals.supportedCountries with the channels a code
 // can go by here (SMS and WhatsApp; Telegram Passport is not offered). When
-// core cannot be asked, the last list it gave is used.
+// core cannot be asked, the last list it gave is used (stale); with no list
+// yet, it is accounts.ErrUnavailable, and the phone form says so while email
+// sign-in goes on.
 func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 	c := s.countries
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.list != nil && time.Since(c.fetched) < countriesFor {
-		return c.list, nil
+	list, fresh, failedLately := c.list, time.Since(c.fetched) < countriesFor, time.Since(c.failed) < countriesRetry
+	c.mu.Unlock()
+	if list != nil && (fresh || failedLately) {
+		return list, nil
 	}
+	// Asked outside the lock: with no list yet, each page asks (bounded by
+	// MeTimeout) rather than queueing behind another's wait.
+	ctx, cancel := context.WithTimeout(ctx, MeTimeout)
+	defer cancel()
 	got, err := s.core.SupportedCountries(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
+		c.failed = time.Now()
+		slog.WarnContext(ctx, "blink core: the country list is unavailable", "err", err, "stale", c.list != nil)
 		if c.list != nil {
 			return c.list, nil
 		}
 		return nil, mapError(err)
 	}
-	var list []accounts.Country
+	list = []accounts.Country{}
 	for _, country := range got {
 		var channels []string
 		for _, ch := range country.Channels {
@@ -108,7 +127,7 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 			list = append(list, accounts.Country{ID: country.ID, Channels: channels})
 		}
 	}
-	c.list, c.fetched = list, time.Now()
+	c.list, c.fetched, c.failed = list, time.Now(), time.Time{}
 	return list, nil
 }
 
@@ -204,10 +223,7 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 				state, err := s.seal(f.ID, []byte(login.AuthToken))
 				return store.RemoteVerdict{SecondFactor: true, State: state}, err
 			}
-			a, err := s.account(ctx, login.AuthToken)
-			if err != nil {
-				return store.RemoteVerdict{}, err
-			}
+			a := s.claims(ctx, login.ID, login.AuthToken)
 			kept, err := s.keepToken(f, a.ID, login.AuthToken)
 			return store.RemoteVerdict{Account: a, Token: kept}, err
 		},
@@ -248,12 +264,41 @@ func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.
 	})
 }
 
+// MeTimeout bounds the GraphQL calls of a sign-in (`me`, the country list):
+// core's GraphQL (behind its router and Oathkeeper) is a dependency
+// apps/consent does not have for email and phone sign-ins, so a slow one must
+// not hold the sign-in (and the flow's transaction) for the client's full 10 s.
+const MeTimeout = 3 * time.Second
+
+// account reads the account an elevated token belongs to (after the
+// authenticator step, where core's login answer names no one): `me` is the
+// only source of the subject then, as with apps/consent.
 func (s Source) account(ctx context.Context, token string) (store.RemoteAccount, error) {
+	ctx, cancel := context.WithTimeout(ctx, MeTimeout)
+	defer cancel()
 	me, err := s.core.Me(ctx, token)
 	if err != nil {
 		return store.RemoteAccount{}, mapError(err)
 	}
 	return store.RemoteAccount{ID: me.ID, Email: me.Email, EmailVerified: me.EmailVerified, Phone: me.Phone, PhoneVerified: me.PhoneVerified}, nil
+}
+
+// claims is the account core's login answer named (id, the subject, as
+// apps/consent takes it), with the claims `me` gives. When `me` fails (the
+// GraphQL router down or slow) or names someone else, the sign-in goes on
+// with the identifier the flow just proved, and the account's row keeps the
+// email or phone it already knows (Partial): a GraphQL outage never takes
+// sign-in down, and never blanks a claim.
+func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccount {
+	a, err := s.account(ctx, token)
+	if err == nil && a.ID != id {
+		err = fmt.Errorf("%w: me names another account than the login answer", accounts.ErrUnavailable)
+	}
+	if err != nil {
+		slog.WarnContext(ctx, "blink core: me unavailable, signing in with the verified identifier only", "err", err)
+		return store.RemoteAccount{ID: id, Partial: true}
+	}
+	return a
 }
 
 // CompleteFlow completes the flow with the account core proved (kept in the
