@@ -138,10 +138,16 @@ func (d Deps) phoneCountries(ctx context.Context) ([]string, map[string][]string
 		if err != nil {
 			return nil, nil, err
 		}
+		_, telegram := d.Accounts.(accounts.TelegramPassport)
+		telegram = telegram && d.Settings.TelegramScriptURL != ""
 		var ids []string
 		for _, c := range list {
 			ids = append(ids, c.ID)
-			channels[c.ID] = c.Channels
+			for _, ch := range c.Channels {
+				if ch != "telegram" || telegram {
+					channels[c.ID] = append(channels[c.ID], ch)
+				}
+			}
 		}
 		return ids, channels, nil
 	}
@@ -317,6 +323,10 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		slog.InfoContext(ctx, "code refused: registration", "flow", f.ID, "client", f.ClientID, "ip", ip)
 		again("login.error.registration", http.StatusForbidden, 0)
 		return
+	case errors.Is(err, accounts.ErrTelegramOff):
+		slog.WarnContext(ctx, "telegram refused: not enabled at the source", "flow", f.ID, "client", f.ClientID, "err", err)
+		again("login.telegram.error.off", http.StatusServiceUnavailable, 0)
+		return
 	case err != nil:
 		if !d.refused(w, r, f, "code", err) {
 			web.Fail(w, r, err)
@@ -327,7 +337,16 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	if res.Queued {
 		d.Metrics.Code(channel, "queued")
 	}
-	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
+	http.Redirect(w, r, stepURL(channel)+"?flow="+f.ID, http.StatusSeeOther)
+}
+
+// stepURL is the page after the identifier: the code page, or the
+// Telegram page (nothing to type: the person confirms in Telegram).
+func stepURL(channel string) string {
+	if channel == "telegram" {
+		return "/login/telegram"
+	}
+	return "/login/code"
 }
 
 // channelKind is "email" or "phone".

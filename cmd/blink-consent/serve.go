@@ -233,6 +233,7 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accou
 			AccountsElsewhere: cfg.Blink(),
 			GeetestScriptURL:  cfg.GeetestScriptURL,
 			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
+			TelegramScriptURL: cfg.TelegramPassportScriptURL,
 		},
 	}
 }

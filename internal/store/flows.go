@@ -299,10 +299,13 @@ const (
 	CodeUsed       // no live code: used, superseded or never sent
 	CodeLocked     // this code had its tries
 	IdentityLocked // too many consecutive failures for this identity
+	// CodePending: a remote source has no answer yet (Telegram has not
+	// confirmed); the check is counted against the flow's tries, not as a failure.
+	CodePending
 )
 
 func (v Verdict) String() string {
-	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked"}[v]
+	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked", "pending"}[v]
 }
 
 // CodeLimits are the per-code and per-identity failure limits.

@@ -178,6 +178,9 @@ type RemoteAccount struct {
 type RemoteVerdict struct {
 	// Wrong: a wrong or expired code, counted against our failure limits.
 	Wrong bool
+	// Pending: the source has no answer yet (Telegram Passport not confirmed
+	// yet): the check counts against the flow's tries, not our failure limits.
+	Pending bool
 	// Account is the account signed in, unless a second factor is due.
 	Account RemoteAccount
 	// SecondFactor: the account has an authenticator; State is what the
@@ -247,6 +250,10 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 		if v.Wrong {
 			verdict = CodeWrong
 			return recordEvents(ctx, tx, failures)
+		}
+		if v.Pending {
+			verdict = CodePending
+			return nil
 		}
 		var userID *string
 		if !v.SecondFactor {
@@ -335,7 +342,7 @@ func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (strin
 	switch f.Channel {
 	case "email":
 		a.Email, a.EmailVerified = f.Identifier, true
-	case "sms", "whatsapp":
+	case "sms", "whatsapp", "telegram":
 		a.Phone, a.PhoneVerified = f.Identifier, true
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND (email = $2 OR phone = $3)

@@ -87,8 +87,8 @@ type countryCache struct {
 	failed  time.Time
 }
 
-// Countries is core's globals.supportedCountries with the channels a code
-// can go by here (SMS and WhatsApp; Telegram Passport is not offered). When
+// Countries is core's globals.supportedCountries with the channels a sign-in
+// can use here: SMS, WhatsApp and Telegram Passport. When
 // core cannot be asked, the last list it gave is used (stale); with no list
 // yet, it is accounts.ErrUnavailable, and the phone form says so while email
 // sign-in goes on.
@@ -119,7 +119,7 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 	for _, country := range got {
 		var channels []string
 		for _, ch := range country.Channels {
-			if ch == "sms" || ch == "whatsapp" {
+			if ch == "sms" || ch == "whatsapp" || ch == "telegram" {
 				channels = append(channels, ch)
 			}
 		}
@@ -166,6 +166,9 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 			{Bucket: bucket, Key: req.Identifier, Limit: perIdentifier},
 		},
 		Send: func(ctx context.Context) ([]byte, error) {
+			if req.Channel == "telegram" {
+				return s.telegramRequest(ctx, f.ID, req.ClientIP, req.Identifier)
+			}
 			if req.Channel == "email" {
 				id, err := s.core.EmailCode(ctx, req.ClientIP, req.Identifier)
 				if err != nil {
@@ -192,25 +195,35 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 // authenticator step.
 func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
 	f := req.Flow
+	tries := s.limits.Code.TriesPerCode
+	if f.Channel == "telegram" {
+		tries = TelegramChecks
+	}
 	return s.store.VerifyRemote(ctx, store.RemoteVerify{
 		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
 		IPKey: req.IPKey, PerIP: s.limits.FailPerIP, PerIdentifier: s.limits.FailPerIdentifier,
-		Tries: s.limits.Code.TriesPerCode,
+		Tries: tries,
 		Check: func(ctx context.Context, f store.Flow) (store.RemoteVerdict, error) {
-			code, ok := codes.Normalize(req.Code)
-			if !ok {
-				// Not six digits: a wrong code, counted, without asking core.
-				return store.RemoteVerdict{Wrong: true}, nil
-			}
 			var login Login
 			var err error
-			if f.Channel == "email" {
+			code, ok := codes.Normalize(req.Code)
+			switch {
+			case f.Channel == "telegram":
+				// No code: Telegram Passport confirms the phone, or not yet.
+				var pending bool
+				if login, pending, err = s.telegramLogin(ctx, f, req.ClientIP); pending {
+					return store.RemoteVerdict{Pending: true}, nil
+				}
+			case !ok:
+				// Not six digits: a wrong code, counted, without asking core.
+				return store.RemoteVerdict{Wrong: true}, nil
+			case f.Channel == "email":
 				var id string
 				if id, err = s.open(f); err != nil {
 					return store.RemoteVerdict{}, err
 				}
 				login, err = s.core.EmailLogin(ctx, req.ClientIP, id, code)
-			} else {
+			default:
 				login, err = s.core.PhoneLogin(ctx, req.ClientIP, f.Identifier, code)
 			}
 			if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeExpired) {
@@ -328,6 +341,8 @@ func mapError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case mapTelegram(err) != nil:
+		return mapTelegram(err)
 	case errors.As(err, &limited):
 		retry := limited.RetryAfter
 		if retry <= 0 {

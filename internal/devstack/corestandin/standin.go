@@ -105,6 +105,7 @@ type Standin struct {
 	seenIPs        []string
 	calls          []Call
 	counters       limiter
+	telegram       *telegramState // telegram.go
 }
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves until Close.
@@ -493,6 +494,10 @@ func (s *Standin) auth(w http.ResponseWriter, r *http.Request) {
 		route = s.phoneCode
 	case "/phone/login":
 		route = s.phoneLogin
+	case "/telegram-passport/request-params":
+		route = s.telegramRequestParams
+	case "/telegram-passport/login":
+		route = s.telegramLogin
 	}
 	if route == nil || r.Method != http.MethodPost {
 		http.Error(w, "Cannot "+r.Method+" "+r.URL.Path, http.StatusNotFound)
