@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -132,4 +133,64 @@ func cspAllows(csp, directive, source string) bool {
 		}
 	}
 	return false
+}
+
+// Telegram Passport in Chromium (issue 16, item 5), in English and Spanish:
+// the phone form's Telegram option, the Telegram page opening Telegram
+// through Telegram's script (the stand-in records what it would open),
+// coming back before Telegram confirmed (a waiting page), Telegram's webhook
+// confirming, and "I have confirmed" signing in. Every page axe-core clean.
+func TestBrowserTelegramPassport(t *testing.T) {
+	st, core := cutoverStack(t)
+	for _, tc := range []struct {
+		lang, phone, local, title, waiting string
+	}{
+		{"en", "+12015550151", "201 555 0151", "Confirm in Telegram", "Telegram has not confirmed yet"},
+		{"es", "+12015550152", "201 555 0152", "Confirma en Telegram", "Telegram aún no ha confirmado"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Telegram App", Scopes: []string{"openid", "phone"}, SkipConsent: true})
+			ctx := newChromium(t)
+			if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": tc.lang}}); err != nil {
+				t.Fatalf("speak %s: %v", tc.lang, err)
+			}
+			browse(t, ctx, "open the phone form", openPhoneForm(rpURL+"/start?client="+c.ID))
+			browse(t, ctx, "choose Telegram", chromedp.Steps(
+				chromedp.SetValue(chromedp.CSS(`select[name=country]`), "US"),
+				chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), tc.local),
+				chromedp.Click(chromedp.CSS(`input[name=channel][value=telegram]`)),
+				chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+				// Shown by our script once Telegram's has loaded under the page's CSP.
+				chromedp.WaitVisible(chromedp.CSS(`#telegram-open`)),
+			))
+			if got := pageText(t, ctx, `h1`); got != tc.title {
+				t.Errorf("the Telegram page's title %q, want %q", got, tc.title)
+			}
+			assertAccessible(t, ctx, "Telegram page ("+tc.lang+")")
+			nonce := core.TelegramNonce(tc.phone)
+			browse(t, ctx, "open Telegram", chromedp.Click(chromedp.CSS(`#telegram-open`)))
+			opened := browse(t, ctx, "read what Telegram's script opened", chromedp.Poll[string](`window.telegramStandin.opened`))
+			if nonce == "" || !strings.Contains(opened, "nonce="+nonce) || !strings.Contains(opened, "bot_id="+corestandin.TelegramBotID) {
+				t.Errorf("Telegram was opened with %q, want core's nonce %s", opened, nonce)
+			}
+			browse(t, ctx, "come back from Telegram", chromedp.Steps(
+				chromedp.Evaluate[chromedp.Void](`window.telegramStandin.back(), undefined`),
+				chromedp.WaitVisible(chromedp.CSS(`form[data-waiting=true]`)),
+			))
+			if got := pageText(t, ctx, `#telegram-status`); !strings.Contains(got, tc.waiting) {
+				t.Errorf("the waiting page says %q, want %q", got, tc.waiting)
+			}
+			assertAccessible(t, ctx, "Telegram page, waiting ("+tc.lang+")")
+			if !core.AuthorizeTelegram(nonce, tc.phone) {
+				t.Fatal("the stand-in did not know the nonce")
+			}
+			browse(t, ctx, "confirmed in Telegram", chromedp.Steps(
+				chromedp.Click(chromedp.CSS(`button[name=action][value=check]`)),
+				chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+			))
+			if id, got := core.Lookup(tc.phone), pageText(t, ctx, `#subject`); id == "" || got != id {
+				t.Errorf("subject %q, want the core account %q", got, id)
+			}
+		})
+	}
 }
