@@ -348,6 +348,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (s *Standin) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /static/gt.js", serveGeetestScript)
+	mux.HandleFunc("GET "+telegramScriptPath, serveTelegramScript)
+	mux.HandleFunc("GET "+telegramConfirmPath, s.telegramConfirm)
 	mux.HandleFunc("/auth/", s.auth)
 	mux.HandleFunc("/graphql", s.graphql)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

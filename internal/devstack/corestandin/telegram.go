@@ -225,3 +225,53 @@ func (s *Standin) countryOffersLocked(phone, channel string) bool {
 	}
 	return false
 }
+
+// TelegramScriptURL is the stand-in of Telegram's Passport script for
+// `blink-consent dev`: Passport.auth, instead of opening Telegram, loads
+// telegramConfirmPath for its nonce — the person confirming in Telegram,
+// which authorizes the nonce for the phone it was requested for — and then
+// closes its tooltip as the real script does when the person comes back.
+func (s *Standin) TelegramScriptURL() string { return s.base + telegramScriptPath }
+
+const (
+	telegramScriptPath  = "/static/telegram-passport.js"
+	telegramConfirmPath = "/static/telegram-confirm.js"
+)
+
+const telegramScript = `(function () {
+  "use strict";
+  var base = document.currentScript ? new URL(document.currentScript.src).origin : "";
+  function auth(options, tooltipToggle) {
+    if (!options || !options.bot_id || !options.scope || !options.public_key || !options.nonce) { throw new Error("bot_id, scope, public_key and nonce are required"); }
+    var toggle = tooltipToggle || function () {};
+    toggle(true);
+    var s = document.createElement("script");
+    s.src = base + "` + telegramConfirmPath + `?nonce=" + encodeURIComponent(options.nonce);
+    s.onload = function () { setTimeout(function () { toggle(false); }, 300); };
+    document.head.appendChild(s);
+  }
+  window.Telegram = window.Telegram || {};
+  window.Telegram.Passport = { auth: auth };
+})();
+`
+
+func serveTelegramScript(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(telegramScript))
+}
+
+// telegramConfirm plays the person confirming in Telegram (dev only): the
+// nonce is authorized for the phone it was requested for.
+func (s *Standin) telegramConfirm(w http.ResponseWriter, r *http.Request) {
+	nonce := r.URL.Query().Get("nonce")
+	s.mu.Lock()
+	req, ok := s.tg().requested[nonce]
+	s.mu.Unlock()
+	if ok {
+		s.AuthorizeTelegram(nonce, req.phone)
+	}
+	w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("/* confirmed */\n"))
+}
