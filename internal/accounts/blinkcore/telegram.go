@@ -76,7 +76,9 @@ func (c *Client) TelegramRequestParams(ctx context.Context, ip, phone string) (T
 		return TelegramParams{}, limit(LimitIdentifier, route, a)
 	case e.text == textInvalidChannel:
 		return TelegramParams{}, fail(ErrInvalidChannel, route, a)
-	case e.text == textMissingInputsTP, strings.HasPrefix(e.text, "Unknown error occurred (code: InvalidPhoneNumber"):
+	case e.text == textMissingInputsTP, strings.Contains(e.text, "(code: InvalidPhoneNumber"):
+		// An unparseable number: core's error map words it "Unexpected error
+		// occurred, … (code: InvalidPhoneNumber: <the number>)".
 		return TelegramParams{}, fail(ErrInvalidInput, route, a)
 	}
 	return TelegramParams{}, unexpected(route, a)

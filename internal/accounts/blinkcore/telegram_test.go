@@ -19,7 +19,7 @@ func TestTelegramRequestParamsAnswers(t *testing.T) {
 		{"200 bot_id a number", 200, `{"bot_id":7000000001,"scope":{"data":["phone_number"],"v":1},"public_key":"k","nonce":"` + uuid1 + `"}`, ErrUnavailable},
 		{"disabled", 400, `{"error":"Telegram passport authentication is not enabled"}`, ErrTelegramDisabled},
 		{"missing", 400, `{"error":"missing inputs"}`, ErrInvalidInput},
-		{"invalid phone", 400, `{"error":"Unknown error occurred (code: InvalidPhoneNumber)"}`, ErrInvalidInput},
+		{"invalid phone", 400, `{"error":"Unexpected error occurred, please try again or contact support if it persists (code: InvalidPhoneNumber: +1999)"}`, ErrInvalidInput},
 		{"channel", 400, `{"error":"Invalid channel"}`, ErrInvalidChannel},
 		{"ip limit", 400, `{"error":"Too many nonce attempts on same network, please wait for a while and try again."}`, limitIs(LimitIP)},
 		{"phone limit", 400, `{"error":"Too many nonce attempts, please wait for a while and try again."}`, limitIs(LimitIdentifier)},

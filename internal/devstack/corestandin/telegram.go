@@ -116,7 +116,7 @@ func (s *Standin) telegramRequestParams(w http.ResponseWriter, ip string, body m
 	}
 	phone, ok := normalizePhone(raw)
 	if !ok {
-		errorS(w, http.StatusBadRequest, "Unknown error occurred (code: InvalidPhoneNumber)")
+		errorS(w, http.StatusBadRequest, "Unexpected error occurred, please try again or contact support if it persists (code: InvalidPhoneNumber: "+raw+")")
 		return
 	}
 	if !s.countryOffersLocked(phone, "TELEGRAM") {
