@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -120,6 +121,21 @@ func TestBlinkGraphQLOutageKeepsSignInUp(t *testing.T) {
 	if p := es.Get(st.ServiceURL + "/login/identify?flow=" + esFlow + "&method=phone").Last(); !strings.Contains(p.Body, "no está disponible por ahora") {
 		t.Errorf("the Spanish phone tab with no country list:\n%s", excerpt(p.Body))
 	}
+	// The page, as a person sees it in Chromium: accessible, and its email
+	// link leads to a working email form.
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Outage App", Scopes: []string{"openid"}, SkipConsent: true})
+	ctx := newChromium(t)
+	browse(t, ctx, "open the phone tab with no country list", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		chromedp.Click(chromedp.CSS(`nav.tabs a:nth-child(2)`)),
+		chromedp.WaitVisible(chromedp.CSS(`#field-error`)),
+	))
+	assertAccessible(t, ctx, "phone tab, phone sign-in unavailable")
+	browse(t, ctx, "go to the email form", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`#main form a[href*="method=email"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+	))
 	if p := blinkIdentify(t, st, b, phonePage, url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {"7555 1212"}, "channel": {"sms"}}); p.Status != http.StatusServiceUnavailable ||
 		!strings.Contains(p.Body, "phone number is unavailable for now") {
 		t.Errorf("a phone number posted with no country list: %d\n%s", p.Status, excerpt(p.Body))
