@@ -254,6 +254,10 @@ func HandleIdentify(d Deps) http.Handler {
 				return
 			}
 			if !slices.Contains(channels[region], v.Channel) {
+				if v.Channel == "telegram" {
+					fieldError("login.telegram.error.country")
+					return
+				}
 				fieldError("login.error.channel")
 				return
 			}
