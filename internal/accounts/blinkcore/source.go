@@ -189,9 +189,11 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 }
 
 // VerifyCode checks the code with /email/login or /phone/login (an unknown
-// phone becomes a new Blink account there, as with apps/consent). Without an
-// authenticator, the account's id and claims come from `me` with the auth
-// token, which is then dropped; with one, the token is kept sealed for the
+// phone becomes a new Blink account there, as with apps/consent), or — for a
+// Telegram flow — asks /telegram-passport/login whether Telegram confirmed
+// (store.CodePending until it has). Without an authenticator, the subject is
+// the id core's login answer names and `me` gives the claims (claims); the
+// auth token is then dropped. With one, the token is kept sealed for the
 // authenticator step.
 func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
 	f := req.Flow
