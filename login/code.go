@@ -61,6 +61,8 @@ func HandleCodePage(d Deps) http.Handler {
 		switch {
 		case f.Channel == "":
 			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, ""))
+		case f.Channel == "telegram":
+			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 		case secondStepDue(f):
 			http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
 		default:
@@ -80,6 +82,10 @@ func HandleCode(d Deps) http.Handler {
 		}
 		if f.Channel == "" {
 			http.Redirect(w, r, "/login/identify?flow="+f.ID, http.StatusSeeOther)
+			return
+		}
+		if f.Channel == "telegram" {
+			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 			return
 		}
 		switch r.PostFormValue("action") {
@@ -102,17 +108,27 @@ func HandleCode(d Deps) http.Handler {
 				d.renderCode(w, r, status, v)
 			})
 		case "change":
-			if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {
-				if !d.refused(w, r, f, "change of identifier", err) {
-					web.Fail(w, r, err)
-				}
-				return
-			}
-			http.Redirect(w, r, "/login/identify?flow="+f.ID, http.StatusSeeOther)
+			d.changeIdentifier(w, r, f, "")
 		default:
 			web.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
+}
+
+// changeIdentifier takes the flow back to the identifier step (its codes or
+// Telegram request superseded) and shows it, on the method's tab if given.
+func (d Deps) changeIdentifier(w http.ResponseWriter, r *http.Request, f store.Flow, method string) {
+	if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {
+		if !d.refused(w, r, f, "change of identifier", err) {
+			web.Fail(w, r, err)
+		}
+		return
+	}
+	to := "/login/identify?flow=" + f.ID
+	if method != "" {
+		to += "&method=" + method
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // verify checks the code: one transition of the flow, in one transaction.

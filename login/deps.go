@@ -53,6 +53,10 @@ type Settings struct {
 	// of a page carrying it allows, when the source's bot check is Geetest.
 	GeetestScriptURL string
 	GeetestOrigins   []string
+	// TelegramScriptURL is Telegram's Passport script, loaded by the
+	// Telegram page when the source offers Telegram Passport; empty: the
+	// "telegram" channel is not offered.
+	TelegramScriptURL string
 	// SecureCookies sets the __Host- prefix and Secure (https PUBLIC_URL).
 	SecureCookies bool
 	// AccountsElsewhere: the identity source keeps the accounts (Blink core),

@@ -114,6 +114,9 @@ func amr(channel string, twoStep bool) []string {
 		m = []string{"otp", "sms"}
 	case "whatsapp":
 		m = []string{"otp", "whatsapp"}
+	case "telegram":
+		// Telegram Passport: Telegram vouches for the phone number; no code.
+		m = []string{"telegram"}
 	default:
 		m = []string{"otp", "email"}
 	}

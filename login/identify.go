@@ -63,6 +63,9 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
+	if v.PhoneUnavailable {
+		status = http.StatusServiceUnavailable
+	}
 	if v.CaptchaKey != "" {
 		web.AllowScriptAndFrameFrom(w, captcha.Origin)
 	}
@@ -72,10 +75,21 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 	web.Render(w, r, status, views.LoginIdentify(v))
 }
 
-// fromSource fills in what the identity source decides: its countries and
-// their channels, and its bot check on the phone form.
+// fromSource fills in what the identity source decides for the phone form:
+// its countries and their channels, and its bot check. The email form needs
+// neither, so it never waits for them. When the source cannot list its
+// countries (Blink core's GraphQL down, no list kept yet) the phone form says
+// phone sign-in is unavailable for now, and the email tab still works.
 func (d Deps) fromSource(r *http.Request, v *identifyView) error {
+	if v.Method != "phone" {
+		return nil
+	}
 	countries, channels, err := d.phoneCountries(r.Context())
+	if errors.Is(err, accounts.ErrUnavailable) {
+		slog.WarnContext(r.Context(), "phone sign-in unavailable: no country list", "err", err)
+		v.PhoneUnavailable = true
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -124,10 +138,16 @@ func (d Deps) phoneCountries(ctx context.Context) ([]string, map[string][]string
 		if err != nil {
 			return nil, nil, err
 		}
+		_, telegram := d.Accounts.(accounts.TelegramPassport)
+		telegram = telegram && d.Settings.TelegramScriptURL != ""
 		var ids []string
 		for _, c := range list {
 			ids = append(ids, c.ID)
-			channels[c.ID] = c.Channels
+			for _, ch := range c.Channels {
+				if ch != "telegram" || telegram {
+					channels[c.ID] = append(channels[c.ID], ch)
+				}
+			}
 		}
 		return ids, channels, nil
 	}
@@ -211,6 +231,10 @@ func HandleIdentify(d Deps) http.Handler {
 		} else {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
 			countries, channels, err := d.phoneCountries(r.Context())
+			if errors.Is(err, accounts.ErrUnavailable) {
+				d.renderIdentify(w, r, http.StatusServiceUnavailable, v)
+				return
+			}
 			if err != nil {
 				if !d.refused(w, r, f, "identifier", err) {
 					web.Fail(w, r, err)
@@ -230,6 +254,10 @@ func HandleIdentify(d Deps) http.Handler {
 				return
 			}
 			if !slices.Contains(channels[region], v.Channel) {
+				if v.Channel == "telegram" {
+					fieldError("login.telegram.error.country")
+					return
+				}
 				fieldError("login.error.channel")
 				return
 			}
@@ -305,6 +333,10 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		slog.WarnContext(ctx, "code refused: the source cannot deliver", "flow", f.ID, "client", f.ClientID, "err", err)
 		again("login.error."+accounts.ReasonOf(err, "provider"), http.StatusBadGateway, 0)
 		return
+	case errors.Is(err, accounts.ErrTelegramOff):
+		slog.WarnContext(ctx, "telegram refused: not enabled at the source", "flow", f.ID, "client", f.ClientID, "err", err)
+		again("login.telegram.error.off", http.StatusServiceUnavailable, 0)
+		return
 	case err != nil:
 		if !d.refused(w, r, f, "code", err) {
 			web.Fail(w, r, err)
@@ -315,7 +347,16 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	if res.Queued {
 		d.Metrics.Code(channel, "queued")
 	}
-	http.Redirect(w, r, "/login/code?flow="+f.ID, http.StatusSeeOther)
+	http.Redirect(w, r, stepURL(channel)+"?flow="+f.ID, http.StatusSeeOther)
+}
+
+// stepURL is the page after the identifier: the code page, or the
+// Telegram page (nothing to type: the person confirms in Telegram).
+func stepURL(channel string) string {
+	if channel == "telegram" {
+		return "/login/telegram"
+	}
+	return "/login/code"
 }
 
 // channelKind is "email" or "phone".

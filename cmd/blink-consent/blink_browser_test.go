@@ -42,12 +42,7 @@ func TestBrowserBlinkPhoneSignInPassesGeetest(t *testing.T) {
 	st, core := blinkStack(t)
 	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Blink Browser Phone App", Scopes: []string{"openid", "phone"}, SkipConsent: true})
 	ctx := newChromium(t)
-	browse(t, ctx, "open the phone form", chromedp.Steps(
-		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
-		chromedp.Click(chromedp.CSS(`nav.tabs a:nth-child(2)`)),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
-	))
+	browse(t, ctx, "open the phone form", openPhoneForm(rpURL+"/start?client="+c.ID))
 	saveScreenshot(ctx, "blink-phone.png")
 	assertAccessible(t, ctx, "identifier page, phone tab, blink mode with Geetest")
 	browse(t, ctx, "ask for a code through Geetest", chromedp.Steps(

@@ -101,6 +101,8 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 			"CORE_AUTH_URL":      core.AuthURL(),
 			"GRAPHQL_ENDPOINT":   core.GraphQLURL(),
 			"GEETEST_SCRIPT_URL": core.GeetestScriptURL(),
+			// Its Telegram "confirms" as soon as Telegram is opened.
+			"TELEGRAM_PASSPORT_SCRIPT_URL": core.TelegramScriptURL(),
 		}
 	}
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -93,8 +94,20 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	if start == nil {
 		t.Fatalf("the demo app lists no client:\n%s", excerpt(home.Body))
 	}
-	if page := b.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ports["demo-port"], strings.ReplaceAll(start[1], "&amp;", "&"))).Last(); page.URL.Path != "/login" || page.Status != http.StatusOK || !flowPattern.MatchString(page.Body) {
-		t.Errorf("a sign-in ended on %s %d", page.URL.Path, page.Status)
+	login := b.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ports["demo-port"], strings.ReplaceAll(start[1], "&amp;", "&"))).Last()
+	if login.URL.Path != "/login" || login.Status != http.StatusOK || !flowPattern.MatchString(login.Body) {
+		t.Errorf("a sign-in ended on %s %d", login.URL.Path, login.Status)
+	}
+	// Telegram Passport is offered for a Telegram country (the stand-in's US),
+	// and its page loads the stand-in's Telegram script.
+	phonePage := b.Get(serviceURL + "/login/identify?flow=" + flowID(t, login) + "&method=phone").Last()
+	if !strings.Contains(phonePage.Body, `value="telegram"`) {
+		t.Errorf("dev's phone form offers no Telegram:\n%s", excerpt(phonePage.Body))
+	}
+	tg := b.Post(serviceURL+"/login/identify", url.Values{"flow": {flowID(t, login)}, "action": {"continue"}, "method": {"phone"},
+		"country": {"US"}, "phone": {"2015550161"}, "channel": {"telegram"}}).Last()
+	if tg.URL.Path != "/login/telegram" || !strings.Contains(tg.Body, coreURL+"/static/telegram-passport.js") {
+		t.Errorf("dev's Telegram sign-in ended on %s %d:\n%s", tg.URL.Path, tg.Status, excerpt(tg.Body))
 	}
 
 	// The account page's client is registered: /account signs in through Hydra.

@@ -240,24 +240,33 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accou
 			AccountsElsewhere: cfg.Blink(),
 			GeetestScriptURL:  cfg.GeetestScriptURL,
 			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
+			TelegramScriptURL: cfg.TelegramPassportScriptURL,
 		},
 	}
 }
 
-// geetestOrigins are the origins a page carrying Geetest's gt.js loads from:
-// the script's own, and for Geetest's hosted script the API and static hosts
-// it calls.
+// geetestHosts are every host Geetest v3's gt.js and the captcha it loads
+// talk to: its API (gettype, get, ajax: JSONP, so scripts), its static files
+// (the captcha's script, styles and images) and their fallbacks as gt.js
+// names them (dn-staticdown.qbox.me; geevisit.com for the API and static
+// files), and its error monitor. A self-hosted gt.js (GEETEST_SCRIPT_URL on
+// our own host, as apps/consent serves it) still loads the captcha from them.
+var geetestHosts = []string{
+	"https://api.geetest.com", "https://static.geetest.com", "https://monitor.geetest.com",
+	"https://dn-staticdown.qbox.me", "https://api.geevisit.com", "https://static.geevisit.com",
+}
+
+// geetestOrigins are the origins a page carrying Geetest's gt.js may load
+// from: the script's own and Geetest's hosts.
 func geetestOrigins(scriptURL string) []string {
 	u, err := url.Parse(scriptURL)
 	if err != nil || u.Host == "" {
 		return nil
 	}
 	origins := []string{u.Scheme + "://" + u.Host}
-	if strings.HasSuffix(u.Hostname(), "geetest.com") {
-		for _, o := range []string{"https://api.geetest.com", "https://static.geetest.com", "https://monitor.geetest.com"} {
-			if !slices.Contains(origins, o) {
-				origins = append(origins, o)
-			}
+	for _, o := range geetestHosts {
+		if !slices.Contains(origins, o) {
+			origins = append(origins, o)
 		}
 	}
 	return origins

@@ -52,6 +52,9 @@ type Config struct {
 	CoreAuthURL, GraphQLEndpoint string
 	// GeetestScriptURL is the Geetest v3 script the blink phone page loads.
 	GeetestScriptURL string
+	// TelegramPassportScriptURL is Telegram's Passport script the blink
+	// Telegram page loads; empty: Telegram Passport is not offered.
+	TelegramPassportScriptURL string
 	// Tracing is where OpenTelemetry traces go; off without an endpoint.
 	Tracing Tracing
 

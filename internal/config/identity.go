@@ -52,10 +52,24 @@ func loadIdentity(getenv func(string) string, c *Config, fail func(name, format 
 	}
 
 	c.GeetestScriptURL = strings.TrimSpace(orDefault(getenv("GEETEST_SCRIPT_URL"), DefaultGeetestScriptURL))
-	if u, err := url.Parse(c.GeetestScriptURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+	if !browserScriptURL(c.GeetestScriptURL) {
 		// Browsers load it: over http anyone on the path could swap the script.
 		fail("GEETEST_SCRIPT_URL", "must be an https URL (http only to a loopback host, for tests)")
 	}
+	// Telegram's Passport script has no official CDN (Telegram publishes it
+	// for sites to host, as apps/consent does): no default, and without it
+	// the Telegram option is not offered.
+	c.TelegramPassportScriptURL = strings.TrimSpace(getenv("TELEGRAM_PASSPORT_SCRIPT_URL"))
+	if c.TelegramPassportScriptURL != "" && !browserScriptURL(c.TelegramPassportScriptURL) {
+		fail("TELEGRAM_PASSPORT_SCRIPT_URL", "must be an https URL (http only to a loopback host, for tests)")
+	}
+}
+
+// browserScriptURL reports whether a script the sign-in pages load from
+// elsewhere is https (or http to a loopback host, for tests).
+func browserScriptURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname())))
 }
 
 // parseCoreURL accepts https anywhere and http only to a host that cannot be

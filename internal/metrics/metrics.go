@@ -28,6 +28,7 @@ type Metrics struct {
 	limitRefusals   *prometheus.CounterVec
 	hydraDuration   *prometheus.HistogramVec
 	coreDuration    *prometheus.HistogramVec
+	coreGraphQLUp   prometheus.Gauge
 	ready           prometheus.Gauge
 	// untrustedForwarded counts requests carrying X-Forwarded-For from a
 	// peer outside TRUSTED_PROXIES; /readyz reports it too.
@@ -66,6 +67,10 @@ func New() *Metrics {
 			Help:    "Time of calls to Blink core's auth API and GraphQL (IDENTITY_SOURCE=blink), by operation and outcome (ok, limited, refused, error, unavailable).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"operation", "outcome"}),
+		coreGraphQLUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "core_graphql_up",
+			Help: "IDENTITY_SOURCE=blink: 1 when the last call to Blink core's GraphQL got an answer, 0 when it was unreachable, timed out, 5xx or unreadable (sign-in goes on without it).",
+		}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "ready",
 			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
@@ -76,7 +81,7 @@ func New() *Metrics {
 		Help: "Requests carrying X-Forwarded-For from a peer not in TRUSTED_PROXIES (the header is ignored). Growing behind your own proxy means TRUSTED_PROXIES misses it and every client shares its address.",
 	}, func() float64 { return float64(m.untrustedForwarded.Load()) })
 	m.registry.MustRegister(untrusted)
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready,
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.coreGraphQLUp, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -146,15 +151,25 @@ func (m *Metrics) UntrustedForwardedCount() uint64 {
 	return m.untrustedForwarded.Load()
 }
 
+// CoreGraphQL records whether Blink core's GraphQL answered the last call.
+func (m *Metrics) CoreGraphQL(up bool) {
+	if m != nil {
+		setBool(m.coreGraphQLUp, up)
+	}
+}
+
+func setBool(g prometheus.Gauge, b bool) {
+	if b {
+		g.Set(1)
+	} else {
+		g.Set(0)
+	}
+}
+
 // SetReady records the result of a readiness check.
 func (m *Metrics) SetReady(ready bool) {
-	if m == nil {
-		return
-	}
-	if ready {
-		m.ready.Set(1)
-	} else {
-		m.ready.Set(0)
+	if m != nil {
+		setBool(m.ready, ready)
 	}
 }
 

@@ -24,6 +24,8 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/identify", login.HandleIdentify(d.Login))
 	r.Method(http.MethodGet, "/login/code", login.HandleCodePage(d.Login))
 	r.Method(http.MethodPost, "/login/code", login.HandleCode(d.Login))
+	r.Method(http.MethodGet, "/login/telegram", login.HandleTelegramPage(d.Login))
+	r.Method(http.MethodPost, "/login/telegram", login.HandleTelegram(d.Login))
 	r.Method(http.MethodGet, "/login/totp", login.HandleTOTPPage(d.Login))
 	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
 	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))

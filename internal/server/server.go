@@ -117,6 +117,12 @@ func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *
 				code = http.StatusServiceUnavailable
 				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
 			}
+			// What sign-ins last met at core's GraphQL, which they can do without.
+			if g, ok := core.(interface{ GraphQLFailing() bool }); ok && g.GraphQLFailing() {
+				status["blink_graphql"] = "failing"
+			} else if ok {
+				status["blink_graphql"] = "ok"
+			}
 		}
 		// Not a readiness condition: a hint for whoever reads the body that
 		// TRUSTED_PROXIES misses the proxy in front (every client would

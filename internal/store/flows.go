@@ -303,10 +303,13 @@ const (
 	// (expired, used, or unknown to it); unlike our own failures, the page
 	// says so, since only a new code can help.
 	CodeGone
+	// CodePending: a remote source has no answer yet (Telegram has not
+	// confirmed); the check is counted against the flow's tries, not as a failure.
+	CodePending
 )
 
 func (v Verdict) String() string {
-	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked", "gone"}[v]
+	return [...]string{"accepted", "wrong", "expired", "used", "locked", "identity-locked", "gone", "pending"}[v]
 }
 
 // CodeLimits are the per-code and per-identity failure limits.

@@ -168,6 +168,10 @@ type RemoteAccount struct {
 	EmailVerified bool
 	Phone         string
 	PhoneVerified bool
+	// Partial: the source could not give the claims (Blink core's GraphQL
+	// down), only the id; the row keeps the email and phone it knows, and the
+	// identifier the flow proved is added.
+	Partial bool
 }
 
 // RemoteVerdict is a remote source's answer to a code.
@@ -177,6 +181,9 @@ type RemoteVerdict struct {
 	// Gone, with Wrong: the source says the code can no longer be checked
 	// (expired, used, unknown to it): the verdict is CodeGone.
 	Gone bool
+	// Pending: the source has no answer yet (Telegram Passport not confirmed
+	// yet): the check counts against the flow's tries, not our failure limits.
+	Pending bool
 	// Account is the account signed in, unless a second factor is due.
 	Account RemoteAccount
 	// SecondFactor: the account has an authenticator; State is what the
@@ -249,6 +256,10 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 				verdict = CodeGone
 			}
 			return recordEvents(ctx, tx, failures)
+		}
+		if v.Pending {
+			verdict = CodePending
+			return nil
 		}
 		var userID *string
 		if !v.SecondFactor {
@@ -337,7 +348,7 @@ func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (strin
 	switch f.Channel {
 	case "email":
 		a.Email, a.EmailVerified = f.Identifier, true
-	case "sms", "whatsapp":
+	case "sms", "whatsapp", "telegram":
 		a.Phone, a.PhoneVerified = f.Identifier, true
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND (email = $2 OR phone = $3)
@@ -350,11 +361,15 @@ func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (strin
 	if _, err := tx.Exec(ctx, `UPDATE users SET phone = NULL WHERE id <> $1::uuid AND phone = $2`, a.ID, nullIfEmpty(a.Phone)); err != nil {
 		return "", fmt.Errorf("store: unable to keep an account: %w", err)
 	}
+	// A partial account ($6) overwrites only what it carries.
 	_, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, phone, phone_verified)
 		VALUES ($1::uuid, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_verified = excluded.email_verified,
-			phone = excluded.phone, phone_verified = excluded.phone_verified`,
-		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified)
+		ON CONFLICT (id) DO UPDATE SET
+			email = CASE WHEN $6 AND excluded.email IS NULL THEN users.email ELSE excluded.email END,
+			email_verified = CASE WHEN $6 AND excluded.email IS NULL THEN users.email_verified ELSE excluded.email_verified END,
+			phone = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone ELSE excluded.phone END,
+			phone_verified = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone_verified ELSE excluded.phone_verified END`,
+		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified, a.Partial)
 	if err != nil {
 		return "", fmt.Errorf("store: unable to keep an account: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/ids"
@@ -33,6 +34,29 @@ type Client struct {
 	http       *http.Client
 	// Observer, when set, hears of every call to core: its operation, outcome and time.
 	Observer Observer
+	// graphqlFailing is whether the last GraphQL call got no usable answer
+	// (GraphQLFailing).
+	graphqlFailing atomic.Bool
+}
+
+// GraphQLObserver is an Observer that also hears whether core's GraphQL
+// answered (the metrics' blink_consent_core_graphql_up).
+type GraphQLObserver interface {
+	CoreGraphQL(up bool)
+}
+
+// GraphQLFailing reports whether the last call to core's GraphQL (a
+// sign-in's `me`, the country list, a readiness check) got no usable answer:
+// unreachable, timed out, 5xx, or a body this client cannot read. Sign-in
+// goes on without it; /readyz reports it.
+func (c *Client) GraphQLFailing() bool { return c.graphqlFailing.Load() }
+
+func (c *Client) noteGraphQL(err error) {
+	failing := errors.Is(err, ErrUnavailable)
+	c.graphqlFailing.Store(failing)
+	if o, ok := c.Observer.(GraphQLObserver); ok {
+		o.CoreGraphQL(!failing)
+	}
 }
 
 // Observer records calls to core (the metrics).
@@ -618,7 +642,8 @@ func (c *Client) graphql(ctx context.Context, route, operation, query, authToken
 // graphqlWith sends one GraphQL document. An answer whose data is null
 // because core's permission layer refused the bearer token (NOT_AUTHORIZED,
 // as a mutation of a non-null payload answers) is ErrSessionRejected.
-func (c *Client) graphqlWith(ctx context.Context, route, operation, query string, variables map[string]any, authToken string, data any, secrets ...string) error {
+func (c *Client) graphqlWith(ctx context.Context, route, operation, query string, variables map[string]any, authToken string, data any, secrets ...string) (err error) {
+	defer func() { c.noteGraphQL(err) }()
 	secrets = append(secrets, authToken)
 	payload, err := json.Marshal(map[string]any{"operationName": operation, "query": query, "variables": variables})
 	if err != nil {

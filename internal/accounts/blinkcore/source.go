@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -68,8 +69,14 @@ func (s Source) NewBotCheck(ctx context.Context, clientIP string) (accounts.BotC
 	return accounts.BotCheck{ID: c.ID, Challenge: c.ChallengeCode, NewCaptcha: c.NewCaptcha, Offline: c.FailbackMode}, nil
 }
 
-// countriesFor is how long core's country list is used before it is asked again.
-const countriesFor = 10 * time.Minute
+// countriesFor is how long core's country list is used before it is asked
+// again; after a failed ask, the last list is served for countriesRetry
+// before core is asked again, so an outage of core's GraphQL does not make
+// every phone page wait for it.
+const (
+	countriesFor   = 10 * time.Minute
+	countriesRetry = 30 * time.Second
+)
 
 // countryCache keeps core's country list in memory: a copy of core's
 // configuration, not state, so each replica may hold its own.
@@ -77,30 +84,42 @@ type countryCache struct {
 	mu      sync.Mutex
 	list    []accounts.Country
 	fetched time.Time
+	failed  time.Time
 }
 
-// Countries is core's globals.supportedCountries with the channels a code
-// can go by here (SMS and WhatsApp; Telegram Passport is not offered). When
-// core cannot be asked, the last list it gave is used.
+// Countries is core's globals.supportedCountries with the channels a sign-in
+// can use here: SMS, WhatsApp and Telegram Passport. When
+// core cannot be asked, the last list it gave is used (stale); with no list
+// yet, it is accounts.ErrUnavailable, and the phone form says so while email
+// sign-in goes on.
 func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 	c := s.countries
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.list != nil && time.Since(c.fetched) < countriesFor {
-		return c.list, nil
+	list, fresh, failedLately := c.list, time.Since(c.fetched) < countriesFor, time.Since(c.failed) < countriesRetry
+	c.mu.Unlock()
+	if list != nil && (fresh || failedLately) {
+		return list, nil
 	}
+	// Asked outside the lock: with no list yet, each page asks (bounded by
+	// MeTimeout) rather than queueing behind another's wait.
+	ctx, cancel := context.WithTimeout(ctx, MeTimeout)
+	defer cancel()
 	got, err := s.core.SupportedCountries(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
+		c.failed = time.Now()
+		slog.WarnContext(ctx, "blink core: the country list is unavailable", "err", err, "stale", c.list != nil)
 		if c.list != nil {
 			return c.list, nil
 		}
 		return nil, mapError(err)
 	}
-	var list []accounts.Country
+	list = []accounts.Country{}
 	for _, country := range got {
 		var channels []string
 		for _, ch := range country.Channels {
-			if ch == "sms" || ch == "whatsapp" {
+			if ch == "sms" || ch == "whatsapp" || ch == "telegram" {
 				channels = append(channels, ch)
 			}
 		}
@@ -108,7 +127,7 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 			list = append(list, accounts.Country{ID: country.ID, Channels: channels})
 		}
 	}
-	c.list, c.fetched = list, time.Now()
+	c.list, c.fetched, c.failed = list, time.Now(), time.Time{}
 	return list, nil
 }
 
@@ -152,6 +171,9 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 			{Bucket: bucket, Key: req.Identifier, Limit: perIdentifier},
 		},
 		Send: func(ctx context.Context) ([]byte, error) {
+			if req.Channel == "telegram" {
+				return s.telegramRequest(ctx, f.ID, req.ClientIP, req.Identifier)
+			}
 			if req.Channel == "email" {
 				id, err := s.core.EmailCode(ctx, req.ClientIP, req.Identifier)
 				if err != nil {
@@ -172,31 +194,43 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 }
 
 // VerifyCode checks the code with /email/login or /phone/login (an unknown
-// phone becomes a new Blink account there, as with apps/consent). Without an
-// authenticator, the account's id and claims come from `me` with the auth
-// token, which is then dropped; with one, the token is kept sealed for the
+// phone becomes a new Blink account there, as with apps/consent), or — for a
+// Telegram flow — asks /telegram-passport/login whether Telegram confirmed
+// (store.CodePending until it has). Without an authenticator, the subject is
+// the id core's login answer names and `me` gives the claims (claims); the
+// auth token is then dropped. With one, the token is kept sealed for the
 // authenticator step.
 func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
 	f := req.Flow
+	tries := s.limits.Code.TriesPerCode
+	if f.Channel == "telegram" {
+		tries = TelegramChecks
+	}
 	return s.store.VerifyRemote(ctx, store.RemoteVerify{
 		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
 		IPKey: req.IPKey, PerIP: s.limits.FailPerIP, PerIdentifier: s.limits.FailPerIdentifier,
-		Tries: s.limits.Code.TriesPerCode,
+		Tries: tries,
 		Check: func(ctx context.Context, f store.Flow) (store.RemoteVerdict, error) {
-			code, ok := codes.Normalize(req.Code)
-			if !ok {
-				// Not six digits: a wrong code, counted, without asking core.
-				return store.RemoteVerdict{Wrong: true}, nil
-			}
 			var login Login
 			var err error
-			if f.Channel == "email" {
+			code, ok := codes.Normalize(req.Code)
+			switch {
+			case f.Channel == "telegram":
+				// No code: Telegram Passport confirms the phone, or not yet.
+				var pending bool
+				if login, pending, err = s.telegramLogin(ctx, f, req.ClientIP); pending {
+					return store.RemoteVerdict{Pending: true}, nil
+				}
+			case !ok:
+				// Not six digits: a wrong code, counted, without asking core.
+				return store.RemoteVerdict{Wrong: true}, nil
+			case f.Channel == "email":
 				var id string
 				if id, err = s.open(f); err != nil {
 					return store.RemoteVerdict{}, err
 				}
 				login, err = s.core.EmailLogin(ctx, req.ClientIP, id, code)
-			} else {
+			default:
 				login, err = s.core.PhoneLogin(ctx, req.ClientIP, f.Identifier, code)
 			}
 			if errors.Is(err, ErrWrongCode) {
@@ -214,10 +248,7 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 				state, err := s.seal(f.ID, []byte(login.AuthToken))
 				return store.RemoteVerdict{SecondFactor: true, State: state}, err
 			}
-			a, err := s.account(ctx, login.AuthToken)
-			if err != nil {
-				return store.RemoteVerdict{}, err
-			}
+			a := s.claims(ctx, login.ID, login.AuthToken)
 			kept, err := s.keepToken(f, a.ID, login.AuthToken)
 			return store.RemoteVerdict{Account: a, Token: kept}, err
 		},
@@ -258,12 +289,41 @@ func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.
 	})
 }
 
+// MeTimeout bounds the GraphQL calls of a sign-in (`me`, the country list):
+// core's GraphQL (behind its router and Oathkeeper) is a dependency
+// apps/consent does not have for email and phone sign-ins, so a slow one must
+// not hold the sign-in (and the flow's transaction) for the client's full 10 s.
+const MeTimeout = 3 * time.Second
+
+// account reads the account an elevated token belongs to (after the
+// authenticator step, where core's login answer names no one): `me` is the
+// only source of the subject then, as with apps/consent.
 func (s Source) account(ctx context.Context, token string) (store.RemoteAccount, error) {
+	ctx, cancel := context.WithTimeout(ctx, MeTimeout)
+	defer cancel()
 	me, err := s.core.Me(ctx, token)
 	if err != nil {
 		return store.RemoteAccount{}, mapError(err)
 	}
 	return store.RemoteAccount{ID: me.ID, Email: me.Email, EmailVerified: me.EmailVerified, Phone: me.Phone, PhoneVerified: me.PhoneVerified}, nil
+}
+
+// claims is the account core's login answer named (id, the subject, as
+// apps/consent takes it), with the claims `me` gives. When `me` fails (the
+// GraphQL router down or slow) or names someone else, the sign-in goes on
+// with the identifier the flow just proved, and the account's row keeps the
+// email or phone it already knows (Partial): a GraphQL outage never takes
+// sign-in down, and never blanks a claim.
+func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccount {
+	a, err := s.account(ctx, token)
+	if err == nil && a.ID != id {
+		err = fmt.Errorf("%w: me names another account than the login answer", accounts.ErrUnavailable)
+	}
+	if err != nil {
+		slog.WarnContext(ctx, "blink core: me unavailable, signing in with the verified identifier only", "err", err)
+		return store.RemoteAccount{ID: id, Partial: true}
+	}
+	return a
 }
 
 // CompleteFlow completes the flow with the account core proved (kept in the
@@ -294,6 +354,8 @@ func mapError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case mapTelegram(err) != nil:
+		return mapTelegram(err)
 	case errors.As(err, &limited):
 		retry := limited.RetryAfter
 		if retry <= 0 {

@@ -117,6 +117,7 @@ type Standin struct {
 	seenIPs        []string
 	calls          []Call
 	counters       limiter
+	telegram       *telegramState // telegram.go
 }
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves until Close.
@@ -360,6 +361,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (s *Standin) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /static/gt.js", serveGeetestScript)
+	mux.HandleFunc("GET "+telegramScriptPath, serveTelegramScript)
+	mux.HandleFunc("GET "+telegramConfirmPath, s.telegramConfirm)
 	mux.HandleFunc("/auth/", s.auth)
 	mux.HandleFunc("/graphql", s.graphql)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -506,6 +509,10 @@ func (s *Standin) auth(w http.ResponseWriter, r *http.Request) {
 		route = s.phoneCode
 	case "/phone/login":
 		route = s.phoneLogin
+	case "/telegram-passport/request-params":
+		route = s.telegramRequestParams
+	case "/telegram-passport/login":
+		route = s.telegramLogin
 	}
 	if route == nil || r.Method != http.MethodPost {
 		http.Error(w, "Cannot "+r.Method+" "+r.URL.Path, http.StatusNotFound)
