@@ -235,6 +235,8 @@ const (
 	blockHour          = time.Hour
 	blockFailedLoginIP = 4 * time.Hour
 	blockProvider      = 10 * time.Minute
+	// Core blocks a phone for 4 hours after 5 Telegram nonce requests in an hour.
+	blockTelegramNoncePhone = 4 * time.Hour
 )
 
 func limit(what string, block time.Duration, route string, a answer, secrets ...string) error {

@@ -71,9 +71,9 @@ func (c *Client) TelegramRequestParams(ctx context.Context, ip, phone string) (T
 	case e.text == textTelegramDisabled:
 		return TelegramParams{}, fail(ErrTelegramDisabled, route, a)
 	case e.text == textTelegramNonceIP:
-		return TelegramParams{}, limit(LimitIP, route, a)
+		return TelegramParams{}, limit(LimitIP, blockHour, route, a)
 	case e.text == textTelegramNoncePhone:
-		return TelegramParams{}, limit(LimitIdentifier, route, a)
+		return TelegramParams{}, limit(LimitIdentifier, blockTelegramNoncePhone, route, a)
 	case e.text == textInvalidChannel:
 		return TelegramParams{}, fail(ErrInvalidChannel, route, a)
 	case e.text == textMissingInputsTP, strings.Contains(e.text, "(code: InvalidPhoneNumber"):
@@ -126,11 +126,13 @@ func (c *Client) TelegramLogin(ctx context.Context, ip, nonce, phone string) (Lo
 		case e.text == textInvalidChannel:
 			return Login{}, fail(ErrInvalidChannel, route, a, nonce)
 		case e.text == textLoginIPLimit:
-			return Login{}, limit(LimitIP, route, a, nonce)
+			return Login{}, limit(LimitIP, blockFailedLoginIP, route, a, nonce)
 		case e.text == textLoginPhoneLimit:
-			return Login{}, limit(LimitIdentifier, route, a, nonce)
-		case e.text == textIPNotOnboarding, e.text == textPhoneNotAllowed:
+			return Login{}, limit(LimitIdentifier, blockHour, route, a, nonce)
+		case e.text == textPhoneNotAllowed:
 			return Login{}, fail(ErrNotAllowedToRegister, route, a, nonce)
+		case e.text == textIPNotOnboarding:
+			return Login{}, fail(ErrNetworkNotAllowedToRegister, route, a, nonce)
 		}
 	}
 	return Login{}, unexpected(route, a, nonce)

@@ -43,7 +43,7 @@ func TestTelegramLoginAnswers(t *testing.T) {
 		{"channel", 401, `{"error":"Invalid channel"}`, ErrInvalidChannel},
 		{"ip limit", 401, `{"error":"Too many login attempts on same network, please wait for a while and try again."}`, limitIs(LimitIP)},
 		{"phone limit", 401, `{"error":"Too many login attempts, please wait for a while and try again."}`, limitIs(LimitIdentifier)},
-		{"onboarding ip", 401, `{"error":"This IP address is not allowed to onboard."}`, ErrNotAllowedToRegister},
+		{"onboarding ip", 401, `{"error":"This IP address is not allowed to onboard."}`, ErrNetworkNotAllowedToRegister},
 		{"onboarding phone", 401, `{"error":"This phone number is not allowed to onboard."}`, ErrNotAllowedToRegister},
 		{"disabled", 400, `{"error":"Telegram passport authentication is not enabled"}`, ErrTelegramDisabled},
 		{"missing", 400, `{"error":"missing inputs"}`, ErrInvalidInput},
