@@ -182,6 +182,11 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")
 	}
 	loadIdentity(getenv, &c, fail)
+	if c.Blink() && c.Registration == "none" {
+		// Core registers an unknown phone itself when it checks the code: we
+		// could not keep the promise, so refuse rather than ignore it.
+		fail("REGISTRATION", "none cannot hold with IDENTITY_SOURCE=blink: Blink core makes an account of an unknown phone number itself; leave REGISTRATION unset (or phone) with IDENTITY_SOURCE=blink")
+	}
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	loadRetention(getenv, &c, fail)
 	loadTracing(getenv, &c, fail)
