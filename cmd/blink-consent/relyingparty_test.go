@@ -60,6 +60,8 @@ type browser struct {
 	// proxy (127.0.0.1), which names it in X-Forwarded-For. Each browser gets
 	// its own from the documentation ranges, so rate limits are per test.
 	IP string
+	// Header is sent on every request as well (a browser's own headers).
+	Header http.Header
 }
 
 var browserCount atomic.Int64
@@ -143,6 +145,9 @@ func (b *browser) do(first func() (*http.Request, error)) journey {
 		if req.URL.Host == "127.0.0.1:1" {
 			j.Callback = req.URL
 			return j
+		}
+		for k, v := range b.Header {
+			req.Header[k] = v
 		}
 		req.Header.Set("X-Forwarded-For", b.IP)
 		resp, err := b.http.Do(req)
