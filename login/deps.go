@@ -33,6 +33,7 @@ type Store interface {
 	FlowForBrowser(ctx context.Context, id string, browserHash []byte) (store.Flow, error)
 	ClearIdentifier(ctx context.Context, id string, browserHash []byte) error
 	ReopenFlow(ctx context.Context, id string) error
+	ForgetFlowState(ctx context.Context, id string) error
 }
 
 // Settings are the login flow's knobs.

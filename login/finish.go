@@ -25,8 +25,9 @@ func (d Deps) next(w http.ResponseWriter, r *http.Request, f store.Flow) {
 
 // finish completes the flow and accepts the login at Hydra, once. The account
 // is the one the verifying code was issued to (the store reads it through
-// that code); a disabled account gets the "disabled" page and Hydra hears
-// nothing.
+// that code); for a disabled account Hydra gets a reject (access_denied), so
+// the challenge can never be accepted later (say, once the account is enabled
+// again), and the person gets the "disabled" page.
 func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
@@ -42,6 +43,11 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		case !done:
 			slog.InfoContext(ctx, "sign-in refused: account disabled", "flow", f.ID, "client", f.ClientID, "ip", ip)
 			d.Metrics.SignIn(f.Channel, "disabled")
+			if _, err := d.Hydra.RejectLogin(ctx, f.Challenge, hydra.Rejection{
+				Error: "access_denied", Description: "This account can no longer sign in.",
+			}); err != nil {
+				return "", err
+			}
 			return "", web.ErrAccountDisabled
 		}
 		accept := hydra.AcceptLogin{
@@ -73,11 +79,16 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
 }
 
-// cancel rejects the login with access_denied.
+// cancel rejects the login with access_denied. What the identity source kept
+// in the flow (Blink core's auth token at the authenticator step) is dropped
+// first: the flow will not go on.
 func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
 	d.Metrics.SignIn(f.Channel, "cancelled")
 	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+		if err := d.Store.ForgetFlowState(r.Context(), f.ID); err != nil {
+			return "", err
+		}
 		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
 			Error: "access_denied", Description: "The resource owner denied the request",
 		})

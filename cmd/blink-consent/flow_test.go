@@ -144,6 +144,15 @@ func TestDisabledUserOnRememberedSessionIsRejected(t *testing.T) {
 	if q.Get("error") != "access_denied" || q.Get("code") != "" {
 		t.Fatalf("disabled user: callback %v, want error=access_denied and no code", q)
 	}
+	// Refused at the login step itself, not accepted there and denied by
+	// the consent step later.
+	challenge := loginChallenge(t, j)
+	if a := testSpy.Accepts(challenge); len(a) != 0 {
+		t.Errorf("Hydra accepted the disabled account's remembered sign-in %d time(s)", len(a))
+	}
+	if n := testSpy.LoginRejects(challenge); n != 1 {
+		t.Errorf("Hydra received %d rejects at the login step, want 1", n)
+	}
 }
 
 func TestDeletedUserOnRememberedSessionIsRejected(t *testing.T) {

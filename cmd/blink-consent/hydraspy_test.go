@@ -30,9 +30,10 @@ type hydraSpy struct {
 	holdAccepts atomic.Int64
 }
 
-// spyCall is one admin call as it reached Hydra: its path and trace context.
+// spyCall is one admin call as it reached Hydra: its path, the login
+// challenge it names (if any) and its trace context.
 type spyCall struct {
-	Method, Path, Traceparent string
+	Method, Path, LoginChallenge, Traceparent, Baggage string
 }
 
 // loginAccept is one accept body Hydra answered with 200.
@@ -73,7 +74,8 @@ func startHydraSpy(adminURL string) (*hydraSpy, error) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		s.mu.Lock()
-		s.calls = append(s.calls, spyCall{Method: r.Method, Path: r.URL.Path, Traceparent: r.Header.Get("traceparent")})
+		s.calls = append(s.calls, spyCall{Method: r.Method, Path: r.URL.Path, LoginChallenge: r.URL.Query().Get("login_challenge"),
+			Traceparent: r.Header.Get("traceparent"), Baggage: r.Header.Get("baggage")})
 		s.mu.Unlock()
 		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/requests/login/accept") {
 			time.Sleep(time.Duration(s.holdAccepts.Load()))
@@ -98,6 +100,17 @@ func (s *hydraSpy) Accepts(challenge string) []loginAccept {
 		}
 	}
 	return out
+}
+
+// LoginRejects counts the login rejects Hydra received for challenge.
+func (s *hydraSpy) LoginRejects(challenge string) int {
+	n := 0
+	for _, c := range s.Calls() {
+		if c.Method == http.MethodPut && strings.HasSuffix(c.Path, "/requests/login/reject") && c.LoginChallenge == challenge {
+			n++
+		}
+	}
+	return n
 }
 
 // Calls returns every admin call Hydra received through the spy.

@@ -62,6 +62,8 @@ type browser struct {
 	IP string
 	// Lang, when set, is sent as Accept-Language.
 	Lang string
+	// Header is sent on every request as well (a browser's own headers).
+	Header http.Header
 }
 
 var browserCount atomic.Int64
@@ -145,6 +147,9 @@ func (b *browser) do(first func() (*http.Request, error)) journey {
 		if req.URL.Host == "127.0.0.1:1" {
 			j.Callback = req.URL
 			return j
+		}
+		for k, v := range b.Header {
+			req.Header[k] = v
 		}
 		req.Header.Set("X-Forwarded-For", b.IP)
 		if b.Lang != "" {

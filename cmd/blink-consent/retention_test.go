@@ -15,11 +15,13 @@ import (
 )
 
 // A replica starting up purges what RETENTION (default 7 days) no longer keeps,
-// and nothing fresh.
+// and nothing fresh; an identity lock still in force stays however old its
+// last failure is.
 func TestServePurgesSpentRows(t *testing.T) {
 	exec(t, `INSERT INTO used_challenges (hash, used_at) VALUES ('retention-old', now() - interval '8 days'), ('retention-fresh', now() - interval '6 days');
 		INSERT INTO rate_events (bucket, key, at) VALUES ('send-email', 'retention-old', now() - interval '8 days'), ('send-email', 'retention-fresh', now() - interval '6 days');
 		INSERT INTO identity_failures (identifier, failures, updated_at) VALUES ('retention-old', 100, now() - interval '8 days'), ('retention-fresh', 100, now() - interval '6 days');
+		INSERT INTO identity_failures (identifier, failures, updated_at, locked_until) VALUES ('retention-locked', 100, now() - interval '8 days', now() + interval '1 hour');
 		INSERT INTO outbox (channel, destination, sealed, status, not_after, created_at)
 			VALUES ('email', 'retention-old', 's', 'sent', now() - interval '8 days', now() - interval '8 days'),
 			       ('email', 'retention-fresh', 's', 'sent', now() - interval '6 days', now() - interval '6 days')`)
@@ -48,15 +50,19 @@ func TestServePurgesSpentRows(t *testing.T) {
 		+ (SELECT count(*) FROM identity_failures WHERE identifier = 'retention-fresh') + (SELECT count(*) FROM outbox WHERE destination = 'retention-fresh')`); n != 4 {
 		t.Errorf("%d of the 4 fresh rows are left", n)
 	}
+	if n := queryInt(t, `SELECT count(*) FROM identity_failures WHERE identifier = 'retention-locked' AND failures = 100 AND locked_until > now()`); n != 1 {
+		t.Error("the purge deleted an identity lock still in force")
+	}
 }
 
 func TestServeRefusesARateWindowLongerThanRetention(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": testStack.DatabaseURL, "HYDRA_ADMIN_URL": "http://127.0.0.1:1", "PUBLIC_URL": "http://127.0.0.1:2",
-		"DEV_MODE": "true", "SECRET_KEY": strings.Repeat("ab", 32), "RETENTION": "24h", "RATE_SEND_IP": "16/48h"}
+		"DEV_MODE": "true", "SECRET_KEY": strings.Repeat("ab", 32), "RETENTION": "24h", "RATE_SEND_IP": "16/48h", "LOCKOUT_DURATION": "25h"}
 	_, _, err := runCLI(t, env, "serve")
 	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_IP: its window (48h) is longer than RETENTION (24h)") ||
-		!strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (72h) is longer than RETENTION (24h)") {
-		t.Errorf("serve with windows longer than RETENTION: %v", err)
+		!strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (72h) is longer than RETENTION (24h)") ||
+		!strings.Contains(err.Error(), "LOCKOUT_DURATION: 25h is longer than RETENTION (24h)") {
+		t.Errorf("serve with windows and a lockout longer than RETENTION: %v", err)
 	}
 }
 

@@ -42,6 +42,45 @@ func tracedStack(t *testing.T, name string, env map[string]string) (*stack, *hyd
 	return st, spy
 }
 
+// browserUserAgent is the user agent of the traced browsers: it must not
+// leave the process (otelhttp records it as user_agent.original).
+const browserUserAgent = "Mozilla/5.0 (BlinkReviewPhone 15) TracedBrowser/15.0"
+
+// tracedBrowser is a browser whose requests come through the trusted proxy
+// with its own user agent and baggage, as an ingress that does not strip the
+// browser's headers would pass them on.
+func tracedBrowser(t *testing.T) *browser {
+	b := newBrowser(t)
+	b.Header = http.Header{"User-Agent": {browserUserAgent}, "Baggage": {"chosen=by-the-browser"}}
+	return b
+}
+
+// checkNothingOfTheBrowserLeft fails when the collector received the
+// browser's user agent (or any user_agent attribute), or when Hydra or core
+// received baggage: inbound baggage is never passed on, even from a trusted
+// proxy.
+func checkNothingOfTheBrowserLeft(t *testing.T, rcv *otlptest.Receiver, hydra []spyCall, core []corestandin.Call) {
+	t.Helper()
+	for _, s := range []string{browserUserAgent, "TracedBrowser", "user_agent"} {
+		if rcv.Contains(s) {
+			t.Errorf("the collector received %q (the browser's user agent)", s)
+		}
+	}
+	for _, c := range hydra {
+		if c.Baggage != "" {
+			t.Errorf("Hydra's %s %s received baggage %q", c.Method, c.Path, c.Baggage)
+		}
+	}
+	for _, c := range core {
+		if c.Baggage != "" {
+			t.Errorf("core's %s received baggage %q", c.Path, c.Baggage)
+		}
+	}
+	if len(hydra) == 0 {
+		t.Error("the spy saw no call to Hydra: the check would prove nothing")
+	}
+}
+
 // One email sign-in with a consent page, exported to an in-process OTLP
 // collector: each request's trace holds its route span, the Hydra calls and
 // the queries made for it; the outbox delivery has its span; Hydra received
@@ -66,7 +105,7 @@ func TestTracesOfAnEmailSignIn(t *testing.T) {
 	const email = "traced.sign.in@example.com"
 	addUser(t, st, email)
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}})
-	b := newBrowser(t)
+	b := tracedBrowser(t)
 
 	start, codePage, code := askCode(t, st, rp, b, st.ServiceURL, email)
 	consentPage := b.Post(st.ServiceURL+"/login/code", codeForm(codePage, code)).Last()
@@ -193,6 +232,7 @@ func TestTracesOfAnEmailSignIn(t *testing.T) {
 			t.Errorf("the collector received %s", what)
 		}
 	}
+	checkNothingOfTheBrowserLeft(t, rcv, spy.Calls(), nil)
 }
 
 // With IDENTITY_SOURCE=blink, each call to Blink core is a child span of the
@@ -206,7 +246,7 @@ func TestTracesOfABlinkEmailSignIn(t *testing.T) {
 	t.Cleanup(func() { core.Close() })
 	rcv := otlptest.Start()
 	t.Cleanup(rcv.Close)
-	st, _ := tracedStack(t, "traces_blink", map[string]string{
+	st, spy := tracedStack(t, "traces_blink", map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL,
 		"OTEL_BSP_SCHEDULE_DELAY":     "60000",
 		"IDENTITY_SOURCE":             "blink",
@@ -223,7 +263,7 @@ func TestTracesOfABlinkEmailSignIn(t *testing.T) {
 	const email = "traced.blink@example.com"
 	core.AddIdentity(email, "")
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}, SkipConsent: true})
-	b := newBrowser(t)
+	b := tracedBrowser(t)
 	codePage := blinkIdentify(t, st, b, rp.start(b).Last(), url.Values{"method": {"email"}, "email": {email}})
 	if codePage.URL.Path != "/login/code" || codePage.Status != http.StatusOK {
 		t.Fatalf("asking for a code ended on %s %d", codePage.URL.Path, codePage.Status)
@@ -274,6 +314,7 @@ func TestTracesOfABlinkEmailSignIn(t *testing.T) {
 			t.Errorf("the collector received %s", what)
 		}
 	}
+	checkNothingOfTheBrowserLeft(t, rcv, spy.Calls(), core.Calls())
 }
 
 // A collector that takes the export and never answers holds no request: a

@@ -200,6 +200,11 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("REGISTRATION", "must be phone (a new number becomes an account) or none")
 	}
 	loadIdentity(getenv, &c, fail)
+	if c.Blink() && c.Registration == "none" {
+		// Core registers an unknown phone itself when it checks the code: we
+		// could not keep the promise, so refuse rather than ignore it.
+		fail("REGISTRATION", "none cannot hold with IDENTITY_SOURCE=blink: Blink core makes an account of an unknown phone number itself; leave REGISTRATION unset (or phone) with IDENTITY_SOURCE=blink")
+	}
 	c.SignIn = loadSignIn(getenv, c.DevMode, c.Blink(), fail)
 	if c.PublicURL != nil && !isLoopbackHost(c.PublicURL.Hostname()) && !c.SignIn.TrustedProxiesSet {
 		// Behind an ingress left out of the list, every client has the

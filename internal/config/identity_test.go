@@ -167,3 +167,21 @@ func TestBlinkModeLeavesLimitsToCore(t *testing.T) {
 		t.Errorf("postgres mode: %v %+v %+v", err, c.SignIn.SendPerPhone, c.SignIn.SendPerIP)
 	}
 }
+
+// Core makes an account of an unknown phone itself, so REGISTRATION=none
+// cannot hold in blink mode: it is refused naming both variables, not ignored.
+func TestRegistrationNoneIsRefusedWithBlinkCore(t *testing.T) {
+	_, err := Load(env(blinkEnv(map[string]string{"REGISTRATION": "none"})))
+	if err == nil || !strings.Contains(err.Error(), "REGISTRATION: none cannot hold with IDENTITY_SOURCE=blink") {
+		t.Fatalf("REGISTRATION=none with IDENTITY_SOURCE=blink: %v", err)
+	}
+	for _, ok := range []map[string]string{
+		blinkEnv(map[string]string{"REGISTRATION": "phone"}),
+		blinkEnv(nil),
+		func() map[string]string { m := valid(); m["REGISTRATION"] = "none"; return m }(),
+	} {
+		if _, err := Load(env(ok)); err != nil {
+			t.Errorf("IDENTITY_SOURCE=%q REGISTRATION=%q: %v", ok["IDENTITY_SOURCE"], ok["REGISTRATION"], err)
+		}
+	}
+}

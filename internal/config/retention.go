@@ -31,6 +31,13 @@ func loadRetention(getenv func(string) string, c *Config, fail func(name, format
 	}
 	c.Retention = d
 	s := c.SignIn
+	if s.Lockout > d {
+		// The purge spares a lock in force, but the flows, codes and rate
+		// events that explain it would go while it holds: a lock should never
+		// outlive its own evidence, nor rest on the purge's exception alone.
+		fail("LOCKOUT_DURATION", "%s is longer than RETENTION (%s), after which the failures behind a lock are deleted: shorten LOCKOUT_DURATION or lengthen RETENTION",
+			shortDuration(s.Lockout), shortDuration(d))
+	}
 	for _, l := range []struct {
 		name  string
 		limit Limit

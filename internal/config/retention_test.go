@@ -81,3 +81,21 @@ func TestAuditRetention(t *testing.T) {
 		}
 	}
 }
+
+// A lockout longer than RETENTION would outlive the rows that explain it; it
+// is refused naming both settings. Equal is fine.
+func TestLockoutLongerThanRetentionIsRefused(t *testing.T) {
+	m := valid()
+	m["RETENTION"] = "2h"
+	m["RATE_SEND_PHONE"] = "4/2h"
+	m["RATE_FAIL_IP"] = "20/2h"
+	m["LOCKOUT_DURATION"] = "3h"
+	_, err := Load(env(m))
+	if err == nil || !strings.Contains(err.Error(), "LOCKOUT_DURATION: 3h is longer than RETENTION (2h)") {
+		t.Fatalf("LOCKOUT_DURATION=3h under RETENTION=2h: %v", err)
+	}
+	m["LOCKOUT_DURATION"] = "2h"
+	if c, err := Load(env(m)); err != nil || c.SignIn.Lockout != 2*time.Hour {
+		t.Errorf("LOCKOUT_DURATION=2h under RETENTION=2h: %v %v", c.SignIn.Lockout, err)
+	}
+}

@@ -120,7 +120,7 @@ func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []by
 		if f.VerifiedAt != nil || f.CompletedAt != nil {
 			return ErrFlowState
 		}
-		if _, err := tx.Exec(ctx, `UPDATE login_flows SET channel = NULL, identifier = NULL, user_id = NULL
+		if _, err := tx.Exec(ctx, `UPDATE login_flows SET channel = NULL, identifier = NULL, user_id = NULL, source_state = NULL
 			WHERE id = $1::uuid AND verified_at IS NULL`, id); err != nil {
 			return fmt.Errorf("store: unable to clear a login flow: %w", err)
 		}

@@ -9,13 +9,24 @@ import (
 
 // SetUserDisabled disables (disabled_at = now, kept when already set) or
 // enables the user, audited in the same transaction. ErrNotFound when there
-// is no such user.
+// is no such user. Enabling a row kept only for its disable (Blink core's
+// subject whose email and phone moved to another account) deletes it: the
+// subject's next sign-in caches it again.
 func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled bool, actor string) error {
 	set, action := `disabled_at = coalesce(disabled_at, now())`, "user disabled"
 	if !disabled {
 		set, action = `disabled_at = NULL`, "user enabled"
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if !disabled {
+			tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1::uuid AND email IS NULL AND phone IS NULL`, uuidArg(userID))
+			if err != nil {
+				return fmt.Errorf("store: unable to change a user: %w", err)
+			}
+			if tag.RowsAffected() == 1 {
+				return insertAudit(ctx, tx, AuditEvent{UserID: userID, Action: action, Actor: actor, Result: "ok"})
+			}
+		}
 		tag, err := tx.Exec(ctx, `UPDATE users SET `+set+` WHERE id = $1::uuid`, uuidArg(userID))
 		if err != nil {
 			return fmt.Errorf("store: unable to change a user: %w", err)

@@ -202,9 +202,18 @@ type KeptToken struct {
 	ExpiresAt time.Time
 }
 
-// keepToken keeps v's token, if any, for the account just kept.
+// keepToken keeps v's token, if any, for the account just kept — unless the
+// account is disabled here: its sign-in is refused at completion, so the
+// token would serve nothing.
 func keepToken(ctx context.Context, tx pgx.Tx, v RemoteVerdict, userID string) error {
 	if v.Token == nil {
+		return nil
+	}
+	var disabled bool
+	if err := tx.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM users WHERE id = $1::uuid`, userID).Scan(&disabled); err != nil {
+		return fmt.Errorf("store: unable to read an account: %w", err)
+	}
+	if disabled {
 		return nil
 	}
 	return keepCoreToken(ctx, tx, v.Token.SessionID, userID, v.Token.Sealed, v.Token.ExpiresAt)
@@ -304,7 +313,11 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 			return err
 		}
 		if tries > req.Tries {
+			// No try is left, so the kept auth token can never be used: it goes now.
 			verdict = TOTPLocked
+			if err := forgetFlowState(ctx, tx, f.ID); err != nil {
+				return err
+			}
 			return recordEvents(ctx, tx, failures)
 		}
 		v, err := req.Check(ctx, f)
@@ -336,10 +349,29 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 	return verdict, flow, nil
 }
 
+// ForgetFlowState drops what a remote source kept in the flow between two
+// steps (core's emailLoginId, or its auth token while the authenticator step
+// is due), for a flow that will not go on: the sign-in was cancelled. A flow
+// that completes drops it in CompleteFlow, and the retention purge drops it
+// once the flow expired.
+func (s *Store) ForgetFlowState(ctx context.Context, flowID string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error { return forgetFlowState(ctx, tx, flowID) })
+}
+
+func forgetFlowState(ctx context.Context, tx pgx.Tx, flowID string) error {
+	if _, err := tx.Exec(ctx, `UPDATE login_flows SET source_state = NULL WHERE id = $1::uuid AND source_state IS NOT NULL`, uuidArg(flowID)); err != nil {
+		return fmt.Errorf("store: unable to forget a flow's state: %w", err)
+	}
+	return nil
+}
+
 // keepAccount writes a remote account's claims into the users table under
 // its own id and returns the id. The identifier the flow just proved is
 // verified whatever the source says. An email or phone that moved to this
-// account is taken from the one that had it.
+// account is taken from the one that had it: an active row left with neither
+// is deleted (a cache entry of nothing), but a disabled row stays, its
+// identifiers cleared, since its disabled_at is the only record of the
+// disable — a sign-in of another subject never erases it.
 func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (string, error) {
 	if uuidArg(a.ID) == nil {
 		return "", fmt.Errorf("store: the identity source returned an account id that is not a UUID")
@@ -351,7 +383,7 @@ func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (strin
 	case "sms", "whatsapp", "telegram":
 		a.Phone, a.PhoneVerified = f.Identifier, true
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND (email = $2 OR phone = $3)
+	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND disabled_at IS NULL AND (email = $2 OR phone = $3)
 		AND (email IS NULL OR email = $2) AND (phone IS NULL OR phone = $3)`, a.ID, nullIfEmpty(a.Email), nullIfEmpty(a.Phone)); err != nil {
 		return "", fmt.Errorf("store: unable to keep an account: %w", err)
 	}

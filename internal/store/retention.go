@@ -78,7 +78,20 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 			}
 		}
 	}
-	// Secrets waiting to be used go as soon as they expire, whatever RETENTION says.
+	// Secrets waiting to be used go as soon as they expire, whatever RETENTION says:
+	// the sealed state a remote source kept in an expired flow (Blink core's
+	// auth token or emailLoginId), while the flow itself stays for RETENTION.
+	for {
+		tag, err := conn.Exec(ctx, `UPDATE login_flows SET source_state = NULL WHERE ctid IN (SELECT ctid FROM login_flows
+			WHERE source_state IS NOT NULL AND expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)
+		if err != nil {
+			return purged, true, fmt.Errorf("store: unable to purge login_flows.source_state: %w", err)
+		}
+		purged["login_flows.source_state"] += tag.RowsAffected()
+		if tag.RowsAffected() < purgeBatch {
+			break
+		}
+	}
 	for _, table := range []string{"totp_enrollments", "core_tokens"} {
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+table+` WHERE ctid IN (SELECT ctid FROM `+table+` WHERE expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)

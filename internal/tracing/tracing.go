@@ -102,7 +102,10 @@ func New(ctx context.Context, cfg config.Tracing, version string) (*Tracing, err
 		sdktrace.WithResource(res),
 		sdktrace.WithBatcher(allowlisted{exporter}, batch...),
 	)
-	propagator := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	// W3C trace context only. Baggage is never read nor sent: a trusted
+	// ingress may pass a browser's baggage header through, and whatever it
+	// holds must not reach Hydra or core as if we had said it.
+	propagator := propagation.TraceContext{}
 	// Global for any library that reads it; this package passes its own
 	// provider and propagator explicitly, so several serves in one process
 	// (the tests) each keep theirs.
@@ -155,7 +158,7 @@ func serverSpanName(_ string, r *http.Request) string {
 // Transport gives each call through base made within a traced operation a
 // client span named "<peer> <method> <path>" (the path only: Hydra's
 // challenges travel in the query), and sends the trace context along in
-// traceparent. Calls outside any span (readiness checks) are left alone.
+// traceparent (and tracestate), never baggage. Calls outside any span (readiness checks) are left alone.
 func (t *Tracing) Transport(peer string, base http.RoundTripper) http.RoundTripper {
 	if t == nil {
 		return base

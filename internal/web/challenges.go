@@ -10,7 +10,8 @@ import (
 // ErrChallengeUsed means this service already accepted or rejected the challenge.
 var ErrChallengeUsed = errors.New("the challenge was already used")
 
-// ErrAccountDisabled means the account may not sign in: Hydra was not told.
+// ErrAccountDisabled means the account may not sign in: Hydra was told so (a
+// reject), and the challenge stays used.
 var ErrAccountDisabled = errors.New("the account is disabled")
 
 // ChallengeStore makes Hydra's challenges single-use and remembers where
@@ -39,12 +40,15 @@ func Use(ctx context.Context, st ChallengeStore, challenge string, tell func() (
 	return Finish(ctx, st, challenge, tell)
 }
 
-// Finish runs tell for a challenge already marked used, releasing the mark if tell fails.
+// Finish runs tell for a challenge already marked used, releasing the mark if
+// tell fails — unless it failed with ErrAccountDisabled, which Hydra was told.
 func Finish(ctx context.Context, st ChallengeStore, challenge string, tell func() (string, error)) (string, error) {
 	redirect, err := tell()
 	if err != nil {
-		if rerr := st.ReleaseChallenge(ctx, challenge); rerr != nil {
-			slog.ErrorContext(ctx, "could not release a challenge after Hydra failed", "err", rerr)
+		if !errors.Is(err, ErrAccountDisabled) {
+			if rerr := st.ReleaseChallenge(ctx, challenge); rerr != nil {
+				slog.ErrorContext(ctx, "could not release a challenge after Hydra failed", "err", rerr)
+			}
 		}
 		return "", err
 	}

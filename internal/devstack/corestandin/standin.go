@@ -64,8 +64,9 @@ type Call struct {
 	Path   string // e.g. /auth/email/code, /graphql
 	RealIP string // the X-Real-IP header as received ("" when absent)
 	Status int
-	// Traceparent is the W3C trace context header as received ("" when absent).
-	Traceparent string
+	// Traceparent is the W3C trace context header as received ("" when absent),
+	// Baggage the W3C baggage header.
+	Traceparent, Baggage string
 }
 
 type identity struct {
@@ -376,7 +377,7 @@ func (s *Standin) handler() http.Handler {
 			mux.ServeHTTP(rec, r)
 		}
 		s.mu.Lock()
-		s.calls = append(s.calls, Call{Path: r.URL.Path, RealIP: r.Header.Get("X-Real-IP"), Status: rec.status, Traceparent: r.Header.Get("traceparent")})
+		s.calls = append(s.calls, Call{Path: r.URL.Path, RealIP: r.Header.Get("X-Real-IP"), Status: rec.status, Traceparent: r.Header.Get("traceparent"), Baggage: r.Header.Get("baggage")})
 		s.mu.Unlock()
 	})
 }
