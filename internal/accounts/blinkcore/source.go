@@ -116,15 +116,21 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 // more: its block durations are an hour by default.
 const coreBlock = time.Hour
 
+// StateAD binds a flow's sealed state (core's emailLoginId or auth token) to
+// the flow: a sealed state copied to another flow does not open.
+func StateAD(flowID string) []byte {
+	return []byte("blinkcore " + flowID)
+}
+
 func (s Source) seal(flowID string, state []byte) ([]byte, error) {
-	return s.keys.Seal(state, []byte("blinkcore "+flowID))
+	return s.keys.Seal(state, StateAD(flowID))
 }
 
 func (s Source) open(f store.Flow) (string, error) {
 	if len(f.SourceState) == 0 {
 		return "", accounts.ErrStartAgain
 	}
-	b, err := s.keys.Open(f.SourceState, []byte("blinkcore "+f.ID))
+	b, err := s.keys.Open(f.SourceState, StateAD(f.ID))
 	if err != nil {
 		return "", fmt.Errorf("blinkcore: the flow's state cannot be opened: %w", err)
 	}
