@@ -76,7 +76,7 @@ func TestPrometheusRulesParse(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"BlinkConsentOutboxStuck", "BlinkConsentOutboxBacklog", "BlinkConsentHydraErrors", "BlinkConsentCoreErrors",
-		"BlinkConsentNotReady", "BlinkConsentDown", "BlinkConsentSignInFailures"} {
+		"BlinkConsentDependencyDown", "BlinkConsentDown", "BlinkConsentSignInFailures"} {
 		if !seen[want] {
 			t.Errorf("no %s alert", want)
 		}
@@ -92,6 +92,7 @@ func knownMetrics(t *testing.T) map[string]bool {
 	m.LimitRefusal("send-ip")
 	m.HydraCall("get_login_request", "ok", time.Millisecond)
 	m.CoreCall("email_code", "ok", time.Millisecond)
+	m.SetDependencyUp("hydra", true)
 	h := m.Requests(http.NotFoundHandler())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	rec := httptest.NewRecorder()

@@ -28,6 +28,7 @@ type Metrics struct {
 	hydraDuration   *prometheus.HistogramVec
 	coreDuration    *prometheus.HistogramVec
 	ready           prometheus.Gauge
+	dependencyUp    *prometheus.GaugeVec
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -64,10 +65,14 @@ func New() *Metrics {
 		}, []string{"operation", "outcome"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "ready",
-			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
+			Help: "1 while this replica serves, 0 once it is stopping (set by each /readyz).",
 		}),
+		dependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "dependency_up",
+			Help: "1 when the dependency (postgres, hydra, blink_core) answered this replica's last /readyz check, 0 when it did not.",
+		}, []string{"dependency"}),
 	}
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready,
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready, m.dependencyUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -121,16 +126,25 @@ func (m *Metrics) CoreCall(operation, outcome string, took time.Duration) {
 	}
 }
 
-// SetReady records the result of a readiness check.
+// SetReady records whether this replica serves (false once it is stopping).
 func (m *Metrics) SetReady(ready bool) {
-	if m == nil {
-		return
+	if m != nil {
+		m.ready.Set(gauge(ready))
 	}
-	if ready {
-		m.ready.Set(1)
-	} else {
-		m.ready.Set(0)
+}
+
+// SetDependencyUp records whether dependency answered a readiness check.
+func (m *Metrics) SetDependencyUp(dependency string, up bool) {
+	if m != nil {
+		m.dependencyUp.WithLabelValues(dependency).Set(gauge(up))
 	}
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Requests times every request by chi's route pattern (never the raw path,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,37 +86,49 @@ func handleHealthz() http.Handler {
 type pinger interface{ Ping(context.Context) error }
 type readier interface{ Ready(context.Context) error }
 
-// handleReadyz reports 200 when PostgreSQL, Hydra and — when core is not nil,
-// in blink mode — Blink core all answer, else 503 naming the one that failed.
-// Once the service is stopping it answers 503 with "service": "stopping", so
-// load balancers send new requests elsewhere before the listener closes.
+// handleReadyz answers 503 only while this process cannot serve: once it is
+// stopping ("service": "stopping"), so load balancers send new requests
+// elsewhere before the listener closes. (Before it can serve, the health
+// listener is not open yet.) It still checks PostgreSQL, Hydra and — when core
+// is not nil, in blink mode — Blink core, and reports each as "ok" or
+// "unavailable" in its body and in blink_consent_dependency_up, but a
+// dependency down does not make it 503: the dependencies are shared by every
+// replica, so a failing one would take them all out of the Service at once,
+// and users would get the load balancer's bare 503 instead of our page saying
+// sign-in is unavailable (docs/operations.md, "Health").
 func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		status := map[string]string{"postgres": "ok", "hydra": "ok"}
+		status := map[string]string{"service": "ok"}
 		code := http.StatusOK
 		if stopping.Load() {
 			status["service"] = "stopping"
 			code = http.StatusServiceUnavailable
 		}
-		if err := db.Ping(ctx); err != nil {
-			status["postgres"] = "unavailable"
-			code = http.StatusServiceUnavailable
-			slog.WarnContext(ctx, "readiness: PostgreSQL does not answer", "err", err)
+		// Checked at once, so one that hangs until the timeout does not make
+		// the others look down too.
+		type dependency struct {
+			name, what string
+			check      func(context.Context) error
+			err        error
 		}
-		if err := h.Ready(ctx); err != nil {
-			status["hydra"] = "unavailable"
-			code = http.StatusServiceUnavailable
-			slog.WarnContext(ctx, "readiness: Hydra does not answer", "err", err)
-		}
+		deps := []*dependency{{name: "postgres", what: "PostgreSQL", check: db.Ping}, {name: "hydra", what: "Hydra", check: h.Ready}}
 		if core != nil {
-			status["blink_core"] = "ok"
-			if err := core.Ready(ctx); err != nil {
-				status["blink_core"] = "unavailable"
-				code = http.StatusServiceUnavailable
-				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
+			deps = append(deps, &dependency{name: "blink_core", what: "Blink core", check: core.Ready})
+		}
+		var wg sync.WaitGroup
+		for _, d := range deps {
+			wg.Go(func() { d.err = d.check(ctx) })
+		}
+		wg.Wait()
+		for _, d := range deps {
+			status[d.name] = "ok"
+			if d.err != nil {
+				status[d.name] = "unavailable"
+				slog.WarnContext(ctx, "readiness: "+d.what+" does not answer", "err", d.err)
 			}
+			m.SetDependencyUp(d.name, d.err == nil)
 		}
 		m.SetReady(code == http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
