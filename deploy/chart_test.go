@@ -346,7 +346,7 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 func TestChartRefusesUnknownValues(t *testing.T) {
 	helm := helmBin(t)
 	for _, set := range []string{"hydraAdminURL=http://hydra:4445", "smtp.form=Blink", "rateLimits.sendEmail=4 per hour",
-		"log.level=verbose", "identitySource=kratos", "image.digest=latest"} {
+		"log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
 		out, err := exec.Command(helm, "template", "consent", chartDir, "--set", set).CombinedOutput()
 		if err == nil {
 			t.Errorf("--set %s rendered", set)
@@ -410,6 +410,9 @@ func TestChartEnvironmentLoads(t *testing.T) {
 	}
 	if c.ConsentRememberFor != 0 || c.Retention != 72*time.Hour || c.ShutdownDelay != 10*time.Second || len(c.SecretKeyPrevious) != 1 {
 		t.Errorf("consent %v, retention %v, shutdown delay %v, %d previous keys", c.ConsentRememberFor, c.Retention, c.ShutdownDelay, len(c.SecretKeyPrevious))
+	}
+	if c.DatabaseMaxConns != 12 {
+		t.Errorf("DATABASE_MAX_CONNS read as %d", c.DatabaseMaxConns)
 	}
 	if c.SignIn.SMTPCAFile != "/etc/blink-consent/smtp-ca/ca.pem" || c.SignIn.CaptchaProvider != "turnstile" {
 		t.Errorf("SMTP CA file %q, captcha %q", c.SignIn.SMTPCAFile, c.SignIn.CaptchaProvider)

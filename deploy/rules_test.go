@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
@@ -87,6 +88,13 @@ func TestPrometheusRulesParse(t *testing.T) {
 func knownMetrics(t *testing.T) map[string]bool {
 	m := metrics.New()
 	m.Register(metrics.NewOutboxCollector(func(context.Context) (int, time.Duration, error) { return 0, 0, nil }, time.Second))
+	// A pool that never connects (pgxpool dials lazily) has statistics all the same.
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	m.Register(metrics.NewPoolCollector(pool.Stat))
 	m.SignIn("email", "success")
 	m.Code("email", "sent")
 	m.LimitRefusal("send-ip")

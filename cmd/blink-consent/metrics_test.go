@@ -170,3 +170,15 @@ func TestMetricsOutboxBacklog(t *testing.T) {
 		t.Errorf("outbox_oldest_queued_seconds %v, want ≥ 300", oldest)
 	}
 }
+
+// DATABASE_MAX_CONNS sizes serve's pool, as blink_consent_db_pool_max_conns shows.
+func TestServeSizesThePoolFromDATABASE_MAX_CONNS(t *testing.T) {
+	st, err := newTestStack(context.Background(), "poolsize", 0, map[string]string{"DATABASE_MAX_CONNS": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	if _, families := scrape(t, st); sample(families, "blink_consent_db_pool_max_conns", nil) != 7 {
+		t.Errorf("blink_consent_db_pool_max_conns %v, want 7", families["blink_consent_db_pool_max_conns"])
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -62,11 +63,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Info("exporting traces", "protocol", cfg.Tracing.Protocol, "collector", cfg.Tracing.Endpoint.Redacted(), "service", cfg.Tracing.ServiceName)
 	}
 
-	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()))
+	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()), store.WithMaxConns(cfg.DatabaseMaxConns))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	logger.Info("database pool", "max_conns", db.PoolStat().MaxConns(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
