@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -734,4 +735,42 @@ func envValue(t *testing.T, c corev1.Container, name string) string {
 		t.Fatalf("no %s in the container's env", name)
 	}
 	return e.Value
+}
+
+// RETENTION and AUDIT_RETENTION: the chart's schema takes a value in exactly
+// the formats the service reads (a Go duration, whole days, 0), so a value
+// the service would refuse for its form fails `helm lint` instead of
+// crash-looping the pods after a "successful" release. (The minimums, 1h and
+// 24h, are the service's to check at start: the error names the setting.)
+func TestChartRetentionFormatsAreTheServices(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Pattern string `json:"pattern"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	values := []string{"7d", "90d", "0d", "168h", "2160h", "1h30m", "1.5h", ".5h", "5.h", "+168h", "0", "+0", "-0", "90m", "3600s", "1µs",
+		"3600", "7 d", "1.5d", "-7d", "+7d", "d", "1w", "168H", "-1h", "soon", "00", "123456d", "h", ".h", "7dd", " 7d"}
+	for _, key := range []string{"retention", "auditRetention"} {
+		pattern := regexp.MustCompile(schema.Properties[key].Pattern)
+		for _, v := range values {
+			_, err := config.ParseDays(v)
+			if chart, service := pattern.MatchString(v), err == nil; chart != service {
+				t.Errorf("%s=%q: the chart's schema accepts it %v, the service %v", key, v, chart, service)
+			}
+		}
+	}
+	helm := helmBin(t)
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set", "publicUrl=https://login.example.com", "--set-string", "retention=3600").CombinedOutput(); err == nil {
+		t.Errorf("helm lint took retention=3600 (seconds, which the service refuses):\n%s", out)
+	}
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set-string", "retention=7d,auditRetention=90d").CombinedOutput(); err != nil {
+		t.Errorf("helm lint refused retention=7d, auditRetention=90d: %v\n%s", err, out)
+	}
 }
