@@ -29,6 +29,7 @@ type Metrics struct {
 	coreDuration    *prometheus.HistogramVec
 	ready           prometheus.Gauge
 	dependencyUp    *prometheus.GaugeVec
+	purges          *prometheus.CounterVec
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -71,8 +72,16 @@ func New() *Metrics {
 			Namespace: namespace, Name: "dependency_up",
 			Help: "1 when the dependency (postgres, hydra, blink_core) answered this replica's last /readyz check, 0 when it did not.",
 		}, []string{"dependency"}),
+		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "retention_purges_total",
+			Help: "Tries of this replica's retention purge, by result: ok (it purged), skipped (another replica held the lock), failed.",
+		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready, m.dependencyUp,
+	// Every result from the start, so increase() sees the first failure.
+	for _, result := range []string{"ok", "skipped", "failed"} {
+		m.purges.WithLabelValues(result)
+	}
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready, m.dependencyUp, m.purges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -130,6 +139,13 @@ func (m *Metrics) CoreCall(operation, outcome string, took time.Duration) {
 func (m *Metrics) SetReady(ready bool) {
 	if m != nil {
 		m.ready.Set(gauge(ready))
+	}
+}
+
+// Purge counts one try of the retention purge: ok, skipped or failed.
+func (m *Metrics) Purge(result string) {
+	if m != nil {
+		m.purges.WithLabelValues(result).Inc()
 	}
 }
 

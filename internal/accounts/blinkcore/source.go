@@ -39,6 +39,10 @@ type Options struct {
 	TokenTTL time.Duration
 	// Seal seals the users' notifications; nil is delivery.Seal.
 	Seal accounts.SealFunc
+	// CanNotify says which channels notifications can go out on (a sender of
+	// ours serves them); nil is all. Core sends the codes, so without SMTP or
+	// SMS settings of our own, no notice is queued.
+	CanNotify accounts.CanSend
 }
 
 // DefaultTokenTTL is how long a core auth token is kept for the account page.

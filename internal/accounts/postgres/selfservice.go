@@ -102,7 +102,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	if !ids.IsUUID(enrollmentID) {
 		return accounts.ErrEnrollmentGone
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal)
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal)
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
