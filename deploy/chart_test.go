@@ -90,7 +90,7 @@ func TestChartRendersStrictly(t *testing.T) {
 				if ep.Port != "metrics" || ep.Path != "/metrics" {
 					t.Errorf("the ServiceMonitor scrapes port %q path %q", ep.Port, ep.Path)
 				}
-				// deploy/prometheus-rules.yaml reads up{job="blink-consent"}.
+				// The dashboards' and runbooks' queries name job="blink-consent".
 				if job := r.service.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
 					t.Errorf("the scrape job would be %q, not blink-consent", job)
 				}
@@ -112,7 +112,7 @@ func TestChartOptionalObjects(t *testing.T) {
 	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service"}; !slices.Equal(got, want) {
 		t.Errorf("default values render %v, want %v", got, want)
 	}
-	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "Service", "ServiceMonitor"}
+	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "PrometheusRule", "Service", "ServiceMonitor"}
 	if got := kinds(render(t, allOnValues)); !slices.Equal(got, want) {
 		t.Errorf("all-on values render %v, want %v", got, want)
 	}
@@ -533,6 +533,28 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is prometheus-operator's monitoring.coreos.com/v1
+// PrometheusRule, decoded strictly like the ServiceMonitor.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ruleFile `json:"spec"`
+}
+
+// ruleFile is Prometheus's rule-file format, as far as the alerts use it.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
 // chartValues are the values the tests read back.
 type chartValues struct {
 	ExistingSecret string `json:"existingSecret"`
@@ -553,6 +575,7 @@ type rendered struct {
 	hpa            *autoscalingv2.HorizontalPodAutoscaler
 	ingress        *networkingv1.Ingress
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 	configMap      *corev1.ConfigMap
 }
 
@@ -615,6 +638,9 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			r.serviceMonitor = one(t, r.serviceMonitor, "ServiceMonitor")
 			into = r.serviceMonitor
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			r.prometheusRule = one(t, r.prometheusRule, "PrometheusRule")
+			into = r.prometheusRule
 		case "v1 ConfigMap":
 			r.configMap = one(t, r.configMap, "ConfigMap")
 			into = r.configMap
@@ -645,17 +671,22 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 
 // helmBin is the pinned helm (make bin/helm), or HELM_BIN.
 func helmBin(t *testing.T) string {
+	return toolBin(t, "HELM_BIN", "helm", "make bin/helm (tools/helm pins v3.22.0)")
+}
+
+// toolBin is the path of a pinned tool: $env when set, else bin/name, built by make.
+func toolBin(t *testing.T, env, name, build string) string {
 	t.Helper()
-	path := os.Getenv("HELM_BIN")
+	path := os.Getenv(env)
 	if path == "" {
-		path = filepath.Join("..", "bin", "helm")
+		path = filepath.Join("..", "bin", name)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		t.Fatalf("no helm at %s (%v): run `make bin/helm` (tools/helm pins v3.22.0) or set HELM_BIN", abs, err)
+		t.Fatalf("no %s at %s (%v): run `%s` or set %s", name, abs, err, build, env)
 	}
 	return abs
 }
@@ -772,5 +803,21 @@ func TestChartRetentionFormatsAreTheServices(t *testing.T) {
 	}
 	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set-string", "retention=7d,auditRetention=90d").CombinedOutput(); err != nil {
 		t.Errorf("helm lint refused retention=7d, auditRetention=90d: %v\n%s", err, out)
+	}
+}
+
+// The PrometheusRule holds exactly the rule file promtool tests, every alert
+// with its expression, labels and annotations ({{ $value }} left to Prometheus).
+func TestChartPrometheusRuleIsTheRulesFile(t *testing.T) {
+	file := readRules(t)
+	r := render(t, allOnValues)
+	if r.prometheusRule == nil {
+		t.Fatal("no PrometheusRule with prometheusRule.enabled")
+	}
+	if got, want := fmt.Sprintf("%+v", r.prometheusRule.Spec), fmt.Sprintf("%+v", file); got != want || len(file.Groups) == 0 {
+		t.Errorf("the PrometheusRule's spec is not the rule file:\n%s\nwant\n%s", got, want)
+	}
+	if r.prometheusRule.Labels["release"] != "kube-prometheus-stack" {
+		t.Errorf("prometheusRule.labels not on the object: %v", r.prometheusRule.Labels)
 	}
 }
