@@ -34,13 +34,15 @@ check:
 	$(GO) vet ./...
 	$(GO) vet $(DEVSTACK) ./...
 
-## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values and with every option on (deploy/chart_test.go decodes both strictly).
+## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values (plus the required publicUrl), with every option on, and in DEV_MODE (deploy/chart_test.go decodes them strictly).
 CHART := deploy/helm/blink-consent
 chart: bin/helm
-	bin/helm lint --strict $(CHART)
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/required-values.yaml
 	bin/helm lint --strict $(CHART) --values $(CHART)/ci/all-on-values.yaml
-	bin/helm template consent $(CHART) >/dev/null
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/dev-values.yaml
+	bin/helm template consent $(CHART) --values $(CHART)/ci/required-values.yaml >/dev/null
 	bin/helm template consent $(CHART) --values $(CHART)/ci/all-on-values.yaml >/dev/null
+	bin/helm template consent $(CHART) --values $(CHART)/ci/dev-values.yaml >/dev/null
 
 ## rules: promtool check rules and promtool test rules (Prometheus's own tool) on the alert rules the chart ships: every alert fires and stays quiet when it should.
 RULES := $(CHART)/files/prometheus-rules.yaml

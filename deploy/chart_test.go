@@ -30,6 +30,11 @@ import (
 const (
 	chartDir    = "helm/blink-consent"
 	allOnValues = "helm/blink-consent/ci/all-on-values.yaml"
+	// devValues hold what cannot go with the all-on values: DEV_MODE, the SMS webhook.
+	devValues = "helm/blink-consent/ci/dev-values.yaml"
+	// requiredValues is the one value the chart cannot default (publicUrl);
+	// every render starts from it.
+	requiredValues = "helm/blink-consent/ci/required-values.yaml"
 )
 
 // The variables whose values live in the existing Secret, never in values.
@@ -274,25 +279,44 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 		t.Fatalf("read only %d settings from README's configuration table: %v", len(settings), settings)
 	}
 	mapping := chartMapping(t, string(readme))
-	r := render(t, allOnValues)
-	c := only(t, r.deployment.Spec.Template.Spec.Containers)
-	var allOn map[string]any
-	readYAML(t, allOnValues, &allOn)
+	// Every setting reaches the Deployment of the all-on values or, for
+	// DEV_MODE and the SMS webhook, of the dev values.
+	type source struct {
+		file   string
+		c      corev1.Container
+		values map[string]any
+	}
+	var sources []source
+	for _, f := range []string{allOnValues, devValues} {
+		src := source{file: f, c: only(t, render(t, f).deployment.Spec.Template.Spec.Containers)}
+		readYAML(t, f, &src.values)
+		sources = append(sources, src)
+	}
+	c := sources[0].c
 	var defaults map[string]any
 	readYAML(t, filepath.Join(chartDir, "values.yaml"), &defaults)
 
 	for _, name := range settings {
-		var found []corev1.EnvVar
-		for _, e := range c.Env {
-			if e.Name == name {
-				found = append(found, e)
+		var e *corev1.EnvVar
+		var values map[string]any
+		for _, src := range sources {
+			var found []corev1.EnvVar
+			for _, x := range src.c.Env {
+				if x.Name == name {
+					found = append(found, x)
+				}
+			}
+			if len(found) > 1 {
+				t.Errorf("%s: %d env entries in the Deployment of %s, want 1", name, len(found), src.file)
+			}
+			if len(found) == 1 && e == nil {
+				e, values = &found[0], src.values
 			}
 		}
-		if len(found) != 1 {
-			t.Errorf("%s: %d env entries in the all-on Deployment, want 1", name, len(found))
+		if e == nil {
+			t.Errorf("%s: in neither the all-on nor the dev Deployment", name)
 			continue
 		}
-		e := found[0]
 		path, ok := mapping[name]
 		if !ok {
 			t.Errorf("%s: no row in README's chart values table", name)
@@ -305,25 +329,27 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 			continue
 		}
 		if e.Value == "" {
-			t.Errorf("%s: empty in the all-on Deployment", name)
+			t.Errorf("%s: empty in the Deployment", name)
 		}
 		if _, ok := lookup(defaults, path); !ok {
 			t.Errorf("%s: README's chart table names %q, which values.yaml lacks", name, path)
 			continue
 		}
-		v, ok := lookup(allOn, path)
+		v, ok := lookup(values, path)
 		if !ok {
-			t.Errorf("%s: the all-on values do not set %q", name, path)
+			t.Errorf("%s: the values do not set %q", name, path)
 			continue
 		}
 		if want := derived(name, v); e.Value != want {
 			t.Errorf("%s = %q, want %q from %s", name, e.Value, want, path)
 		}
 	}
-	for _, e := range c.Env {
-		// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
-		if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
-			t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
+	for _, src := range sources {
+		for _, e := range src.c.Env {
+			// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
+			if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
+				t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
+			}
 		}
 	}
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"} {
@@ -389,11 +415,7 @@ func TestChartEnvironmentLoads(t *testing.T) {
 		return func(name string) string { return env[name] }
 	}
 
-	consistent := filepath.Join(t.TempDir(), "consistent.yaml")
-	if err := os.WriteFile(consistent, []byte("devMode: false\nsmsWebhook:\n  url: \"\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(getenv(t, render(t, allOnValues, consistent)))
+	c, err := config.Load(getenv(t, render(t, allOnValues)))
 	if err != nil {
 		t.Fatalf("the service refuses the all-on environment: %v", err)
 	}
@@ -419,9 +441,86 @@ func TestChartEnvironmentLoads(t *testing.T) {
 		t.Errorf("SMTP CA file %q, captcha %q", c.SignIn.SMTPCAFile, c.SignIn.CaptchaProvider)
 	}
 
+	// The defaults and the dev values with a Secret of only what they need.
+	for _, key := range []string{"SMTP_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "CAPTCHA_SECRET_KEY", "ACCOUNT_CLIENT_SECRET"} {
+		delete(secret, key)
+	}
+	if c, err := config.Load(getenv(t, render(t, devValues))); err != nil {
+		t.Errorf("the service refuses the environment of the dev values: %v", err)
+	} else if !c.DevMode || c.SignIn.SMSWebhookURL == "" {
+		t.Errorf("the dev values: DEV_MODE %v, SMS webhook %q", c.DevMode, c.SignIn.SMSWebhookURL)
+	}
+	// The defaults lack only what the chart cannot see: a sender's credential
+	// in the Secret (SMTP_URL with smtp.from, Twilio's, a webhook's), or
+	// identitySource blink.
 	_, err = config.Load(getenv(t, render(t)))
-	if err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
-		t.Errorf("with the default values (no publicUrl) the service should refuse to start naming PUBLIC_URL, got %v", err)
+	if err == nil || strings.Count(err.Error(), "\n") != 1 || !strings.Contains(err.Error(), "SMTP_URL: no way to send codes") {
+		t.Errorf("the defaults with publicUrl: the service should refuse only for want of a sender, got %v", err)
+	}
+}
+
+// What the service refuses at start, the chart refuses at `helm lint` (its
+// values.schema.json mirrors the service's checks: required values, URL
+// forms, CIDRs, the settings that need one another), so a bad value fails the
+// release instead of crash-looping its pods after a "successful" one. Each bad
+// set is also checked against the service: the same value in an environment
+// the chart renders from good values is refused by internal/config.
+func TestChartRefusesWhatTheServiceRefuses(t *testing.T) {
+	helm := helmBin(t)
+	good := render(t, allOnValues)
+	for _, c := range []struct {
+		name string
+		set  []string          // --set-string, on top of the all-on values (or alone: bare)
+		bare bool              // on the chart's defaults, without required-values.yaml
+		env  map[string]string // the same mistake in the service's environment
+	}{
+		{"no publicUrl (the chart's default)", nil, true, map[string]string{"PUBLIC_URL": ""}},
+		{"an http publicUrl without devMode", []string{"publicUrl=http://login.blink.sv"}, false, map[string]string{"PUBLIC_URL": "http://login.blink.sv"}},
+		{"a publicUrl with a query", []string{"publicUrl=https://login.blink.sv/?a=b"}, false, map[string]string{"PUBLIC_URL": "https://login.blink.sv/?a=b"}},
+		{"devMode on a public host", []string{"devMode=true"}, false, map[string]string{"DEV_MODE": "true"}}, // --set: a boolean
+		{"a bare IP in trustedProxies", []string{"trustedProxies[0]=10.0.0.1"}, false, map[string]string{"TRUSTED_PROXIES": "10.0.0.1"}},
+		{"blink without coreAuthUrl", []string{"coreAuthUrl="}, false, map[string]string{"CORE_AUTH_URL": ""}},
+		{"the account page without hydraPublicUrl", []string{"hydraPublicUrl="}, false, map[string]string{"HYDRA_PUBLIC_URL": ""}},
+		{"turnstile without its site key", []string{"captcha.siteKey="}, false, map[string]string{"CAPTCHA_SITE_KEY": ""}},
+		{"SMS by Twilio and a webhook", []string{"smsWebhook.url=https://gw.example.com/send"}, false, map[string]string{"SMS_WEBHOOK_URL": "https://gw.example.com/send"}},
+		{"retention in seconds", []string{"retention=3600"}, false, map[string]string{"RETENTION": "3600"}},
+		{"a three-letter country", []string{"smsCountries[0]=SLV"}, false, map[string]string{"SMS_COUNTRIES": "SLV"}},
+	} {
+		args := []string{"lint", "--strict", chartDir}
+		if !c.bare {
+			args = append(args, "--values", allOnValues)
+		}
+		for _, set := range c.set {
+			flag := "--set-string"
+			if set == "devMode=true" {
+				flag = "--set"
+			}
+			args = append(args, flag, set)
+		}
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "values don't meet the specifications of the schema") {
+			t.Errorf("%s: helm lint did not refuse it by the schema (%v):\n%s", c.name, err, out)
+		}
+		env := map[string]string{}
+		for _, e := range only(t, good.deployment.Spec.Template.Spec.Containers).Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		for k, v := range map[string]string{"DATABASE_URL": "postgres://c:pw@db:5432/c", "SECRET_KEY": strings.Repeat("ab", 32),
+			"SMTP_URL": "smtp://u:pw@smtp.example.com:587", "TWILIO_ACCOUNT_SID": "AC0", "TWILIO_AUTH_TOKEN": "t",
+			"SMS_WEBHOOK_SECRET": strings.Repeat("s", 40), "CAPTCHA_SECRET_KEY": "c", "ACCOUNT_CLIENT_SECRET": "a"} {
+			env[k] = v
+		}
+		if _, err := config.Load(func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("the all-on environment is refused: %v", err)
+		}
+		for k, v := range c.env {
+			env[k] = v
+		}
+		if _, err := config.Load(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("%s: the service accepts it, so the chart should too", c.name)
+		}
 	}
 }
 
@@ -591,6 +690,7 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		return r.(rendered)
 	}
 	helm := helmBin(t)
+	valuesFiles = append([]string{requiredValues}, valuesFiles...)
 	var args []string
 	for _, f := range valuesFiles {
 		args = append(args, "--values", f)
@@ -801,7 +901,7 @@ func TestChartRetentionFormatsAreTheServices(t *testing.T) {
 	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set", "publicUrl=https://login.example.com", "--set-string", "retention=3600").CombinedOutput(); err == nil {
 		t.Errorf("helm lint took retention=3600 (seconds, which the service refuses):\n%s", out)
 	}
-	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set-string", "retention=7d,auditRetention=90d").CombinedOutput(); err != nil {
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--values", requiredValues, "--set-string", "retention=7d,auditRetention=90d").CombinedOutput(); err != nil {
 		t.Errorf("helm lint refused retention=7d, auditRetention=90d: %v\n%s", err, out)
 	}
 }
