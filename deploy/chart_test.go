@@ -64,9 +64,14 @@ func TestChartRendersStrictly(t *testing.T) {
 				t.Errorf("the PodDisruptionBudget lets no pod go: %v", r.pdb.Spec.MaxUnavailable)
 			}
 			container := only(t, pod.Spec.Containers)
-			for _, p := range r.service.Spec.Ports {
-				if _, ok := containerPort(container, p.TargetPort.StrVal); !ok {
-					t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
+			for _, svc := range []*corev1.Service{r.service, r.metricsService} {
+				if !selects(svc.Spec.Selector, pod.Labels) {
+					t.Errorf("Service %s's selector %v does not match the pods %v", svc.Name, svc.Spec.Selector, pod.Labels)
+				}
+				for _, p := range svc.Spec.Ports {
+					if _, ok := containerPort(container, p.TargetPort.StrVal); !ok {
+						t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
+					}
 				}
 			}
 			if r.hpa != nil {
@@ -88,15 +93,15 @@ func TestChartRendersStrictly(t *testing.T) {
 			}
 			if r.serviceMonitor != nil {
 				sm := r.serviceMonitor
-				if !selects(sm.Spec.Selector.MatchLabels, r.service.Labels) {
-					t.Errorf("the ServiceMonitor's selector %v does not match the Service's labels %v", sm.Spec.Selector.MatchLabels, r.service.Labels)
+				if !selects(sm.Spec.Selector.MatchLabels, r.metricsService.Labels) || selects(sm.Spec.Selector.MatchLabels, r.service.Labels) {
+					t.Errorf("the ServiceMonitor's selector %v does not pick the metrics Service (%v) alone", sm.Spec.Selector.MatchLabels, r.metricsService.Labels)
 				}
 				ep := only(t, sm.Spec.Endpoints)
 				if ep.Port != "metrics" || ep.Path != "/metrics" {
 					t.Errorf("the ServiceMonitor scrapes port %q path %q", ep.Port, ep.Path)
 				}
 				// The dashboards' and runbooks' queries name job="blink-consent".
-				if job := r.service.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
+				if job := r.metricsService.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
 					t.Errorf("the scrape job would be %q, not blink-consent", job)
 				}
 			}
@@ -114,10 +119,10 @@ func TestChartOptionalObjects(t *testing.T) {
 		slices.Sort(k)
 		return k
 	}
-	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service"}; !slices.Equal(got, want) {
+	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service", "Service"}; !slices.Equal(got, want) {
 		t.Errorf("default values render %v, want %v", got, want)
 	}
-	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "PrometheusRule", "Service", "ServiceMonitor"}
+	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "PrometheusRule", "Service", "Service", "ServiceMonitor"}
 	if got := kinds(render(t, allOnValues)); !slices.Equal(got, want) {
 		t.Errorf("all-on values render %v, want %v", got, want)
 	}
@@ -669,6 +674,7 @@ type rendered struct {
 	values         chartValues
 	deployment     *appsv1.Deployment
 	service        *corev1.Service
+	metricsService *corev1.Service
 	migrate        *batchv1.Job
 	pdb            *policyv1.PodDisruptionBudget
 	hpa            *autoscalingv2.HorizontalPodAutoscaler
@@ -721,8 +727,19 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 			r.deployment = one(t, r.deployment, "Deployment")
 			into = r.deployment
 		case "v1 Service":
-			r.service = one(t, r.service, "Service")
-			into = r.service
+			var meta struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			}
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &meta); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(meta.Metadata.Name, "-metrics") {
+				r.metricsService = one(t, r.metricsService, "metrics Service")
+				into = r.metricsService
+			} else {
+				r.service = one(t, r.service, "Service")
+				into = r.service
+			}
 		case "batch/v1 Job":
 			r.migrate = one(t, r.migrate, "Job")
 			into = r.migrate
@@ -762,7 +779,7 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		}
 		r.all = append(r.all, object{TypeMeta: tm, Name: meta.Metadata.Name})
 	}
-	if r.deployment == nil || r.service == nil || r.migrate == nil {
+	if r.deployment == nil || r.service == nil || r.metricsService == nil || r.migrate == nil {
 		t.Fatalf("no Deployment, Service or migrate Job in:\n%s", out)
 	}
 	renders.Store(key, r)
@@ -920,4 +937,77 @@ func TestChartPrometheusRuleIsTheRulesFile(t *testing.T) {
 	if r.prometheusRule.Labels["release"] != "kube-prometheus-stack" {
 		t.Errorf("prometheusRule.labels not on the object: %v", r.prometheusRule.Labels)
 	}
+}
+
+// The small traps of a chart (issue 18): /metrics and /readyz never on the
+// public Service, whatever serviceType; a changed Secret or CA rolls the pods;
+// replicas spread across nodes by default; NOTES.txt names the image's
+// version, the trusted proxies and where the migrate Job's log is.
+func TestChartOperatesWithoutSurprises(t *testing.T) {
+	lb := filepath.Join(t.TempDir(), "lb.yaml")
+	if err := os.WriteFile(lb, []byte("serviceType: LoadBalancer\nnameOverride: consent-x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := render(t, lb)
+	if r.service.Spec.Type != corev1.ServiceTypeLoadBalancer || len(r.service.Spec.Ports) != 1 || r.service.Spec.Ports[0].Name != "http" {
+		t.Errorf("the public Service: type %s, ports %+v; want only http", r.service.Spec.Type, r.service.Spec.Ports)
+	}
+	if r.metricsService.Spec.Type != corev1.ServiceTypeClusterIP || len(r.metricsService.Spec.Ports) != 1 || r.metricsService.Spec.Ports[0].Name != "metrics" {
+		t.Errorf("the metrics Service: type %s, ports %+v; want ClusterIP with metrics only", r.metricsService.Spec.Type, r.metricsService.Spec.Ports)
+	}
+	annotations := r.deployment.Spec.Template.Annotations
+	for _, key := range []string{"checksum/secret", "checksum/smtp-ca"} {
+		if annotations[key] == "" {
+			t.Errorf("the pods have no %s annotation: %v", key, annotations)
+		}
+	}
+	spread := r.deployment.Spec.Template.Spec.TopologySpreadConstraints
+	if len(spread) != 1 || spread[0].TopologyKey != "kubernetes.io/hostname" || spread[0].WhenUnsatisfiable != corev1.ScheduleAnyway ||
+		spread[0].LabelSelector == nil || !selects(spread[0].LabelSelector.MatchLabels, r.deployment.Spec.Template.Labels) {
+		t.Errorf("default spreading: %+v", spread)
+	}
+	// The alerts name no job, so nameOverride (which renames the scrape job) cannot break them.
+	for _, g := range readRules(t).Groups {
+		for _, rule := range g.Rules {
+			if strings.Contains(rule.Expr, "job=") {
+				t.Errorf("%s selects a scrape job: %s", rule.Alert, rule.Expr)
+			}
+		}
+	}
+
+	notes := renderNotes(t, "--set", "image.tag=v1.4.0", "--set", "trustedProxies={10.0.0.0/8}")
+	for _, want := range []string{"blink-consent v1.4.0 (blinkbitcoin/blink-consent:v1.4.0)", "kubectl -n auth logs job/consent-blink-consent-migrate",
+		"Trusted proxies (their X-Forwarded-For is believed): 10.0.0.0/8", "consent-blink-consent-metrics"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+		}
+	}
+	if notes := renderNotes(t); !strings.Contains(notes, "WARNING: trustedProxies is empty") {
+		t.Errorf("NOTES.txt does not warn about empty trustedProxies:\n%s", notes)
+	}
+}
+
+// renderNotes renders NOTES.txt as `helm install` prints it, without a
+// cluster: a copy of the chart wraps it in a ConfigMap that helm template shows.
+func renderNotes(t *testing.T, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "blink-consent")
+	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := os.ReadFile(filepath.Join(chartDir, "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get \"notes.txt\") . | quote }}\n"
+	if os.WriteFile(filepath.Join(dir, "notes.txt"), notes, 0o600) != nil || os.WriteFile(filepath.Join(dir, "templates", "notes-cm.yaml"), []byte(wrapper), 0o600) != nil {
+		t.Fatal("could not write the NOTES wrapper")
+	}
+	out := run(t, helmBin(t), append([]string{"template", "consent", dir, "--namespace", "auth", "--show-only", "templates/notes-cm.yaml",
+		"--values", requiredValues}, args...)...)
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal([]byte(out), &cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data["notes"]
 }
