@@ -233,14 +233,20 @@ func TestMetricsOutboxBacklog(t *testing.T) {
 	}
 }
 
-// DATABASE_MAX_CONNS sizes serve's pool, as blink_consent_db_pool_max_conns shows.
+// DATABASE_MAX_CONNS sizes serve's pool, as blink_consent_db_pool_max_conns
+// shows; and a replica reports itself serving as soon as it listens.
 func TestServeSizesThePoolFromDATABASE_MAX_CONNS(t *testing.T) {
 	st, err := newTestStack(context.Background(), "poolsize", 0, map[string]string{"DATABASE_MAX_CONNS": "7"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Stop() })
-	if _, families := scrape(t, st); sample(families, "blink_consent_db_pool_max_conns", nil) != 7 {
+	_, families := scrape(t, st)
+	if sample(families, "blink_consent_db_pool_max_conns", nil) != 7 {
 		t.Errorf("blink_consent_db_pool_max_conns %v, want 7", families["blink_consent_db_pool_max_conns"])
+	}
+	// Serving, though nothing has probed /readyz yet (BlinkConsentDown reads it).
+	if sample(families, "blink_consent_ready", nil) != 1 {
+		t.Errorf("blink_consent_ready %v before any probe, want 1", families["blink_consent_ready"])
 	}
 }

@@ -175,6 +175,9 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	go func() { errc <- public.Serve(publicLn) }()
 	go func() { errc <- health.Serve(healthLn) }()
 	d.Logger.Info("listening", "public", publicLn.Addr().String(), "health", healthLn.Addr().String(), "public_url", d.Config.PublicURL.String())
+	// Serving from now on, whether or not anything probes /readyz: the
+	// BlinkConsentDown alert reads this gauge.
+	d.Metrics.SetReady(true)
 	if ready != nil {
 		ready(publicLn.Addr(), healthLn.Addr())
 	}
@@ -187,6 +190,7 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	case <-ctx.Done():
 	}
 	stopping.Store(true)
+	d.Metrics.SetReady(false)
 	d.Logger.Info("shutting down: readiness answers 503; closing the listeners after the delay", "delay", d.Config.ShutdownDelay.String())
 	select {
 	case err := <-errc:
