@@ -117,7 +117,7 @@ bin/helm: tools/helm/go.mod tools/helm/go.sum
 
 # Prometheus's promtool, built from the Go module proxy through the pinned module in
 # tools/promtool (github.com/prometheus/prometheus v0.316.0 is Prometheus 3.16.0). The first
-# build takes minutes (Prometheus links every service discovery); bin/ keeps it after.
+# build takes many minutes (Prometheus links every service discovery); bin/ keeps it after.
 bin/promtool: tools/promtool/go.mod tools/promtool/go.sum
 	cd tools/promtool && v=$$($(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=$$v" \
