@@ -10,14 +10,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check chart generate unit bench fuzz loadtest soak profile build build-dev image clean
+.PHONY: dev test check chart rules generate unit bench fuzz loadtest soak profile build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
 	bin/blink-consent-dev dev
 
 ## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium with axe-core, the Helm chart), under the race detector.
-test: check chart bin/hydra
+test: check chart rules bin/hydra
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-axe.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
@@ -34,20 +34,28 @@ check:
 	$(GO) vet ./...
 	$(GO) vet $(DEVSTACK) ./...
 
-## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values and with every option on (deploy/chart_test.go decodes both strictly).
+## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values (plus the required publicUrl), with every option on, and in DEV_MODE (deploy/chart_test.go decodes them strictly).
 CHART := deploy/helm/blink-consent
 chart: bin/helm
-	bin/helm lint --strict $(CHART)
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/required-values.yaml
 	bin/helm lint --strict $(CHART) --values $(CHART)/ci/all-on-values.yaml
-	bin/helm template consent $(CHART) >/dev/null
+	bin/helm lint --strict $(CHART) --values $(CHART)/ci/dev-values.yaml
+	bin/helm template consent $(CHART) --values $(CHART)/ci/required-values.yaml >/dev/null
 	bin/helm template consent $(CHART) --values $(CHART)/ci/all-on-values.yaml >/dev/null
+	bin/helm template consent $(CHART) --values $(CHART)/ci/dev-values.yaml >/dev/null
+
+## rules: promtool check rules and promtool test rules (Prometheus's own tool) on the alert rules the chart ships: every alert fires and stays quiet when it should.
+RULES := $(CHART)/files/prometheus-rules.yaml
+rules: bin/promtool
+	bin/promtool check rules $(RULES)
+	bin/promtool test rules deploy/prometheus-rules.test.yaml
 
 ## generate: regenerate templ components.
 generate:
 	$(GO) tool templ generate
 
-## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's test runs bin/helm).
-unit: bin/helm
+## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's and the rules' tests run bin/helm and bin/promtool).
+unit: bin/helm bin/promtool
 	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
@@ -107,5 +115,15 @@ bin/helm: tools/helm/go.mod tools/helm/go.sum
 		-o ../../bin/helm helm.sh/helm/v3/cmd/helm
 	@touch bin/helm
 
+# Prometheus's promtool, built from the Go module proxy through the pinned module in
+# tools/promtool (github.com/prometheus/prometheus v0.316.0 is Prometheus 3.16.0). The first
+# build takes many minutes (Prometheus links every service discovery); bin/ keeps it after.
+bin/promtool: tools/promtool/go.mod tools/promtool/go.sum
+	cd tools/promtool && v=$$($(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=$$v" \
+		-o ../../bin/promtool github.com/prometheus/prometheus/cmd/promtool
+	@touch bin/promtool
+
 clean:
 	rm -rf bin
+

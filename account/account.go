@@ -62,6 +62,10 @@ type Settings struct {
 	// SessionTTL is how long a session lasts from its sign-in.
 	SessionTTL     time.Duration
 	TrustedProxies []netip.Prefix
+	// CanNotify says which channels a notification can go out on, as the
+	// identity source was told: the confirmation of a two-step change says the
+	// user was told only when they were. Nil is every channel.
+	CanNotify accounts.CanSend
 }
 
 // Deps is everything the account handlers stand on.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -27,7 +28,7 @@ func HandleShow(d Deps) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		v := views.AccountView{Done: doneKey(r.URL.Query().Get("done"))}
+		v := views.AccountView{Done: doneKey(r.URL.Query().Get("done"), s.user, d.Settings.CanNotify)}
 		if s.user != nil {
 			v.UserName = s.user.Email
 			if v.UserName == "" {
@@ -55,10 +56,20 @@ func HandleShow(d Deps) http.Handler {
 }
 
 // doneKey is the confirmation a page load after a change shows, from a fixed
-// list: the query cannot put any other text on the page.
-func doneKey(done string) string {
+// list: the query cannot put any other text on the page. A two-step change
+// says the user was told by email or SMS only when a sender serves u's email
+// or phone (accounts.NoticeChannel, as the change itself chose).
+func doneKey(done string, u *store.User, can accounts.CanSend) string {
 	switch done {
-	case "revoked", "revoked_all", "not_connected", "totp_on", "totp_off":
+	case "totp_on", "totp_off":
+		if u == nil {
+			return "account.done." + done + "_untold"
+		}
+		if channel, _ := accounts.NoticeChannel(*u, can); channel == "" {
+			return "account.done." + done + "_untold"
+		}
+		return "account.done." + done
+	case "revoked", "revoked_all", "not_connected":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,6 +30,11 @@ import (
 const (
 	chartDir    = "helm/blink-consent"
 	allOnValues = "helm/blink-consent/ci/all-on-values.yaml"
+	// devValues hold what cannot go with the all-on values: DEV_MODE, the SMS webhook.
+	devValues = "helm/blink-consent/ci/dev-values.yaml"
+	// requiredValues is the one value the chart cannot default (publicUrl);
+	// every render starts from it.
+	requiredValues = "helm/blink-consent/ci/required-values.yaml"
 )
 
 // The variables whose values live in the existing Secret, never in values.
@@ -58,9 +64,14 @@ func TestChartRendersStrictly(t *testing.T) {
 				t.Errorf("the PodDisruptionBudget lets no pod go: %v", r.pdb.Spec.MaxUnavailable)
 			}
 			container := only(t, pod.Spec.Containers)
-			for _, p := range r.service.Spec.Ports {
-				if _, ok := containerPort(container, p.TargetPort.StrVal); !ok {
-					t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
+			for _, svc := range []*corev1.Service{r.service, r.metricsService} {
+				if !selects(svc.Spec.Selector, pod.Labels) {
+					t.Errorf("Service %s's selector %v does not match the pods %v", svc.Name, svc.Spec.Selector, pod.Labels)
+				}
+				for _, p := range svc.Spec.Ports {
+					if _, ok := containerPort(container, p.TargetPort.StrVal); !ok {
+						t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
+					}
 				}
 			}
 			if r.hpa != nil {
@@ -82,15 +93,15 @@ func TestChartRendersStrictly(t *testing.T) {
 			}
 			if r.serviceMonitor != nil {
 				sm := r.serviceMonitor
-				if !selects(sm.Spec.Selector.MatchLabels, r.service.Labels) {
-					t.Errorf("the ServiceMonitor's selector %v does not match the Service's labels %v", sm.Spec.Selector.MatchLabels, r.service.Labels)
+				if !selects(sm.Spec.Selector.MatchLabels, r.metricsService.Labels) || selects(sm.Spec.Selector.MatchLabels, r.service.Labels) {
+					t.Errorf("the ServiceMonitor's selector %v does not pick the metrics Service (%v) alone", sm.Spec.Selector.MatchLabels, r.metricsService.Labels)
 				}
 				ep := only(t, sm.Spec.Endpoints)
 				if ep.Port != "metrics" || ep.Path != "/metrics" {
 					t.Errorf("the ServiceMonitor scrapes port %q path %q", ep.Port, ep.Path)
 				}
-				// deploy/prometheus-rules.yaml reads up{job="blink-consent"}.
-				if job := r.service.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
+				// The dashboards' and runbooks' queries name job="blink-consent".
+				if job := r.metricsService.Labels[sm.Spec.JobLabel]; job != "blink-consent" {
 					t.Errorf("the scrape job would be %q, not blink-consent", job)
 				}
 			}
@@ -108,10 +119,10 @@ func TestChartOptionalObjects(t *testing.T) {
 		slices.Sort(k)
 		return k
 	}
-	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service"}; !slices.Equal(got, want) {
+	if got, want := kinds(render(t)), []string{"Deployment", "Job", "PodDisruptionBudget", "Service", "Service"}; !slices.Equal(got, want) {
 		t.Errorf("default values render %v, want %v", got, want)
 	}
-	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "Service", "ServiceMonitor"}
+	want := []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "PodDisruptionBudget", "PrometheusRule", "Service", "Service", "ServiceMonitor"}
 	if got := kinds(render(t, allOnValues)); !slices.Equal(got, want) {
 		t.Errorf("all-on values render %v, want %v", got, want)
 	}
@@ -273,25 +284,44 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 		t.Fatalf("read only %d settings from README's configuration table: %v", len(settings), settings)
 	}
 	mapping := chartMapping(t, string(readme))
-	r := render(t, allOnValues)
-	c := only(t, r.deployment.Spec.Template.Spec.Containers)
-	var allOn map[string]any
-	readYAML(t, allOnValues, &allOn)
+	// Every setting reaches the Deployment of the all-on values or, for
+	// DEV_MODE and the SMS webhook, of the dev values.
+	type source struct {
+		file   string
+		c      corev1.Container
+		values map[string]any
+	}
+	var sources []source
+	for _, f := range []string{allOnValues, devValues} {
+		src := source{file: f, c: only(t, render(t, f).deployment.Spec.Template.Spec.Containers)}
+		readYAML(t, f, &src.values)
+		sources = append(sources, src)
+	}
+	c := sources[0].c
 	var defaults map[string]any
 	readYAML(t, filepath.Join(chartDir, "values.yaml"), &defaults)
 
 	for _, name := range settings {
-		var found []corev1.EnvVar
-		for _, e := range c.Env {
-			if e.Name == name {
-				found = append(found, e)
+		var e *corev1.EnvVar
+		var values map[string]any
+		for _, src := range sources {
+			var found []corev1.EnvVar
+			for _, x := range src.c.Env {
+				if x.Name == name {
+					found = append(found, x)
+				}
+			}
+			if len(found) > 1 {
+				t.Errorf("%s: %d env entries in the Deployment of %s, want 1", name, len(found), src.file)
+			}
+			if len(found) == 1 && e == nil {
+				e, values = &found[0], src.values
 			}
 		}
-		if len(found) != 1 {
-			t.Errorf("%s: %d env entries in the all-on Deployment, want 1", name, len(found))
+		if e == nil {
+			t.Errorf("%s: in neither the all-on nor the dev Deployment", name)
 			continue
 		}
-		e := found[0]
 		path, ok := mapping[name]
 		if !ok {
 			t.Errorf("%s: no row in README's chart values table", name)
@@ -304,25 +334,27 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 			continue
 		}
 		if e.Value == "" {
-			t.Errorf("%s: empty in the all-on Deployment", name)
+			t.Errorf("%s: empty in the Deployment", name)
 		}
 		if _, ok := lookup(defaults, path); !ok {
 			t.Errorf("%s: README's chart table names %q, which values.yaml lacks", name, path)
 			continue
 		}
-		v, ok := lookup(allOn, path)
+		v, ok := lookup(values, path)
 		if !ok {
-			t.Errorf("%s: the all-on values do not set %q", name, path)
+			t.Errorf("%s: the values do not set %q", name, path)
 			continue
 		}
 		if want := derived(name, v); e.Value != want {
 			t.Errorf("%s = %q, want %q from %s", name, e.Value, want, path)
 		}
 	}
-	for _, e := range c.Env {
-		// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
-		if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
-			t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
+	for _, src := range sources {
+		for _, e := range src.c.Env {
+			// GOMEMLIMIT comes from extraEnv; the tracing variables are Blink's chart's.
+			if !slices.Contains(settings, e.Name) && !slices.Contains([]string{"GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"}, e.Name) {
+				t.Errorf("the chart sets %s, which README's configuration table does not list", e.Name)
+			}
 		}
 	}
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "TRACING_SERVICE_NAME"} {
@@ -346,7 +378,7 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 func TestChartRefusesUnknownValues(t *testing.T) {
 	helm := helmBin(t)
 	for _, set := range []string{"hydraAdminURL=http://hydra:4445", "smtp.form=Blink", "rateLimits.sendEmail=4 per hour",
-		"log.level=verbose", "identitySource=kratos", "image.digest=latest"} {
+		"log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
 		out, err := exec.Command(helm, "template", "consent", chartDir, "--set", set).CombinedOutput()
 		if err == nil {
 			t.Errorf("--set %s rendered", set)
@@ -427,11 +459,7 @@ func TestChartEnvironmentLoads(t *testing.T) {
 		return func(name string) string { return env[name] }
 	}
 
-	consistent := filepath.Join(t.TempDir(), "consistent.yaml")
-	if err := os.WriteFile(consistent, []byte("devMode: false\nsmsWebhook:\n  url: \"\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(getenv(t, render(t, allOnValues, consistent)))
+	c, err := config.Load(getenv(t, render(t, allOnValues)))
 	if err != nil {
 		t.Fatalf("the service refuses the all-on environment: %v", err)
 	}
@@ -450,13 +478,93 @@ func TestChartEnvironmentLoads(t *testing.T) {
 	if c.ConsentRememberFor != 0 || c.Retention != 72*time.Hour || c.ShutdownDelay != 10*time.Second || len(c.SecretKeyPrevious) != 1 {
 		t.Errorf("consent %v, retention %v, shutdown delay %v, %d previous keys", c.ConsentRememberFor, c.Retention, c.ShutdownDelay, len(c.SecretKeyPrevious))
 	}
+	if c.DatabaseMaxConns != 12 {
+		t.Errorf("DATABASE_MAX_CONNS read as %d", c.DatabaseMaxConns)
+	}
 	if c.SignIn.SMTPCAFile != "/etc/blink-consent/smtp-ca/ca.pem" || c.SignIn.CaptchaProvider != "turnstile" {
 		t.Errorf("SMTP CA file %q, captcha %q", c.SignIn.SMTPCAFile, c.SignIn.CaptchaProvider)
 	}
 
+	// The defaults and the dev values with a Secret of only what they need.
+	for _, key := range []string{"SMTP_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "CAPTCHA_SECRET_KEY", "ACCOUNT_CLIENT_SECRET"} {
+		delete(secret, key)
+	}
+	if c, err := config.Load(getenv(t, render(t, devValues))); err != nil {
+		t.Errorf("the service refuses the environment of the dev values: %v", err)
+	} else if !c.DevMode || c.SignIn.SMSWebhookURL == "" {
+		t.Errorf("the dev values: DEV_MODE %v, SMS webhook %q", c.DevMode, c.SignIn.SMSWebhookURL)
+	}
+	// The defaults lack only what the chart cannot see: a sender's credential
+	// in the Secret (SMTP_URL with smtp.from, Twilio's, a webhook's), or
+	// identitySource blink.
 	_, err = config.Load(getenv(t, render(t)))
-	if err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
-		t.Errorf("with the default values (no publicUrl) the service should refuse to start naming PUBLIC_URL, got %v", err)
+	if err == nil || strings.Count(err.Error(), "\n") != 1 || !strings.Contains(err.Error(), "SMTP_URL: no way to send codes") {
+		t.Errorf("the defaults with publicUrl: the service should refuse only for want of a sender, got %v", err)
+	}
+}
+
+// What the service refuses at start, the chart refuses at `helm lint` (its
+// values.schema.json mirrors the service's checks: required values, URL
+// forms, CIDRs, the settings that need one another), so a bad value fails the
+// release instead of crash-looping its pods after a "successful" one. Each bad
+// set is also checked against the service: the same value in an environment
+// the chart renders from good values is refused by internal/config.
+func TestChartRefusesWhatTheServiceRefuses(t *testing.T) {
+	helm := helmBin(t)
+	good := render(t, allOnValues)
+	for _, c := range []struct {
+		name string
+		set  []string          // --set-string, on top of the all-on values (or alone: bare)
+		bare bool              // on the chart's defaults, without required-values.yaml
+		env  map[string]string // the same mistake in the service's environment
+	}{
+		{"no publicUrl (the chart's default)", nil, true, map[string]string{"PUBLIC_URL": ""}},
+		{"an http publicUrl without devMode", []string{"publicUrl=http://login.blink.sv"}, false, map[string]string{"PUBLIC_URL": "http://login.blink.sv"}},
+		{"a publicUrl with a query", []string{"publicUrl=https://login.blink.sv/?a=b"}, false, map[string]string{"PUBLIC_URL": "https://login.blink.sv/?a=b"}},
+		{"devMode on a public host", []string{"devMode=true"}, false, map[string]string{"DEV_MODE": "true"}}, // --set: a boolean
+		{"a bare IP in trustedProxies", []string{"trustedProxies[0]=10.0.0.1"}, false, map[string]string{"TRUSTED_PROXIES": "10.0.0.1"}},
+		{"blink without coreAuthUrl", []string{"coreAuthUrl="}, false, map[string]string{"CORE_AUTH_URL": ""}},
+		{"the account page without hydraPublicUrl", []string{"hydraPublicUrl="}, false, map[string]string{"HYDRA_PUBLIC_URL": ""}},
+		{"turnstile without its site key", []string{"captcha.siteKey="}, false, map[string]string{"CAPTCHA_SITE_KEY": ""}},
+		{"SMS by Twilio and a webhook", []string{"smsWebhook.url=https://gw.example.com/send"}, false, map[string]string{"SMS_WEBHOOK_URL": "https://gw.example.com/send"}},
+		{"retention in seconds", []string{"retention=3600"}, false, map[string]string{"RETENTION": "3600"}},
+		{"a three-letter country", []string{"smsCountries[0]=SLV"}, false, map[string]string{"SMS_COUNTRIES": "SLV"}},
+	} {
+		args := []string{"lint", "--strict", chartDir}
+		if !c.bare {
+			args = append(args, "--values", allOnValues)
+		}
+		for _, set := range c.set {
+			flag := "--set-string"
+			if set == "devMode=true" {
+				flag = "--set"
+			}
+			args = append(args, flag, set)
+		}
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "values don't meet the specifications of the schema") {
+			t.Errorf("%s: helm lint did not refuse it by the schema (%v):\n%s", c.name, err, out)
+		}
+		env := map[string]string{}
+		for _, e := range only(t, good.deployment.Spec.Template.Spec.Containers).Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		for k, v := range map[string]string{"DATABASE_URL": "postgres://c:pw@db:5432/c", "SECRET_KEY": strings.Repeat("ab", 32),
+			"SMTP_URL": "smtp://u:pw@smtp.example.com:587", "TWILIO_ACCOUNT_SID": "AC0", "TWILIO_AUTH_TOKEN": "t",
+			"SMS_WEBHOOK_SECRET": strings.Repeat("s", 40), "CAPTCHA_SECRET_KEY": "c", "ACCOUNT_CLIENT_SECRET": "a"} {
+			env[k] = v
+		}
+		if _, err := config.Load(func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("the all-on environment is refused: %v", err)
+		}
+		for k, v := range c.env {
+			env[k] = v
+		}
+		if _, err := config.Load(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("%s: the service accepts it, so the chart should too", c.name)
+		}
 	}
 }
 
@@ -568,6 +676,28 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is prometheus-operator's monitoring.coreos.com/v1
+// PrometheusRule, decoded strictly like the ServiceMonitor.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ruleFile `json:"spec"`
+}
+
+// ruleFile is Prometheus's rule-file format, as far as the alerts use it.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
 // chartValues are the values the tests read back.
 type chartValues struct {
 	ExistingSecret string `json:"existingSecret"`
@@ -583,11 +713,13 @@ type rendered struct {
 	values         chartValues
 	deployment     *appsv1.Deployment
 	service        *corev1.Service
+	metricsService *corev1.Service
 	migrate        *batchv1.Job
 	pdb            *policyv1.PodDisruptionBudget
 	hpa            *autoscalingv2.HorizontalPodAutoscaler
 	ingress        *networkingv1.Ingress
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 	configMap      *corev1.ConfigMap
 }
 
@@ -603,6 +735,7 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		return r.(rendered)
 	}
 	helm := helmBin(t)
+	valuesFiles = append([]string{requiredValues}, valuesFiles...)
 	var args []string
 	for _, f := range valuesFiles {
 		args = append(args, "--values", f)
@@ -633,8 +766,19 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 			r.deployment = one(t, r.deployment, "Deployment")
 			into = r.deployment
 		case "v1 Service":
-			r.service = one(t, r.service, "Service")
-			into = r.service
+			var meta struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			}
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &meta); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(meta.Metadata.Name, "-metrics") {
+				r.metricsService = one(t, r.metricsService, "metrics Service")
+				into = r.metricsService
+			} else {
+				r.service = one(t, r.service, "Service")
+				into = r.service
+			}
 		case "batch/v1 Job":
 			r.migrate = one(t, r.migrate, "Job")
 			into = r.migrate
@@ -650,6 +794,9 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			r.serviceMonitor = one(t, r.serviceMonitor, "ServiceMonitor")
 			into = r.serviceMonitor
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			r.prometheusRule = one(t, r.prometheusRule, "PrometheusRule")
+			into = r.prometheusRule
 		case "v1 ConfigMap":
 			r.configMap = one(t, r.configMap, "ConfigMap")
 			into = r.configMap
@@ -671,7 +818,7 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 		}
 		r.all = append(r.all, object{TypeMeta: tm, Name: meta.Metadata.Name})
 	}
-	if r.deployment == nil || r.service == nil || r.migrate == nil {
+	if r.deployment == nil || r.service == nil || r.metricsService == nil || r.migrate == nil {
 		t.Fatalf("no Deployment, Service or migrate Job in:\n%s", out)
 	}
 	renders.Store(key, r)
@@ -680,17 +827,22 @@ func render(t *testing.T, valuesFiles ...string) rendered {
 
 // helmBin is the pinned helm (make bin/helm), or HELM_BIN.
 func helmBin(t *testing.T) string {
+	return toolBin(t, "HELM_BIN", "helm", "make bin/helm (tools/helm pins v3.22.0)")
+}
+
+// toolBin is the path of a pinned tool: $env when set, else bin/name, built by make.
+func toolBin(t *testing.T, env, name, build string) string {
 	t.Helper()
-	path := os.Getenv("HELM_BIN")
+	path := os.Getenv(env)
 	if path == "" {
-		path = filepath.Join("..", "bin", "helm")
+		path = filepath.Join("..", "bin", name)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		t.Fatalf("no helm at %s (%v): run `make bin/helm` (tools/helm pins v3.22.0) or set HELM_BIN", abs, err)
+		t.Fatalf("no %s at %s (%v): run `%s` or set %s", name, abs, err, build, env)
 	}
 	return abs
 }
@@ -770,4 +922,135 @@ func envValue(t *testing.T, c corev1.Container, name string) string {
 		t.Fatalf("no %s in the container's env", name)
 	}
 	return e.Value
+}
+
+// RETENTION and AUDIT_RETENTION: the chart's schema takes a value in exactly
+// the formats the service reads (a Go duration, whole days, 0), so a value
+// the service would refuse for its form fails `helm lint` instead of
+// crash-looping the pods after a "successful" release. (The minimums, 1h and
+// 24h, are the service's to check at start: the error names the setting.)
+func TestChartRetentionFormatsAreTheServices(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Pattern string `json:"pattern"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	values := []string{"7d", "90d", "0d", "168h", "2160h", "1h30m", "1.5h", ".5h", "5.h", "+168h", "0", "+0", "-0", "90m", "3600s", "1µs",
+		"3600", "7 d", "1.5d", "-7d", "+7d", "d", "1w", "168H", "-1h", "soon", "00", "123456d", "h", ".h", "7dd", " 7d"}
+	for _, key := range []string{"retention", "auditRetention"} {
+		pattern := regexp.MustCompile(schema.Properties[key].Pattern)
+		for _, v := range values {
+			_, err := config.ParseDays(v)
+			if chart, service := pattern.MatchString(v), err == nil; chart != service {
+				t.Errorf("%s=%q: the chart's schema accepts it %v, the service %v", key, v, chart, service)
+			}
+		}
+	}
+	helm := helmBin(t)
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--set", "publicUrl=https://login.example.com", "--set-string", "retention=3600").CombinedOutput(); err == nil {
+		t.Errorf("helm lint took retention=3600 (seconds, which the service refuses):\n%s", out)
+	}
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--values", requiredValues, "--set-string", "retention=7d,auditRetention=90d").CombinedOutput(); err != nil {
+		t.Errorf("helm lint refused retention=7d, auditRetention=90d: %v\n%s", err, out)
+	}
+}
+
+// The PrometheusRule holds exactly the rule file promtool tests, every alert
+// with its expression, labels and annotations ({{ $value }} left to Prometheus).
+func TestChartPrometheusRuleIsTheRulesFile(t *testing.T) {
+	file := readRules(t)
+	r := render(t, allOnValues)
+	if r.prometheusRule == nil {
+		t.Fatal("no PrometheusRule with prometheusRule.enabled")
+	}
+	if got, want := fmt.Sprintf("%+v", r.prometheusRule.Spec), fmt.Sprintf("%+v", file); got != want || len(file.Groups) == 0 {
+		t.Errorf("the PrometheusRule's spec is not the rule file:\n%s\nwant\n%s", got, want)
+	}
+	if r.prometheusRule.Labels["release"] != "kube-prometheus-stack" {
+		t.Errorf("prometheusRule.labels not on the object: %v", r.prometheusRule.Labels)
+	}
+}
+
+// The small traps of a chart (issue 18): /metrics and /readyz never on the
+// public Service, whatever serviceType; a changed Secret or CA rolls the pods;
+// replicas spread across nodes by default; NOTES.txt names the image's
+// version, the trusted proxies and where the migrate Job's log is.
+func TestChartOperatesWithoutSurprises(t *testing.T) {
+	lb := filepath.Join(t.TempDir(), "lb.yaml")
+	if err := os.WriteFile(lb, []byte("serviceType: LoadBalancer\nnameOverride: consent-x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := render(t, lb)
+	if r.service.Spec.Type != corev1.ServiceTypeLoadBalancer || len(r.service.Spec.Ports) != 1 || r.service.Spec.Ports[0].Name != "http" {
+		t.Errorf("the public Service: type %s, ports %+v; want only http", r.service.Spec.Type, r.service.Spec.Ports)
+	}
+	if r.metricsService.Spec.Type != corev1.ServiceTypeClusterIP || len(r.metricsService.Spec.Ports) != 1 || r.metricsService.Spec.Ports[0].Name != "metrics" {
+		t.Errorf("the metrics Service: type %s, ports %+v; want ClusterIP with metrics only", r.metricsService.Spec.Type, r.metricsService.Spec.Ports)
+	}
+	annotations := r.deployment.Spec.Template.Annotations
+	for _, key := range []string{"checksum/secret", "checksum/smtp-ca"} {
+		if annotations[key] == "" {
+			t.Errorf("the pods have no %s annotation: %v", key, annotations)
+		}
+	}
+	spread := r.deployment.Spec.Template.Spec.TopologySpreadConstraints
+	if len(spread) != 1 || spread[0].TopologyKey != "kubernetes.io/hostname" || spread[0].WhenUnsatisfiable != corev1.ScheduleAnyway ||
+		spread[0].LabelSelector == nil || !selects(spread[0].LabelSelector.MatchLabels, r.deployment.Spec.Template.Labels) {
+		t.Errorf("default spreading: %+v", spread)
+	}
+	// The alerts name no job, so nameOverride (which renames the scrape job) cannot break them.
+	for _, g := range readRules(t).Groups {
+		for _, rule := range g.Rules {
+			if strings.Contains(rule.Expr, "job=") {
+				t.Errorf("%s selects a scrape job: %s", rule.Alert, rule.Expr)
+			}
+		}
+	}
+
+	notes := renderNotes(t, "--set", "image.tag=v1.4.0", "--set", "trustedProxies={10.0.0.0/8}")
+	for _, want := range []string{"blink-consent v1.4.0 (blinkbitcoin/blink-consent:v1.4.0)", "kubectl -n auth logs job/consent-blink-consent-migrate",
+		"Trusted proxies (their X-Forwarded-For is believed): 10.0.0.0/8", "consent-blink-consent-metrics"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+		}
+	}
+	if notes := renderNotes(t, "--set", "trustedProxies={none}"); !strings.Contains(notes, "No proxy in front (trustedProxies [none])") {
+		t.Errorf("NOTES.txt does not say trustedProxies [none]:\n%s", notes)
+	}
+	// Only a loopback publicUrl (a developer's machine) may leave it empty.
+	if notes := renderNotes(t, "--set", "publicUrl=http://localhost:3000,devMode=true,hydraPublicUrl=http://localhost:4444", "--set", "trustedProxies=null"); !strings.Contains(notes, "WARNING: trustedProxies is empty") {
+		t.Errorf("NOTES.txt does not warn about empty trustedProxies:\n%s", notes)
+	}
+}
+
+// renderNotes renders NOTES.txt as `helm install` prints it, without a
+// cluster: a copy of the chart wraps it in a ConfigMap that helm template shows.
+func renderNotes(t *testing.T, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "blink-consent")
+	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := os.ReadFile(filepath.Join(chartDir, "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get \"notes.txt\") . | quote }}\n"
+	if os.WriteFile(filepath.Join(dir, "notes.txt"), notes, 0o600) != nil || os.WriteFile(filepath.Join(dir, "templates", "notes-cm.yaml"), []byte(wrapper), 0o600) != nil {
+		t.Fatal("could not write the NOTES wrapper")
+	}
+	out := run(t, helmBin(t), append([]string{"template", "consent", dir, "--namespace", "auth", "--show-only", "templates/notes-cm.yaml",
+		"--values", requiredValues}, args...)...)
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal([]byte(out), &cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data["notes"]
 }

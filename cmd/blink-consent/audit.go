@@ -10,9 +10,11 @@ import (
 	"net/netip"
 	"text/tabwriter"
 	"time"
+
+	"github.com/blinkbitcoin/blink-consent/internal/config"
 )
 
-const auditUsage = `Usage: blink-consent audit --user ID [--since 24h]
+const auditUsage = `Usage: blink-consent audit --user ID [--since 24h|7d]
 
 Prints the user's security events, oldest first: time (UTC), event, who
 (user, cli, system), app (client id), method, result, the client's IP masked
@@ -21,27 +23,35 @@ Prints the user's security events, oldest first: time (UTC), event, who
 func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	userID := fs.String("user", "", "the user's id (the OAuth subject)")
-	since := fs.Duration("since", 24*time.Hour, "how far back to look")
+	since := 24 * time.Hour
+	fs.Func("since", "how far back to look: a duration such as 24h or a number of days such as 7d (default 24h)", func(v string) error {
+		d, err := config.ParseDays(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return errors.New("must be more than 0")
+		}
+		since = d
+		return nil
+	})
 	if help, err := parseFlags(fs, args, stdout, auditUsage); help || err != nil {
 		return err
 	}
 	if *userID == "" {
 		return errors.New("audit: --user is required")
 	}
-	if *since <= 0 {
-		return errors.New("audit: --since must be more than 0")
-	}
 	db, err := openForCLI(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	events, err := db.AuditTrail(ctx, *userID, time.Now().Add(-*since))
+	events, err := db.AuditTrail(ctx, *userID, time.Now().Add(-since))
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	if len(events) == 0 {
-		fmt.Fprintf(stdout, "no events for %s in the last %s\n", *userID, *since)
+		fmt.Fprintf(stdout, "no events for %s in the last %s\n", *userID, since)
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

@@ -127,10 +127,15 @@ func TestAuditTrailRecordsSecurityEvents(t *testing.T) {
 	if strings.Index(out, "sign-in failed") > strings.Index(out, "consent denied") {
 		t.Errorf("events not oldest first:\n%s", out)
 	}
+	// Days, as support says them.
+	if week, _, err := runCLI(t, operatorEnv(""), "audit", "--user", subject, "--since", "7d"); err != nil || week != out {
+		t.Errorf("audit --since 7d: %v\n%s\nwant the same events as --since 1h:\n%s", err, week, out)
+	}
 	if out, _, err := runCLI(t, operatorEnv(""), "audit", "--user", subject, "--since", "1ms"); err != nil || !strings.Contains(out, "no events") {
 		t.Errorf("audit --since 1ms: %v %q", err, out)
 	}
-	for _, args := range [][]string{{"audit"}, {"audit", "--user", subject, "--since", "soon"}, {"audit", "--user", subject, "--since", "-1h"}} {
+	for _, args := range [][]string{{"audit"}, {"audit", "--user", subject, "--since", "soon"}, {"audit", "--user", subject, "--since", "-1h"},
+		{"audit", "--user", subject, "--since", "0d"}, {"audit", "--user", subject, "--since", "1.5d"}} {
 		if _, _, err := runCLI(t, operatorEnv(""), args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}

@@ -230,9 +230,9 @@ func TestBlinkCoreDownIsA503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz with core down: %d", resp.StatusCode)
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"blink_core":"unavailable"`) {
+		t.Errorf("/readyz with core down: %d %s, want 200 naming blink_core", resp.StatusCode, body)
 	}
 }
 

@@ -323,9 +323,10 @@ func TestTwoReplicasAlternatingPerRequest(t *testing.T) {
 	}
 }
 
-// With Hydra down the pages say so with a 503 and /readyz names Hydra; once
-// Hydra is back, the same process is ready again and the flow begun before
-// the outage signs in.
+// With Hydra down the pages say so with our own 503 page, and /readyz names
+// Hydra in its body and in blink_consent_dependency_up while it still answers
+// 200 (the replica stays in the Service to serve that page); once Hydra is
+// back, the flow begun before the outage signs in.
 func TestHydraDownAndBack(t *testing.T) {
 	// No spy: the service dials Hydra itself and finds nothing listening.
 	st, err := newTestStack(context.Background(), "hydradown", 0)
@@ -346,8 +347,14 @@ func TestHydraDownAndBack(t *testing.T) {
 			t.Errorf("%s with Hydra down: %d, want 503 saying sign-in is unavailable\n%s", h.URL.Path, h.Status, excerpt(h.Body))
 		}
 	}
-	if code, status := readyzOf(t, st.HealthURL); code != http.StatusServiceUnavailable || status["hydra"] != "unavailable" || status["postgres"] != "ok" {
-		t.Errorf("/readyz with Hydra down: %d %v, want 503 naming Hydra", code, status)
+	if code, status := readyzOf(t, st.HealthURL); code != http.StatusOK || status["hydra"] != "unavailable" || status["postgres"] != "ok" || status["service"] != "ok" {
+		t.Errorf("/readyz with Hydra down: %d %v, want 200 naming Hydra", code, status)
+	}
+	_, families := scrape(t, st)
+	if sample(families, "blink_consent_dependency_up", map[string]string{"dependency": "hydra"}) != 0 ||
+		sample(families, "blink_consent_dependency_up", map[string]string{"dependency": "postgres"}) != 1 ||
+		sample(families, "blink_consent_ready", nil) != 1 {
+		t.Errorf("/metrics with Hydra down: dependency_up %v, ready %v", families["blink_consent_dependency_up"], families["blink_consent_ready"])
 	}
 
 	if err := st.Hydra.Start(context.Background()); err != nil {
@@ -356,7 +363,7 @@ func TestHydraDownAndBack(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, status := readyzOf(t, st.HealthURL)
-		if code == http.StatusOK {
+		if status["hydra"] == "ok" {
 			break
 		}
 		if time.Now().After(deadline) {

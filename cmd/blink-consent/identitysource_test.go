@@ -5,9 +5,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"testing"
 
+	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 )
 
@@ -52,12 +54,45 @@ func TestServeBlinkModeReadyzNamesCore(t *testing.T) {
 	}
 	core.Down(true)
 	code, status = getReadyz(t, st.HealthURL)
-	if code != http.StatusServiceUnavailable || status["blink_core"] != "unavailable" || status["postgres"] != "ok" || status["hydra"] != "ok" {
-		t.Errorf("core down: %d %v, want 503 naming blink_core", code, status)
+	if code != http.StatusOK || status["blink_core"] != "unavailable" || status["postgres"] != "ok" || status["hydra"] != "ok" {
+		t.Errorf("core down: %d %v, want 200 naming blink_core", code, status)
 	}
 
 	code, status = getReadyz(t, testStack.HealthURL)
 	if _, named := status["blink_core"]; code != http.StatusOK || named {
 		t.Errorf("postgres mode: %d %v", code, status)
+	}
+}
+
+// With IDENTITY_SOURCE=blink and no SMTP or SMS settings — what the README
+// recommends: core sends the codes — no channel can carry a notification, so
+// the account page's two-step notices are not queued (they used to be, and the
+// outbox worker marked them failed, firing BlinkConsentCodeDeliveryFailing).
+// With SMTP set, email can.
+func TestBlinkModeWithoutSMTPQueuesNoNotices(t *testing.T) {
+	env := map[string]string{
+		"DATABASE_URL": "postgres://u:p@127.0.0.1:1/db", "HYDRA_ADMIN_URL": "http://127.0.0.1:4445", "PUBLIC_URL": "https://login.example.com",
+		"SECRET_KEY": randomHex(32), "IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": "http://core/auth", "GRAPHQL_ENDPOINT": "http://core/graphql",
+	}
+	for _, c := range []struct {
+		smtp string
+		want bool
+	}{{"", false}, {testSMTP.URL(), true}} {
+		env["SMTP_URL"], env["SMTP_FROM"], env["SMTP_CA_FILE"] = c.smtp, "", ""
+		if c.smtp != "" {
+			env["SMTP_FROM"], env["SMTP_CA_FILE"] = "Blink <no-reply@blink.test>", testSMTP.caFile
+		}
+		cfg, err := config.Load(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		senders, err := newSenders(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		can := notifyChannels(senders)
+		if can("email") != c.want || can("sms") {
+			t.Errorf("SMTP_URL %q: email %v, sms %v; want email %v and no sms", c.smtp, can("email"), can("sms"), c.want)
+		}
 	}
 }

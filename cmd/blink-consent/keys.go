@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
+	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
@@ -15,7 +17,9 @@ import (
 
 const keysUsage = `Usage: blink-consent keys rotate
 
-Re-seals every sealed value (TOTP secrets, queued messages) under SECRET_KEY,
+Re-seals every sealed value (TOTP secrets, queued messages, pending
+authenticator enrolments, and with IDENTITY_SOURCE=blink the sign-ins in
+progress and the core tokens kept for the account page) under SECRET_KEY,
 opening them with SECRET_KEY or any key in SECRET_KEY_PREVIOUS. Values already
 under SECRET_KEY are left alone, so it is safe to run again, and safe while the
 service runs (rows are locked while they change). Needs DATABASE_URL,
@@ -51,49 +55,44 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	return rotateKeys(ctx, db, secret.NewKeys(current, previous...), secret.NewKeys(current), stdout)
 }
 
-// rotateKeys re-seals under the current key what only a previous one opens.
-func rotateKeys(ctx context.Context, db *store.Store, all, currentOnly secret.Keys, stdout io.Writer) error {
-	totp, err := db.ResealTOTP(ctx, func(v store.Sealed) ([]byte, bool, error) {
-		ad := []byte(v.UserID)
-		if _, err := currentOnly.Open(v.Value, ad); err == nil {
-			return nil, true, nil
-		}
-		plain, err := all.Open(v.Value, ad)
-		if err != nil {
-			return nil, false, store.ErrUnreadable
-		}
-		resealed, err := all.Seal(plain, ad)
-		return resealed, false, err
-	})
-	report(stdout, "TOTP secrets", totp)
-	if err != nil {
-		return err
-	}
-	messages, err := db.ResealOutbox(ctx, func(v store.Sealed) ([]byte, bool, error) {
-		m := store.OutboxMessage{Channel: v.Channel, Destination: v.Destination, Sealed: v.Value}
-		if _, err := delivery.Open(currentOnly, m); err == nil {
-			return nil, true, nil
-		}
-		e, err := delivery.Open(all, m)
-		if err != nil {
-			return nil, false, store.ErrUnreadable
-		}
-		sealed, err := delivery.Seal(all, e, m.NotAfter)
-		if err != nil {
-			return nil, false, err
-		}
-		return sealed.Sealed, false, nil
-	})
-	report(stdout, "queued messages", messages)
-	if err != nil {
-		return err
-	}
-	if n := totp.Unreadable + messages.Unreadable; n > 0 {
-		return fmt.Errorf("keys rotate: %d sealed values open under none of SECRET_KEY and SECRET_KEY_PREVIOUS; left as they are: if an older key opens them, add it to SECRET_KEY_PREVIOUS and run this again", n)
-	}
-	return nil
+// sealedValues is every kind of value sealed under SECRET_KEY, with what each
+// is bound to (its associated data): the same as the code that seals it.
+var sealedValues = []struct {
+	what   string
+	reseal func(*store.Store, context.Context, store.Reseal) (store.ResealCounts, error)
+	ad     func(store.Sealed) []byte
+}{
+	{"TOTP secrets", (*store.Store).ResealTOTP, func(v store.Sealed) []byte { return []byte(v.UserID) }},
+	{"queued messages", (*store.Store).ResealOutbox, func(v store.Sealed) []byte { return delivery.AD(v.Channel, v.Destination) }},
+	{"pending authenticator enrolments", (*store.Store).ResealEnrollments, func(v store.Sealed) []byte { return postgres.PendingAD(v.Key, v.UserID) }},
+	{"Blink core sign-ins in progress", (*store.Store).ResealFlows, func(v store.Sealed) []byte { return blinkcore.StateAD(v.Key) }},
+	{"kept Blink core tokens", (*store.Store).ResealCoreTokens, func(v store.Sealed) []byte { return blinkcore.TokenAD(v.UserID, v.Key) }},
 }
 
-func report(w io.Writer, what string, c store.ResealCounts) {
-	fmt.Fprintf(w, "%s: %d re-sealed, %d already under the current key, %d unreadable\n", what, c.Resealed, c.Current, c.Unreadable)
+// rotateKeys re-seals under the current key what only a previous one opens.
+func rotateKeys(ctx context.Context, db *store.Store, all, currentOnly secret.Keys, stdout io.Writer) error {
+	unreadable := 0
+	for _, kind := range sealedValues {
+		counts, err := kind.reseal(db, ctx, func(v store.Sealed) ([]byte, bool, error) {
+			ad := kind.ad(v)
+			if _, err := currentOnly.Open(v.Value, ad); err == nil {
+				return nil, true, nil
+			}
+			plain, err := all.Open(v.Value, ad)
+			if err != nil {
+				return nil, false, store.ErrUnreadable
+			}
+			resealed, err := all.Seal(plain, ad)
+			return resealed, false, err
+		})
+		fmt.Fprintf(stdout, "%s: %d re-sealed, %d already under the current key, %d unreadable\n", kind.what, counts.Resealed, counts.Current, counts.Unreadable)
+		if err != nil {
+			return err
+		}
+		unreadable += counts.Unreadable
+	}
+	if unreadable > 0 {
+		return fmt.Errorf("keys rotate: %d sealed values open under none of SECRET_KEY and SECRET_KEY_PREVIOUS; left as they are: if an older key opens them, add it to SECRET_KEY_PREVIOUS and run this again", unreadable)
+	}
+	return nil
 }

@@ -4,9 +4,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -154,6 +157,65 @@ func TestMetricsAfterAnEmailSignIn(t *testing.T) {
 			t.Errorf("/metrics carries %s", what)
 		}
 	}
+
+	// The Grafana dashboard (deploy/grafana) queries only what this real
+	// scrape has, after a sign-in and a readiness probe (which sets
+	// blink_consent_dependency_up).
+	if code, _ := readyzOf(t, st.HealthURL); code != http.StatusOK {
+		t.Fatalf("/readyz: %d", code)
+	}
+	_, real := scrape(t, st)
+	queried := dashboardMetrics(t, "../../deploy/grafana/blink-consent.json")
+	if len(queried) < 10 {
+		t.Fatalf("the dashboard queries only %v", queried)
+	}
+	for _, name := range queried {
+		base := name
+		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+			if b, ok := strings.CutSuffix(name, suffix); ok && real[b] != nil && real[b].GetType() == dto.MetricType_HISTOGRAM {
+				base = b
+			}
+		}
+		if real[base] == nil {
+			t.Errorf("the dashboard queries %s, which the service's /metrics does not have", name)
+		}
+	}
+}
+
+// dashboardMetrics lists the metric names a Grafana dashboard's queries read.
+func dashboardMetrics(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, target := range p.Targets {
+			for _, name := range regexp.MustCompile(`\b(?:blink_consent|go|process)_[a-z_]+\b`).FindAllString(target.Expr, -1) {
+				if !seen[name] {
+					seen[name] = true
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	return names
 }
 
 // The outbox gauges read the database at scrape time.
@@ -168,5 +230,23 @@ func TestMetricsOutboxBacklog(t *testing.T) {
 	}
 	if oldest := sample(fams, "blink_consent_outbox_oldest_queued_seconds", nil); oldest < 300 {
 		t.Errorf("outbox_oldest_queued_seconds %v, want ≥ 300", oldest)
+	}
+}
+
+// DATABASE_MAX_CONNS sizes serve's pool, as blink_consent_db_pool_max_conns
+// shows; and a replica reports itself serving as soon as it listens.
+func TestServeSizesThePoolFromDATABASE_MAX_CONNS(t *testing.T) {
+	st, err := newTestStack(context.Background(), "poolsize", 0, map[string]string{"DATABASE_MAX_CONNS": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	_, families := scrape(t, st)
+	if sample(families, "blink_consent_db_pool_max_conns", nil) != 7 {
+		t.Errorf("blink_consent_db_pool_max_conns %v, want 7", families["blink_consent_db_pool_max_conns"])
+	}
+	// Serving, though nothing has probed /readyz yet (BlinkConsentDown reads it).
+	if sample(families, "blink_consent_ready", nil) != 1 {
+		t.Errorf("blink_consent_ready %v before any probe, want 1", families["blink_consent_ready"])
 	}
 }

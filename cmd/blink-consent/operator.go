@@ -73,9 +73,12 @@ func cmdUsersDisable(ctx context.Context, args []string, disable bool, getenv fu
 
 const unlockUsage = `Usage: blink-consent users unlock --identifier EMAIL_OR_PHONE
 
-Clears a lockout: the identifier's consecutive failed codes and the failures
-its rate limit counts, so the next right code signs in. A phone number needs
-its country code (+503…). Needs DATABASE_URL. Audited.`
+Clears what keeps an email or phone number from signing in: its consecutive
+failed codes (and the lock after 100), the failures its RATE_FAIL_IDENTIFIER
+limit counts, and the codes its RATE_SEND_EMAIL or RATE_SEND_PHONE limit
+counts, so it can ask for a code at once and the next right code signs in.
+Per-IP limits are left alone. Says what it cleared. A phone number needs its
+country code (+503…). Needs DATABASE_URL. Audited.`
 
 func cmdUsersUnlock(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("users unlock", flag.ContinueOnError)
@@ -92,15 +95,16 @@ func cmdUsersUnlock(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer db.Close()
-	cleared, err := db.Unlock(ctx, identifier, "cli")
+	u, err := db.Unlock(ctx, identifier, "cli")
 	if err != nil {
 		return fmt.Errorf("users unlock: %w", err)
 	}
-	if !cleared {
-		fmt.Fprintln(stdout, "nothing to clear: the identifier had no failures")
+	if !u.Any() {
+		fmt.Fprintln(stdout, "nothing to clear: the identifier had no failed codes and no codes counted by its send limit")
 		return nil
 	}
-	fmt.Fprintln(stdout, "unlocked: the next right code signs in")
+	fmt.Fprintf(stdout, "unlocked: cleared %d consecutive failed codes, %d failed codes counted by the failure limit, %d codes counted by the send limit; it can ask for a code now and the next right code signs in\n",
+		u.Failures, u.FailureLimit, u.SendLimit)
 	return nil
 }
 

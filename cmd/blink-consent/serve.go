@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -62,11 +63,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Info("exporting traces", "protocol", cfg.Tracing.Protocol, "collector", cfg.Tracing.Endpoint.Redacted(), "service", cfg.Tracing.ServiceName)
 	}
 
-	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()))
+	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()), store.WithMaxConns(cfg.DatabaseMaxConns))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	logger.Info("database pool", "max_conns", db.PoolStat().MaxConns(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	if err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
@@ -83,7 +85,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	h := hydra.New(cfg.HydraAdminURL, hydraTimeout)
 	h.Observer = m
 	h.WrapTransport(func(rt http.RoundTripper) http.RoundTripper { return traces.Transport("hydra", rt) })
-	source, core := identitySource(cfg, db, keys, traces)
+	canNotify := notifyChannels(senders)
+	source, core := identitySource(cfg, db, keys, traces, canNotify)
 	if core != nil {
 		core.Observer = m
 	}
@@ -99,14 +102,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Core:    core,
 		Metrics: m,
 		Tracing: traces,
-		Account: accountDeps(cfg, db, h, source, keys),
+		Account: accountDeps(cfg, db, h, source, keys, canNotify),
 	}
 	if deps.Account != nil {
 		go checkAccountClient(ctx, h, cfg, logger)
 	}
 	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
-	go purgeSpentRows(ctx, db, logger, retention(cfg))
+	go purgeSpentRows(ctx, db, logger, m, retention(cfg))
 	return server.Run(ctx, deps, nil)
 }
 
@@ -182,9 +185,17 @@ func newSenders(cfg config.Config, logger *slog.Logger) (map[string]delivery.Sen
 // resendAfter is the wait between two codes of one sign-in.
 const resendAfter = 30 * time.Second
 
+// notifyChannels says which channels a notification can go out on: those a
+// sender of ours serves. With IDENTITY_SOURCE=blink and no SMTP or SMS
+// settings (core sends the codes) there is none, so no notice is queued for a
+// worker that could only mark it failed.
+func notifyChannels(senders map[string]delivery.Sender) accounts.CanSend {
+	return func(channel string) bool { return senders[channel] != nil }
+}
+
 // identitySource is where accounts live, as IDENTITY_SOURCE says: our users
 // table, or Blink core (then core is its client, for /readyz too).
-func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing) (source accounts.Source, core *blinkcore.Client) {
+func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing, canNotify accounts.CanSend) (source accounts.Source, core *blinkcore.Client) {
 	s := cfg.SignIn
 	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
 	limits := accounts.Limits{
@@ -201,7 +212,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces
 		// and per sign-in must not refuse a try core would take.
 		limits.Code.TriesPerCode, limits.TOTPTriesPerFlow = blinkcore.CoreTriesPerHour, blinkcore.CoreTriesPerHour
 		core = blinkcore.New(cfg.CoreAuthURL, cfg.GraphQLEndpoint, &http.Client{Transport: traces.Transport("core", nil)})
-		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.Account.ClientID}), core
+		return blinkcore.NewSource(core, db, keys, limits, blinkcore.Options{AccountClientID: cfg.Account.ClientID, CanNotify: canNotify}), core
 	}
 	return postgres.Source{
 		Store:            db,
@@ -210,6 +221,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces
 		CodeTTL:          10 * time.Minute,
 		Domain:           cfg.PublicURL.Hostname(),
 		CreatePhoneUsers: cfg.Registration == "phone",
+		CanNotify:        canNotify,
 	}, nil
 }
 
@@ -284,15 +296,21 @@ func retention(cfg config.Config) store.Retention {
 
 // purgeSpentRows deletes what the retention no longer keeps, at start and
 // every retentionEvery; the advisory lock in Purge lets one replica at a time.
-func purgeSpentRows(ctx context.Context, db *store.Store, logger *slog.Logger, r store.Retention) {
+func purgeSpentRows(ctx context.Context, db *store.Store, logger *slog.Logger, m *metrics.Metrics, r store.Retention) {
 	tick := time.NewTicker(retentionEvery)
 	defer tick.Stop()
 	for {
 		purged, ran, err := db.Purge(ctx, r)
 		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Warn("could not purge spent rows", "err", err)
-		case ran:
+		case err != nil:
+			if ctx.Err() == nil {
+				m.Purge("failed")
+				logger.Warn("could not purge spent rows", "err", err)
+			}
+		case !ran:
+			m.Purge("skipped")
+		default:
+			m.Purge("ok")
 			var attrs []any
 			for _, table := range slices.Sorted(maps.Keys(purged)) {
 				if n := purged[table]; n > 0 {
@@ -473,7 +491,7 @@ func useLogger(l *slog.Logger) (release func()) {
 
 // accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
 // Two-step sign-in is turned on and off through the identity source.
-func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source, keys secret.Keys) *account.Deps {
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source, keys secret.Keys, canNotify accounts.CanSend) *account.Deps {
 	a := cfg.Account
 	if !a.On() {
 		return nil
@@ -486,7 +504,7 @@ func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source acc
 		Keys:  keys,
 		Settings: account.Settings{
 			ClientID: a.ClientID, PublicURL: public, SecureCookies: cfg.Secure(),
-			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies,
+			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies, CanNotify: canNotify,
 		},
 	}
 	if m, ok := source.(accounts.TOTPManager); ok {

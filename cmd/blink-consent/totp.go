@@ -140,7 +140,7 @@ func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u stor
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(keys, u, "notify.totp.added", sealNotification)
+	notice, err := accounts.TOTPNotice(keys, u, "notify.totp.added", sealNotification, nil)
 	if err != nil {
 		return fmt.Errorf("users totp: %w", err)
 	}

@@ -89,22 +89,51 @@ var (
 // SealFunc seals a message for the outbox (delivery.Seal).
 type SealFunc func(keys secret.Keys, e delivery.Envelope, notAfter time.Time) (*store.Message, error)
 
+// CanSend reports whether a message can go out on channel ("email", "sms"):
+// whether a sender of ours serves it. Nil means every channel can.
+type CanSend func(channel string) bool
+
+// NoticeChannel is where u's notices go: their email when email can go out,
+// else their phone by SMS when SMS can; "" when neither can. With
+// IDENTITY_SOURCE=blink and no SMTP or SMS settings (core sends the codes) no
+// notice goes anywhere, rather than waiting in the outbox for a sender that
+// does not exist and failing there.
+func NoticeChannel(u store.User, can CanSend) (channel, to string) {
+	if can == nil {
+		can = func(string) bool { return true }
+	}
+	switch {
+	case u.Email != "" && can("email"):
+		return "email", u.Email
+	case u.Phone != "" && can("sms"):
+		return "sms", u.Phone
+	}
+	return "", ""
+}
+
 // TOTPNotice is the message telling u that two-step sign-in changed (key:
-// "notify.totp.added" or "notify.totp.removed"), by email or else SMS, in
-// English and Spanish (the account keeps no language). When it cannot be
-// made the caller changes nothing: a change the user is not told of is not
-// made. seal nil is delivery.Seal.
-func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc) (*store.Message, error) {
+// "notify.totp.added" or "notify.totp.removed"), in English and Spanish (the
+// account keeps no language), on NoticeChannel. When the account has no email
+// or phone, or the notice cannot be sealed, the caller changes nothing: a
+// change the user could be told of is not made untold. When no sender serves
+// the account's email or phone it is nil: the change is made (and audited)
+// without a notice, and the account page says nothing was sent. seal nil is
+// delivery.Seal.
+func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc, can CanSend) (*store.Message, error) {
 	if seal == nil {
 		seal = delivery.Seal
 	}
-	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
-	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
-	if u.Email == "" {
-		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: text}
-	}
-	if e.To == "" {
+	if u.Email == "" && u.Phone == "" {
 		return nil, errors.New("the account has no email or phone number to tell, so nothing was changed")
+	}
+	channel, to := NoticeChannel(u, can)
+	if channel == "" {
+		return nil, nil
+	}
+	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
+	e := delivery.Envelope{Channel: "sms", To: to, Text: text}
+	if channel == "email" {
+		e = delivery.Envelope{Channel: "email", To: to, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
 	}
 	m, err := seal(keys, e, time.Now().Add(24*time.Hour))
 	if err != nil {

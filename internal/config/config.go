@@ -60,6 +60,10 @@ type Config struct {
 
 	// Account is the /account page; off when its client is not set.
 	Account Account
+
+	// DatabaseMaxConns sizes each replica's pool; 0 leaves it to the URL's
+	// pool_max_conns or the larger of 4 and GOMAXPROCS (store.DefaultMaxConns).
+	DatabaseMaxConns int
 }
 
 // SignIn holds the code sign-in's delivery, limits and bot check.
@@ -120,6 +124,14 @@ func Load(getenv func(string) string) (Config, error) {
 	var err error
 	if c.DatabaseURL, err = DatabaseURL(getenv); err != nil {
 		errs = append(errs, err)
+	}
+
+	if v := strings.TrimSpace(getenv("DATABASE_MAX_CONNS")); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
+			fail("DATABASE_MAX_CONNS", "must be a whole number of connections from 1 to 1000")
+		} else {
+			c.DatabaseMaxConns = n
+		}
 	}
 
 	c.DevMode, err = parseBool(getenv("DEV_MODE"))

@@ -48,6 +48,8 @@ func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 	}{
 		{"missing database", map[string]string{"DATABASE_URL": ""}, "DATABASE_URL"},
 		{"database not postgres", map[string]string{"DATABASE_URL": "mysql://root:s3cret-pw@x/db"}, "DATABASE_URL"},
+		{"pool size not a number", map[string]string{"DATABASE_MAX_CONNS": "ten"}, "DATABASE_MAX_CONNS"},
+		{"pool size 0", map[string]string{"DATABASE_MAX_CONNS": "0"}, "DATABASE_MAX_CONNS"},
 		{"missing hydra", map[string]string{"HYDRA_ADMIN_URL": ""}, "HYDRA_ADMIN_URL"},
 		{"relative hydra", map[string]string{"HYDRA_ADMIN_URL": "127.0.0.1:4445"}, "HYDRA_ADMIN_URL"},
 		{"missing public", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL"},
@@ -284,5 +286,17 @@ func TestPortIsAcceptedAndListenAddrWins(t *testing.T) {
 		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "PORT:") {
 			t.Errorf("PORT=%q: %v", bad, err)
 		}
+	}
+}
+
+// DATABASE_MAX_CONNS sizes the pool; unset leaves the choice to the store.
+func TestDatabaseMaxConns(t *testing.T) {
+	if c, err := Load(env(valid())); err != nil || c.DatabaseMaxConns != 0 {
+		t.Errorf("unset: %d %v", c.DatabaseMaxConns, err)
+	}
+	e := valid()
+	e["DATABASE_MAX_CONNS"] = "12"
+	if c, err := Load(env(e)); err != nil || c.DatabaseMaxConns != 12 {
+		t.Errorf("12: %d %v", c.DatabaseMaxConns, err)
 	}
 }

@@ -1,9 +1,31 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"time"
 )
+
+// ParseDays reads a duration written as Go writes one (168h, 90m, 1h30m) or
+// as a whole number of days (7d, 90d), which is how retention and "since"
+// are usually said. Negative values are refused.
+func ParseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if n == "" || len(n) > 5 || strings.Trim(n, "0123456789") != "" {
+			return 0, errors.New("days must be a whole number such as 7d")
+		}
+		days := 0
+		for _, c := range n {
+			days = days*10 + int(c-'0')
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("must be a duration such as 168h or a number of days such as 7d")
+	}
+	return d, nil
+}
 
 // DefaultRetention keeps spent rows for a week.
 const DefaultRetention = "168h"
@@ -19,14 +41,14 @@ const minRetention = time.Hour
 // loadRetention reads RETENTION and refuses rate-limit windows longer than it:
 // the purge would forget events such a limit still counts.
 func loadRetention(getenv func(string) string, c *Config, fail func(name, format string, args ...any)) {
-	if a, err := time.ParseDuration(orDefault(getenv("AUDIT_RETENTION"), DefaultAuditRetention)); err != nil || (a != 0 && a < 24*time.Hour) {
-		fail("AUDIT_RETENTION", "must be a duration of at least 24h, such as 2160h (90 days), or 0 to keep the audit trail forever")
+	if a, err := ParseDays(orDefault(getenv("AUDIT_RETENTION"), DefaultAuditRetention)); err != nil || (a != 0 && a < 24*time.Hour) {
+		fail("AUDIT_RETENTION", "must be a duration of at least 24h, such as 2160h or 90d, or 0 to keep the audit trail forever")
 	} else {
 		c.AuditRetention = a
 	}
-	d, err := time.ParseDuration(orDefault(getenv("RETENTION"), DefaultRetention))
+	d, err := ParseDays(orDefault(getenv("RETENTION"), DefaultRetention))
 	if err != nil || d < minRetention {
-		fail("RETENTION", "must be a duration of at least 1h, such as 168h (7 days)")
+		fail("RETENTION", "must be a duration of at least 1h, such as 168h or 7d")
 		return
 	}
 	c.Retention = d

@@ -18,7 +18,14 @@ func TestRetention(t *testing.T) {
 	if c, err := Load(env(m)); err != nil || c.Retention != 2*time.Hour {
 		t.Errorf("RETENTION=2h with 2h windows: %v %v", c.Retention, err)
 	}
-	for _, bad := range []string{"30m", "7d", "soon", "-1h"} {
+	for v, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "90d": 90 * 24 * time.Hour, "200h": 200 * time.Hour} {
+		m := valid()
+		m["RETENTION"] = v
+		if c, err := Load(env(m)); err != nil || c.Retention != want {
+			t.Errorf("RETENTION=%s: %v %v", v, c.Retention, err)
+		}
+	}
+	for _, bad := range []string{"30m", "0d", "soon", "-1h", "3600", "7 d", "1.5d", "-7d", "d", "1w"} {
 		m := valid()
 		m["RETENTION"] = bad
 		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "RETENTION: must be a duration of at least 1h") {
@@ -66,14 +73,14 @@ func TestAuditRetention(t *testing.T) {
 	if c, err := Load(env(valid())); err != nil || c.AuditRetention != 90*24*time.Hour {
 		t.Fatalf("default AUDIT_RETENTION: %v %v", c.AuditRetention, err)
 	}
-	for v, want := range map[string]time.Duration{"0": 0, "24h": 24 * time.Hour, "8760h": 8760 * time.Hour} {
+	for v, want := range map[string]time.Duration{"0": 0, "24h": 24 * time.Hour, "8760h": 8760 * time.Hour, "90d": 90 * 24 * time.Hour, "0d": 0} {
 		m := valid()
 		m["AUDIT_RETENTION"] = v
 		if c, err := Load(env(m)); err != nil || c.AuditRetention != want {
 			t.Errorf("AUDIT_RETENTION=%s: %v %v", v, c.AuditRetention, err)
 		}
 	}
-	for _, bad := range []string{"1h", "90d", "-24h", "forever"} {
+	for _, bad := range []string{"1h", "-24h", "forever", "86400", "+90d"} {
 		m := valid()
 		m["AUDIT_RETENTION"] = bad
 		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "AUDIT_RETENTION: must be") {

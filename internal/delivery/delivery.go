@@ -43,7 +43,9 @@ type payload struct {
 	HTML    string `json:"h,omitempty"`
 }
 
-func associated(channel, to string) []byte { return []byte(channel + "\x00" + to) }
+// AD binds a queued message to its channel and destination: a sealed message
+// copied to another row does not open.
+func AD(channel, to string) []byte { return []byte(channel + "\x00" + to) }
 
 // Seal encrypts an envelope's contents for the outbox: the code is never stored in clear.
 func Seal(keys secret.Keys, e Envelope, notAfter time.Time) (*store.Message, error) {
@@ -51,7 +53,7 @@ func Seal(keys secret.Keys, e Envelope, notAfter time.Time) (*store.Message, err
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := keys.Seal(b, associated(e.Channel, e.To))
+	sealed, err := keys.Seal(b, AD(e.Channel, e.To))
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +62,7 @@ func Seal(keys secret.Keys, e Envelope, notAfter time.Time) (*store.Message, err
 
 // Open decrypts an outbox message back into an envelope.
 func Open(keys secret.Keys, m store.OutboxMessage) (Envelope, error) {
-	b, err := keys.Open(m.Sealed, associated(m.Channel, m.Destination))
+	b, err := keys.Open(m.Sealed, AD(m.Channel, m.Destination))
 	if err != nil {
 		return Envelope{}, err
 	}

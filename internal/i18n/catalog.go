@@ -187,6 +187,8 @@ var catalog = map[Lang]map[string]string{
 		"account.twostep.unavailable":      "Two-step sign-in cannot be shown right now. Try again in a few minutes.",
 		"account.done.totp_on":             "Two-step sign-in is on. The next sign-in will ask for a code from your authenticator app. We told you by email or SMS.",
 		"account.done.totp_off":            "Two-step sign-in is off. We told you by email or SMS.",
+		"account.done.totp_on_untold":      "Two-step sign-in is on. The next sign-in will ask for a code from your authenticator app.",
+		"account.done.totp_off_untold":     "Two-step sign-in is off.",
 
 		"dev.messages.title": "Development messages",
 		"dev.messages.body":  "DEV_MODE only: the newest messages that were only logged, for channels with no real sender, newest first. Messages given to a real mail or SMS provider never show here. Reload to see new ones.",
@@ -463,6 +465,8 @@ var catalog = map[Lang]map[string]string{
 		"account.twostep.unavailable":      "El inicio de sesión en dos pasos no se puede mostrar en este momento. Inténtalo de nuevo en unos minutos.",
 		"account.done.totp_on":             "El inicio de sesión en dos pasos está activado. El próximo inicio de sesión pedirá un código de tu aplicación de autenticación. Te avisamos por correo o SMS.",
 		"account.done.totp_off":            "El inicio de sesión en dos pasos está desactivado. Te avisamos por correo o SMS.",
+		"account.done.totp_on_untold":      "El inicio de sesión en dos pasos está activado. El próximo inicio de sesión pedirá un código de tu aplicación de autenticación.",
+		"account.done.totp_off_untold":     "El inicio de sesión en dos pasos está desactivado.",
 
 		"dev.messages.title": "Mensajes de desarrollo",
 		"dev.messages.body":  "Solo en DEV_MODE: los mensajes más recientes que solo se registraron, de canales sin un proveedor real, del más nuevo al más antiguo. Los que se entregaron a un proveedor real de correo o SMS nunca aparecen aquí. Recarga para ver los nuevos.",

@@ -33,6 +33,8 @@ type Metrics struct {
 	// untrustedForwarded counts requests carrying X-Forwarded-For from a
 	// peer outside TRUSTED_PROXIES; /readyz reports it too.
 	untrustedForwarded atomic.Uint64
+	dependencyUp       *prometheus.GaugeVec
+	purges             *prometheus.CounterVec
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -73,15 +75,27 @@ func New() *Metrics {
 		}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "ready",
-			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
+			Help: "1 while this replica serves, 0 once it is stopping (set by each /readyz).",
 		}),
+		dependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "dependency_up",
+			Help: "1 when the dependency (postgres, hydra, blink_core) answered this replica's last /readyz check, 0 when it did not.",
+		}, []string{"dependency"}),
+		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "retention_purges_total",
+			Help: "Tries of this replica's retention purge, by result: ok (it purged), skipped (another replica held the lock), failed.",
+		}, []string{"result"}),
 	}
 	untrusted := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: namespace, Name: "untrusted_forwarded_requests_total",
 		Help: "Requests carrying X-Forwarded-For from a peer not in TRUSTED_PROXIES (the header is ignored). Growing behind your own proxy means TRUSTED_PROXIES misses it and every client shares its address.",
 	}, func() float64 { return float64(m.untrustedForwarded.Load()) })
 	m.registry.MustRegister(untrusted)
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.coreGraphQLUp, m.ready,
+	// Every result from the start, so increase() sees the first failure.
+	for _, result := range []string{"ok", "skipped", "failed"} {
+		m.purges.WithLabelValues(result)
+	}
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.coreGraphQLUp, m.ready, m.dependencyUp, m.purges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -154,23 +168,36 @@ func (m *Metrics) UntrustedForwardedCount() uint64 {
 // CoreGraphQL records whether Blink core's GraphQL answered the last call.
 func (m *Metrics) CoreGraphQL(up bool) {
 	if m != nil {
-		setBool(m.coreGraphQLUp, up)
+		m.coreGraphQLUp.Set(gauge(up))
 	}
 }
 
-func setBool(g prometheus.Gauge, b bool) {
-	if b {
-		g.Set(1)
-	} else {
-		g.Set(0)
-	}
-}
-
-// SetReady records the result of a readiness check.
+// SetReady records whether this replica serves (false once it is stopping).
 func (m *Metrics) SetReady(ready bool) {
 	if m != nil {
-		setBool(m.ready, ready)
+		m.ready.Set(gauge(ready))
 	}
+}
+
+// Purge counts one try of the retention purge: ok, skipped or failed.
+func (m *Metrics) Purge(result string) {
+	if m != nil {
+		m.purges.WithLabelValues(result).Inc()
+	}
+}
+
+// SetDependencyUp records whether dependency answered a readiness check.
+func (m *Metrics) SetDependencyUp(dependency string, up bool) {
+	if m != nil {
+		m.dependencyUp.WithLabelValues(dependency).Set(gauge(up))
+	}
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Requests times every request by chi's route pattern (never the raw path,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,43 +87,55 @@ func handleHealthz() http.Handler {
 type pinger interface{ Ping(context.Context) error }
 type readier interface{ Ready(context.Context) error }
 
-// handleReadyz reports 200 when PostgreSQL, Hydra and — when core is not nil,
-// in blink mode — Blink core all answer, else 503 naming the one that failed.
-// Once the service is stopping it answers 503 with "service": "stopping", so
-// load balancers send new requests elsewhere before the listener closes.
+// handleReadyz answers 503 only while this process cannot serve: once it is
+// stopping ("service": "stopping"), so load balancers send new requests
+// elsewhere before the listener closes. (Before it can serve, the health
+// listener is not open yet.) It still checks PostgreSQL, Hydra and — when core
+// is not nil, in blink mode — Blink core, and reports each as "ok" or
+// "unavailable" in its body and in blink_consent_dependency_up, but a
+// dependency down does not make it 503: the dependencies are shared by every
+// replica, so a failing one would take them all out of the Service at once,
+// and users would get the load balancer's bare 503 instead of our page saying
+// sign-in is unavailable (docs/operations.md, "Health").
 func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		status := map[string]string{"postgres": "ok", "hydra": "ok"}
+		status := map[string]string{"service": "ok"}
 		code := http.StatusOK
 		if stopping.Load() {
 			status["service"] = "stopping"
 			code = http.StatusServiceUnavailable
 		}
-		if err := db.Ping(ctx); err != nil {
-			status["postgres"] = "unavailable"
-			code = http.StatusServiceUnavailable
-			slog.WarnContext(ctx, "readiness: PostgreSQL does not answer", "err", err)
+		// Checked at once, so one that hangs until the timeout does not make
+		// the others look down too.
+		type dependency struct {
+			name, what string
+			check      func(context.Context) error
+			err        error
 		}
-		if err := h.Ready(ctx); err != nil {
-			status["hydra"] = "unavailable"
-			code = http.StatusServiceUnavailable
-			slog.WarnContext(ctx, "readiness: Hydra does not answer", "err", err)
-		}
+		deps := []*dependency{{name: "postgres", what: "PostgreSQL", check: db.Ping}, {name: "hydra", what: "Hydra", check: h.Ready}}
 		if core != nil {
-			status["blink_core"] = "ok"
-			if err := core.Ready(ctx); err != nil {
-				status["blink_core"] = "unavailable"
-				code = http.StatusServiceUnavailable
-				slog.WarnContext(ctx, "readiness: Blink core does not answer", "err", err)
+			deps = append(deps, &dependency{name: "blink_core", what: "Blink core", check: core.Ready})
+		}
+		var wg sync.WaitGroup
+		for _, d := range deps {
+			wg.Go(func() { d.err = d.check(ctx) })
+		}
+		wg.Wait()
+		for _, d := range deps {
+			status[d.name] = "ok"
+			if d.err != nil {
+				status[d.name] = "unavailable"
+				slog.WarnContext(ctx, "readiness: "+d.what+" does not answer", "err", d.err)
 			}
-			// What sign-ins last met at core's GraphQL, which they can do without.
-			if g, ok := core.(interface{ GraphQLFailing() bool }); ok && g.GraphQLFailing() {
-				status["blink_graphql"] = "failing"
-			} else if ok {
-				status["blink_graphql"] = "ok"
-			}
+			m.SetDependencyUp(d.name, d.err == nil)
+		}
+		// What sign-ins last met at core's GraphQL, which they can do without.
+		if g, ok := core.(interface{ GraphQLFailing() bool }); ok && g.GraphQLFailing() {
+			status["blink_graphql"] = "failing"
+		} else if ok {
+			status["blink_graphql"] = "ok"
 		}
 		// Not a readiness condition: a hint for whoever reads the body that
 		// TRUSTED_PROXIES misses the proxy in front (every client would
@@ -173,6 +186,9 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	go func() { errc <- public.Serve(publicLn) }()
 	go func() { errc <- health.Serve(healthLn) }()
 	d.Logger.Info("listening", "public", publicLn.Addr().String(), "health", healthLn.Addr().String(), "public_url", d.Config.PublicURL.String())
+	// Serving from now on, whether or not anything probes /readyz: the
+	// BlinkConsentDown alert reads this gauge.
+	d.Metrics.SetReady(true)
 	if ready != nil {
 		ready(publicLn.Addr(), healthLn.Addr())
 	}
@@ -185,6 +201,7 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	case <-ctx.Done():
 	}
 	stopping.Store(true)
+	d.Metrics.SetReady(false)
 	d.Logger.Info("shutting down: readiness answers 503; closing the listeners after the delay", "delay", d.Config.ShutdownDelay.String())
 	select {
 	case err := <-errc:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -204,5 +205,41 @@ func TestReadOnly(t *testing.T) {
 		if readOnly(sql) != want {
 			t.Errorf("readOnly(%q) = %v", sql, !want)
 		}
+	}
+}
+
+// The pool is sized from GOMAXPROCS (which follows the container's CPU limit),
+// not from the node's cores as pgx's default is; the URL's pool_max_conns and
+// DATABASE_MAX_CONNS (WithMaxConns, which wins) still size it when given.
+func TestPoolSizeFollowsGOMAXPROCS(t *testing.T) {
+	ctx := context.Background()
+	url, err := testPG.CreateDatabase(ctx, "store_pool_size")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(url string, opts ...Option) int32 {
+		t.Helper()
+		s, err := Open(ctx, url, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return s.PoolStat().MaxConns()
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(1)
+	if n := size(url); n != 4 {
+		t.Errorf("GOMAXPROCS 1: pool of %d, want 4", n)
+	}
+	procs := runtime.NumCPU() + 5
+	runtime.GOMAXPROCS(procs)
+	if n := size(url); n != int32(procs) {
+		t.Errorf("GOMAXPROCS %d on %d CPUs: pool of %d, want %d", procs, runtime.NumCPU(), n, procs)
+	}
+	if n := size(url + "&pool_max_conns=7"); n != 7 {
+		t.Errorf("pool_max_conns=7: pool of %d", n)
+	}
+	if n := size(url+"&pool_max_conns=7", WithMaxConns(3)); n != 3 {
+		t.Errorf("DATABASE_MAX_CONNS=3 with pool_max_conns=7: pool of %d, want 3", n)
 	}
 }

@@ -38,33 +38,52 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 	})
 }
 
-// Unlock clears an identifier's lockout: its consecutive failures and the
-// failures counted against it by the fail-identifier limit. The identifier is
-// stored as the sign-in stores it (a lower-case email, an E.164 number). It
-// reports whether there was anything to clear; the audit row names the
-// account the identifier belongs to, when there is one.
-func (s *Store) Unlock(ctx context.Context, identifier, actor string) (cleared bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		a, err := tx.Exec(ctx, `DELETE FROM identity_failures WHERE identifier = $1`, identifier)
+// Unlocked says what Unlock cleared for an identifier.
+type Unlocked struct {
+	Failures     int // consecutive failed codes (and the lock they led to), from identity_failures
+	FailureLimit int // failed codes counted by the fail-identifier limit
+	SendLimit    int // codes sent counted by the send-email or send-phone limit
+}
+
+// Any reports whether anything was cleared.
+func (u Unlocked) Any() bool { return u.Failures+u.FailureLimit+u.SendLimit > 0 }
+
+// Unlock clears what keeps an identifier from signing in: its consecutive
+// failures (and lock), the failures counted against it by the
+// fail-identifier limit, and the codes counted by its send limit (send-email
+// or send-phone), so it can ask for a code and use it at once. The per-IP
+// limits are left alone: they protect everyone behind that address. The
+// identifier is stored as the sign-in stores it (a lower-case email, an
+// E.164 number). The audit row names the account the identifier belongs to,
+// when there is one, and what was cleared.
+func (s *Store) Unlock(ctx context.Context, identifier, actor string) (Unlocked, error) {
+	var u Unlocked
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		u = Unlocked{}
+		err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM identity_failures WHERE identifier = $1 RETURNING failures)
+			SELECT coalesce(sum(failures), 0) FROM gone`, identifier).Scan(&u.Failures)
 		if err != nil {
 			return fmt.Errorf("store: unable to clear failures: %w", err)
 		}
-		b, err := tx.Exec(ctx, `DELETE FROM rate_events WHERE bucket = 'fail-identifier' AND key = $1`, identifier)
+		err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rate_events
+				WHERE bucket IN ('fail-identifier', 'send-email', 'send-phone') AND key = $1 RETURNING bucket)
+			SELECT count(*) FILTER (WHERE bucket = 'fail-identifier'), count(*) FILTER (WHERE bucket <> 'fail-identifier') FROM gone`,
+			identifier).Scan(&u.FailureLimit, &u.SendLimit)
 		if err != nil {
-			return fmt.Errorf("store: unable to clear failures: %w", err)
+			return fmt.Errorf("store: unable to clear limits: %w", err)
 		}
-		cleared = a.RowsAffected()+b.RowsAffected() > 0
 		result := "cleared"
-		if !cleared {
+		if !u.Any() {
 			result = "nothing to clear"
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO audit_events (user_id, action, actor, result, details)
-			VALUES ((SELECT id FROM users WHERE email = $1 OR phone = $1 LIMIT 1), 'identifier unlocked', $2, $3, jsonb_build_object('identifier', $4::text))`,
-			identifier, actor, result, maskIdentifier(identifier))
+			VALUES ((SELECT id FROM users WHERE email = $1 OR phone = $1 LIMIT 1), 'identifier unlocked', $2, $3,
+				jsonb_build_object('identifier', $4::text, 'failures', $5::int, 'failure_limit', $6::int, 'send_limit', $7::int))`,
+			identifier, actor, result, maskIdentifier(identifier), u.Failures, u.FailureLimit, u.SendLimit)
 		if err != nil {
 			return fmt.Errorf("store: unable to audit: %w", err)
 		}
 		return nil
 	})
-	return cleared, err
+	return u, err
 }

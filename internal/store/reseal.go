@@ -10,7 +10,8 @@ import (
 
 // Sealed is one sealed value and what it is bound to (its associated data).
 type Sealed struct {
-	UserID               string // a TOTP secret's owner
+	Key                  string // the row's primary key: a flow's, an enrolment's id, a kept token's session
+	UserID               string // a TOTP secret's, a pending enrolment's or a kept core token's owner
 	Channel, Destination string // a queued message's
 	Value                []byte
 }
@@ -22,42 +23,92 @@ type Reseal func(Sealed) (resealed []byte, current bool, err error)
 // ErrUnreadable is what a Reseal returns for a value no key given opens.
 var ErrUnreadable = errors.New("store: sealed under no key given")
 
-// ResealCounts says what a re-sealing pass did.
+// ResealCounts says what a re-sealing pass did. Every row the pass locked is
+// counted once, in exactly one of the three.
 type ResealCounts struct {
 	Resealed   int // opened under a previous key, sealed again under the current one
 	Current    int // already under the current key, left alone
 	Unreadable int // opened under no key given, left as it was
 }
 
+// Rows is how many rows the counts cover.
+func (c ResealCounts) Rows() int { return c.Resealed + c.Current + c.Unreadable }
+
 // resealBatch is how many rows one transaction re-seals while holding their locks.
 const resealBatch = 100
+
+// sealedTable says how to walk one table's sealed values in primary-key
+// order. next lists the keys after $1 (as text, aliased k so that ORDER BY
+// names the column itself: ordering by a text cast of a number would skip and
+// repeat rows across pages); lock reads and locks those rows; save writes one
+// row's new value.
+type sealedTable struct {
+	first, next, lock, save string
+}
+
+var (
+	// TOTP secrets, by user.
+	sealedTOTP = sealedTable{"00000000-0000-0000-0000-000000000000",
+		`SELECT user_id::text AS k FROM totp_credentials WHERE user_id > $1::uuid ORDER BY user_id LIMIT $2`,
+		`SELECT user_id::text, sealed, user_id::text, '', '' FROM totp_credentials WHERE user_id = ANY($1::text[]::uuid[]) FOR UPDATE`,
+		`UPDATE totp_credentials SET sealed = $2 WHERE user_id = $1::uuid`}
+	// Queued messages (the only ones still to be opened). A worker already
+	// sending one keeps the copy it read.
+	sealedOutbox = sealedTable{"0",
+		`SELECT id::text AS k FROM outbox WHERE status = 'queued' AND id > $1::bigint ORDER BY id LIMIT $2`,
+		`SELECT id::text, sealed, '', channel, destination FROM outbox WHERE id = ANY($1::text[]::bigint[]) AND status = 'queued' FOR UPDATE`,
+		`UPDATE outbox SET sealed = $2 WHERE id = $1::bigint`}
+	// With IDENTITY_SOURCE=blink, what a sign-in in progress holds of core's
+	// (its emailLoginId or auth token), bound to the flow.
+	sealedFlows = sealedTable{"00000000-0000-0000-0000-000000000000",
+		`SELECT id::text AS k FROM login_flows WHERE source_state IS NOT NULL AND id > $1::uuid ORDER BY id LIMIT $2`,
+		`SELECT id::text, source_state, '', '', '' FROM login_flows WHERE id = ANY($1::text[]::uuid[]) AND source_state IS NOT NULL FOR UPDATE`,
+		`UPDATE login_flows SET source_state = $2 WHERE id = $1::uuid`}
+	// Authenticator secrets shown on the account page and not yet confirmed.
+	sealedEnrollments = sealedTable{"00000000-0000-0000-0000-000000000000",
+		`SELECT id::text AS k FROM totp_enrollments WHERE id > $1::uuid ORDER BY id LIMIT $2`,
+		`SELECT id::text, sealed, user_id::text, '', '' FROM totp_enrollments WHERE id = ANY($1::text[]::uuid[]) FOR UPDATE`,
+		`UPDATE totp_enrollments SET sealed = $2 WHERE id = $1::uuid`}
+	// Blink core auth tokens kept for the account page, by login session.
+	sealedCoreTokens = sealedTable{"",
+		`SELECT session_id AS k FROM core_tokens WHERE session_id > $1 ORDER BY session_id LIMIT $2`,
+		`SELECT session_id, sealed, user_id::text, '', '' FROM core_tokens WHERE session_id = ANY($1::text[]) FOR UPDATE`,
+		`UPDATE core_tokens SET sealed = $2 WHERE session_id = $1`}
+)
 
 // ResealTOTP re-seals every TOTP secret under the current key: a batch of rows
 // per transaction, each row locked (FOR UPDATE) from read to write, so an
 // enrolment or a sign-in meanwhile is neither lost nor overwritten.
 func (s *Store) ResealTOTP(ctx context.Context, reseal Reseal) (ResealCounts, error) {
-	return s.reseal(ctx, reseal, "",
-		`SELECT user_id::text FROM totp_credentials WHERE user_id::text > $1 ORDER BY user_id::text LIMIT $2`,
-		`SELECT user_id::text, sealed, user_id::text, '', '' FROM totp_credentials WHERE user_id::text = ANY($1) FOR UPDATE`,
-		`UPDATE totp_credentials SET sealed = $2 WHERE user_id::text = $1`)
+	return s.reseal(ctx, reseal, sealedTOTP)
 }
 
-// ResealOutbox re-seals every queued message (the only ones still to be opened)
-// under the current key, like ResealTOTP. A worker already sending one keeps
-// the copy it read.
+// ResealOutbox re-seals every queued message under the current key, like ResealTOTP.
 func (s *Store) ResealOutbox(ctx context.Context, reseal Reseal) (ResealCounts, error) {
-	return s.reseal(ctx, reseal, "0",
-		`SELECT id::text FROM outbox WHERE status = 'queued' AND id > $1::bigint ORDER BY id LIMIT $2`,
-		`SELECT id::text, sealed, '', channel, destination FROM outbox WHERE id::text = ANY($1) AND status = 'queued' FOR UPDATE`,
-		`UPDATE outbox SET sealed = $2 WHERE id::text = $1`)
+	return s.reseal(ctx, reseal, sealedOutbox)
 }
 
-// reseal walks a table in key order from after: next lists the keys after $1,
-// lock reads and locks those rows, save writes one row's new value.
-func (s *Store) reseal(ctx context.Context, reseal Reseal, after, next, lock, save string) (ResealCounts, error) {
+// ResealFlows re-seals the Blink core state of every sign-in that holds one.
+func (s *Store) ResealFlows(ctx context.Context, reseal Reseal) (ResealCounts, error) {
+	return s.reseal(ctx, reseal, sealedFlows)
+}
+
+// ResealEnrollments re-seals every pending authenticator enrolment.
+func (s *Store) ResealEnrollments(ctx context.Context, reseal Reseal) (ResealCounts, error) {
+	return s.reseal(ctx, reseal, sealedEnrollments)
+}
+
+// ResealCoreTokens re-seals every kept Blink core auth token.
+func (s *Store) ResealCoreTokens(ctx context.Context, reseal Reseal) (ResealCounts, error) {
+	return s.reseal(ctx, reseal, sealedCoreTokens)
+}
+
+// reseal walks t in primary-key order, a batch per transaction.
+func (s *Store) reseal(ctx context.Context, reseal Reseal, t sealedTable) (ResealCounts, error) {
 	var total ResealCounts
+	after := t.first
 	for {
-		rows, err := s.pool.Query(ctx, next, after, resealBatch)
+		rows, err := s.pool.Query(ctx, t.next, after, resealBatch)
 		if err != nil {
 			return total, fmt.Errorf("store: unable to list sealed values: %w", err)
 		}
@@ -72,24 +123,20 @@ func (s *Store) reseal(ctx context.Context, reseal Reseal, after, next, lock, sa
 		var batch ResealCounts
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
 			batch = ResealCounts{}
-			type row struct {
-				key string
-				Sealed
-			}
-			rows, err := tx.Query(ctx, lock, keys)
+			rows, err := tx.Query(ctx, t.lock, keys)
 			if err != nil {
 				return err
 			}
-			locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-				var x row
-				err := r.Scan(&x.key, &x.Value, &x.UserID, &x.Channel, &x.Destination)
+			locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Sealed, error) {
+				var x Sealed
+				err := r.Scan(&x.Key, &x.Value, &x.UserID, &x.Channel, &x.Destination)
 				return x, err
 			})
 			if err != nil {
 				return err
 			}
 			for _, r := range locked {
-				resealed, current, err := reseal(r.Sealed)
+				resealed, current, err := reseal(r)
 				switch {
 				case errors.Is(err, ErrUnreadable):
 					batch.Unreadable++
@@ -98,7 +145,7 @@ func (s *Store) reseal(ctx context.Context, reseal Reseal, after, next, lock, sa
 				case current:
 					batch.Current++
 				default:
-					if _, err := tx.Exec(ctx, save, r.key, resealed); err != nil {
+					if _, err := tx.Exec(ctx, t.save, r.Key, resealed); err != nil {
 						return err
 					}
 					batch.Resealed++

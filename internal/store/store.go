@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"runtime"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,12 +29,33 @@ func WithTracer(tracer pgx.QueryTracer) Option {
 	return func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer }
 }
 
+// WithMaxConns sizes the pool at n connections (DATABASE_MAX_CONNS); 0 keeps
+// the size Open chose.
+func WithMaxConns(n int) Option {
+	return func(cfg *pgxpool.Config) {
+		if n > 0 {
+			cfg.MaxConns = int32(n)
+		}
+	}
+}
+
+// DefaultMaxConns is the pool's size when neither DATABASE_MAX_CONNS nor the
+// URL's pool_max_conns says: the larger of 4 and GOMAXPROCS. pgx's own default
+// uses runtime.NumCPU(), the node's cores, which in a container with a CPU
+// limit of 1 on a 64-core node gives 64 connections per replica; GOMAXPROCS
+// follows the container's CPU limit (Go 1.25 and later), so the pool grows
+// with what the pod may use, not with the node it lands on.
+func DefaultMaxConns() int { return max(4, runtime.GOMAXPROCS(0)) }
+
 // Open connects to PostgreSQL and checks that it answers.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		// pgx errors can quote the URL, password included: keep them out.
 		return nil, errors.New("store: DATABASE_URL could not be parsed")
+	}
+	if u, err := url.Parse(databaseURL); err != nil || !u.Query().Has("pool_max_conns") {
+		cfg.MaxConns = int32(DefaultMaxConns())
 	}
 	for _, opt := range opts {
 		opt(cfg)

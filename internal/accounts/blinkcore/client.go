@@ -757,11 +757,30 @@ func (c *Client) SupportedCountries(ctx context.Context) ([]Country, error) {
 	return out, nil
 }
 
-// Ready reports whether core answers: the supportedCountries query, which
-// needs no session and touches no limit.
+// Ready reports whether core can sign people in: its /auth routes, which
+// every sign-in calls, and its GraphQL (the phone page's countries, the
+// account page). The /auth probe is /email/code with no email: core answers
+// 422 "Missing input" before any limit, Kratos or message, so nothing is sent
+// and nobody's limit is spent (its X-Real-IP is the loopback address). Only
+// core's own error answer counts as up: a proxy's 502 or 503, or the 404 of a
+// wrong CORE_AUTH_URL, does not, even while GraphQL answers.
 func (c *Client) Ready(ctx context.Context) error {
-	_, err := c.SupportedCountries(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.authURL+"/email/code", strings.NewReader("{}"))
 	if err != nil {
+		return fmt.Errorf("blink core: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Real-IP", "127.0.0.1")
+	a, err := c.do(req, "readiness auth")
+	if err != nil {
+		return fmt.Errorf("blink core /auth: %w", err)
+	}
+	if _, isCore := parseError(a.body); a.status < 400 || a.status >= 500 || !isCore {
+		return fmt.Errorf("blink core: %w", &Error{Kind: ErrUnavailable, detail: detail{Route: "/email/code", Status: a.status},
+			cause: errors.New("an empty /email/code was not refused by core: /auth does not reach core")})
+	}
+	if _, err := c.SupportedCountries(ctx); err != nil {
 		return fmt.Errorf("blink core: %w", err)
 	}
 	return nil

@@ -17,9 +17,9 @@ import (
 // every change is a GraphQL call with the user's own core auth token, kept
 // sealed server-side from their sign-in to the account page.
 
-// tokenAD binds a kept token to its subject and login session: a sealed
+// TokenAD binds a kept token to its subject and login session: a sealed
 // token copied to another row does not open.
-func tokenAD(subject, sessionID string) []byte {
+func TokenAD(subject, sessionID string) []byte {
 	return []byte("core token " + subject + " " + sessionID)
 }
 
@@ -29,7 +29,7 @@ func (s Source) keepToken(f store.Flow, subject, token string) (*store.KeptToken
 	if s.opts.AccountClientID == "" || f.ClientID != s.opts.AccountClientID || f.HydraSessionID == "" {
 		return nil, nil
 	}
-	sealed, err := s.keys.Seal([]byte(token), tokenAD(subject, f.HydraSessionID))
+	sealed, err := s.keys.Seal([]byte(token), TokenAD(subject, f.HydraSessionID))
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (s Source) token(ctx context.Context, who accounts.Who) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := s.keys.Open(sealed, tokenAD(who.Subject, who.SessionID))
+	b, err := s.keys.Open(sealed, TokenAD(who.Subject, who.SessionID))
 	if err != nil {
 		// Sealed under a key no longer given: a new sign-in keeps a new one.
 		return "", fmt.Errorf("%w (the kept token cannot be opened)", accounts.ErrFreshSignIn)
@@ -124,7 +124,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 		// Not six digits: wrong, without asking core.
 		return accounts.ErrWrongCode
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.added", s.opts.Seal)
+	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.added", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 	if !on {
 		return accounts.ErrTOTPOff
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.removed", s.opts.Seal)
+	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.removed", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,10 @@ type Options struct {
 	TokenTTL time.Duration
 	// Seal seals the users' notifications; nil is delivery.Seal.
 	Seal accounts.SealFunc
+	// CanNotify says which channels notifications can go out on (a sender of
+	// ours serves them); nil is all. Core sends the codes, so without SMTP or
+	// SMS settings of our own, no notice is queued.
+	CanNotify accounts.CanSend
 }
 
 // DefaultTokenTTL is how long a core auth token is kept for the account page.
@@ -140,15 +144,21 @@ const CoreTriesPerHour = 8
 // more: its block durations are an hour by default.
 const coreBlock = time.Hour
 
+// StateAD binds a flow's sealed state (core's emailLoginId or auth token) to
+// the flow: a sealed state copied to another flow does not open.
+func StateAD(flowID string) []byte {
+	return []byte("blinkcore " + flowID)
+}
+
 func (s Source) seal(flowID string, state []byte) ([]byte, error) {
-	return s.keys.Seal(state, []byte("blinkcore "+flowID))
+	return s.keys.Seal(state, StateAD(flowID))
 }
 
 func (s Source) open(f store.Flow) (string, error) {
 	if len(f.SourceState) == 0 {
 		return "", accounts.ErrStartAgain
 	}
-	b, err := s.keys.Open(f.SourceState, []byte("blinkcore "+f.ID))
+	b, err := s.keys.Open(f.SourceState, StateAD(f.ID))
 	if err != nil {
 		return "", fmt.Errorf("blinkcore: the flow's state cannot be opened: %w", err)
 	}

@@ -35,6 +35,8 @@ type Source struct {
 	EnrollmentTTL time.Duration
 	// Seal seals the users' notifications; nil is delivery.Seal.
 	Seal accounts.SealFunc
+	// CanNotify says which channels notifications can go out on; nil is all.
+	CanNotify accounts.CanSend
 }
 
 var (

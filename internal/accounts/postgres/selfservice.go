@@ -53,8 +53,8 @@ func (s Source) TOTPStatus(ctx context.Context, who accounts.Who) (bool, error) 
 	return err == nil, err
 }
 
-// pendingAD binds a pending secret to its enrolment and its user.
-func pendingAD(enrollmentID, userID string) []byte {
+// PendingAD binds a pending secret to its enrolment and its user.
+func PendingAD(enrollmentID, userID string) []byte {
 	return []byte("totp enrolment " + enrollmentID + " " + userID)
 }
 
@@ -76,7 +76,7 @@ func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrol
 		return accounts.Enrollment{}, err
 	}
 	id := newUUID()
-	sealed, err := s.Keys.Seal(secret, pendingAD(id, u.ID))
+	sealed, err := s.Keys.Seal(secret, PendingAD(id, u.ID))
 	if err != nil {
 		return accounts.Enrollment{}, err
 	}
@@ -102,7 +102,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	if !ids.IsUUID(enrollmentID) {
 		return accounts.ErrEnrollmentGone
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal)
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	ok, err := s.Store.ConfirmTOTP(ctx, store.TOTPConfirmation{
 		EnrollmentID: enrollmentID, UserID: u.ID, MaxTries: EnrollmentTries,
 		Match: func(pending []byte) ([]byte, int64, bool, error) {
-			secret, err := s.Keys.Open(pending, pendingAD(enrollmentID, u.ID))
+			secret, err := s.Keys.Open(pending, PendingAD(enrollmentID, u.ID))
 			if err != nil {
 				// Sealed under a key no longer given (SECRET_KEY rotated): begin again.
 				return nil, 0, false, errUnreadable
@@ -145,7 +145,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal)
+	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
