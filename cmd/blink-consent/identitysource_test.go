@@ -72,7 +72,7 @@ func TestServeBlinkModeReadyzNamesCore(t *testing.T) {
 func TestBlinkModeWithoutSMTPQueuesNoNotices(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL": "postgres://u:p@127.0.0.1:1/db", "HYDRA_ADMIN_URL": "http://127.0.0.1:4445", "PUBLIC_URL": "https://login.example.com",
-		"SECRET_KEY": randomHex(32), "IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": "http://core/auth", "GRAPHQL_ENDPOINT": "http://core/graphql",
+		"SECRET_KEY": randomHex(32), "IDENTITY_SOURCE": "blink", "CORE_AUTH_URL": "http://core/auth", "GRAPHQL_ENDPOINT": "http://core/graphql", "TRUSTED_PROXIES": "10.42.0.0/16",
 	}
 	for _, c := range []struct {
 		smtp string
