@@ -101,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Tracing: traces,
 		Account: accountDeps(cfg, db, h, source),
 	}
-	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
+	worker := &delivery.Worker{Outbox: db, Listener: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, retention(cfg))
 	return server.Run(ctx, deps, nil)

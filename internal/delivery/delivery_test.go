@@ -411,3 +411,4 @@ func TestCodeEnvelope(t *testing.T) {
 type codeCounts struct{ got []string }
 
 func (c *codeCounts) Code(channel, outcome string) { c.got = append(c.got, channel+"/"+outcome) }
+func (c *codeCounts) OutboxListening(bool)         {}

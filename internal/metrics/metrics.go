@@ -28,6 +28,7 @@ type Metrics struct {
 	hydraDuration   *prometheus.HistogramVec
 	coreDuration    *prometheus.HistogramVec
 	ready           prometheus.Gauge
+	outboxListening prometheus.Gauge
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -66,8 +67,12 @@ func New() *Metrics {
 			Namespace: namespace, Name: "ready",
 			Help: "1 when the last /readyz check passed, 0 when it failed or the service is stopping.",
 		}),
+		outboxListening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "outbox_listening",
+			Help: "1 while the outbox worker listens for queued messages (PostgreSQL LISTEN), 0 while it only polls because that connection is lost.",
+		}),
 	}
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready,
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.ready, m.outboxListening,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -98,6 +103,19 @@ func (m *Metrics) Code(channel, outcome string) {
 	if m != nil {
 		m.codes.WithLabelValues(channel, outcome).Inc()
 	}
+}
+
+// OutboxListening records whether the outbox worker listens for queued
+// messages (0: it only polls, until its connection is back).
+func (m *Metrics) OutboxListening(up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.outboxListening.Set(v)
 }
 
 // LimitRefusal counts one request refused by the limit bucket.
