@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -41,6 +42,9 @@ type driver struct {
 	sink      *sink
 	transport *http.Transport
 	token     *http.Client
+	// serverErrors counts the 5xx answers the browsers and the token
+	// exchange saw, whatever became of their flow.
+	serverErrors atomic.Int64
 }
 
 func newDriver(p *provider, s *sink, concurrency int) *driver {
@@ -113,6 +117,9 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 		resp, err := b.http.Do(req)
 		if err != nil {
 			return tokens{}, err
+		}
+		if resp.StatusCode >= 500 {
+			d.serverErrors.Add(1)
 		}
 		if req.Method == http.MethodPost && req.URL.Path == "/login/identify" {
 			sentAt = time.Now()
@@ -196,6 +203,9 @@ func (d *driver) exchange(ctx context.Context, c devstack.OAuthClient, callback 
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		d.serverErrors.Add(1)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return tokens{}, fmt.Errorf("token endpoint answered %d: %.300s", resp.StatusCode, body)
 	}

@@ -53,12 +53,16 @@ type options struct {
 	CPUProfile   string
 	MaxRSSGrowth int64 // bytes
 	MaxGoroutine int
+	// The rolling mode's.
+	Restarts      int
+	Kill          bool
+	ShutdownDelay time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mode := fs.String("mode", orDefault(getenv("LOADTEST_MODE"), "compare"), "compare (the service beside the floor) or soak (the service alone, mixed paths; fails on errors, RSS or goroutine growth); default $LOADTEST_MODE")
+	mode := fs.String("mode", orDefault(getenv("LOADTEST_MODE"), "compare"), "compare (the service beside the floor), soak (the service alone, mixed paths; fails on errors, RSS or goroutine growth) or rolling (two replicas behind HAProxy, each replaced in turn under load; fails on any failed flow or 5xx); default $LOADTEST_MODE")
 	path := fs.String("path", "", "skip, consent, email or mixed, comma-separated for several in turn, or all (the first three) (default: skip; soak: mixed)")
 	conc := fs.String("concurrency", "", "simulated browsers at once, comma-separated for several runs (default: 8,64; soak: 64)")
 	dur := fs.Duration("duration", 0, "length of one round (default: 15s; soak: 60s)")
@@ -67,14 +71,21 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	prof := fs.String("cpuprofile", "", "write a CPU profile of the service, taken in an extra round after the measured ones (needs a binary built with -tags pprof)")
 	rssGrowth := fs.Int("max-rss-growth-mb", 16, "soak: fail when the service's RSS grows by more than this")
 	gGrowth := fs.Int("max-goroutine-growth", 10, "soak: fail when the service's goroutines, idle again, exceed the count before by more than this")
+	restarts := fs.Int("restarts", 2, "rolling: how many times each replica is replaced (SIGTERM, exit, a new process)")
+	kill := fs.Bool("kill", false, "rolling: SIGKILL one replica once instead (a node lost); only flows in flight then may fail")
+	delay := fs.Duration("shutdown-delay", 5*time.Second, "rolling: the replicas' SHUTDOWN_DELAY")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
 	o := options{Mode: *mode, Duration: *dur, Rounds: *rounds, ServiceBin: *bin, CPUProfile: *prof,
-		MaxRSSGrowth: int64(*rssGrowth) << 20, MaxGoroutine: *gGrowth}
-	soak := o.Mode == "soak"
+		MaxRSSGrowth: int64(*rssGrowth) << 20, MaxGoroutine: *gGrowth, Restarts: *restarts, Kill: *kill, ShutdownDelay: *delay}
+	// soak and rolling run the service alone, on mixed paths, at 64 browsers by default.
+	soak := o.Mode == "soak" || o.Mode == "rolling"
 	if !soak && o.Mode != "compare" {
-		return o, fmt.Errorf("-mode must be compare or soak, not %q", o.Mode)
+		return o, fmt.Errorf("-mode must be compare, soak or rolling, not %q", o.Mode)
+	}
+	if o.Restarts < 1 {
+		return o, errors.New("-restarts must be 1 or more")
 	}
 	if *path == "" {
 		*path = map[bool]string{true: pathMixed, false: pathSkip}[soak]
@@ -127,8 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if o.Mode == "soak" {
+	switch o.Mode {
+	case "soak":
 		_, err := soak(ctx, o, self, stdout, stderr)
+		return err
+	case "rolling":
+		_, err := rolling(ctx, o, stdout, stderr)
 		return err
 	}
 	results, err := compare(ctx, o, []string{self}, stdout, stderr)
