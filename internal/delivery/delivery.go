@@ -256,7 +256,11 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) store.Outco
 		return store.Outcome{Status: "failed", LastError: "the message could not be opened (SECRET_KEY changed?)"}
 	}
 	name := senderName(sender)
-	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A send under way finishes even when the replica is told to stop (ctx
+	// done at SIGTERM; the process still drains for SHUTDOWN_DELAY): cut in
+	// the middle, the code would wait for a retry, or go out twice when the
+	// provider had it but its answer was lost.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	err = sender.Send(sendCtx, e)
 	cancel()
 	var perm *PermanentError
