@@ -48,6 +48,9 @@ type flowFailure struct {
 func rolling(ctx context.Context, o options, stdout, stderr io.Writer) (rollResult, error) {
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "loadtest: "+format+"\n", a...) }
 	c := o.Concurrency[0]
+	if _, err := haproxyBinary(); err != nil {
+		return rollResult{}, err
+	}
 	say("starting PostgreSQL, Hydra, HAProxy and two replicas of blink-consent (%s), SHUTDOWN_DELAY=%s…", o.ServiceBin, o.ShutdownDelay)
 	// A rolling restart must pass on the drain alone; a kill has none, and
 	// only a balancer that retries a refused connection keeps it to the
