@@ -108,8 +108,12 @@ type balancer struct {
 
 // startBalancer writes HAProxy's configuration and starts it in the
 // foreground: frontend on frontendPort, round robin over the replicas, each
-// health-checked on /readyz; keep-alive on both sides, as in production.
-func startBalancer(dir string, frontendPort int, replicas []*replica, retry bool) (*balancer, error) {
+// health-checked on /readyz. In HTTP mode (an ingress) it keeps connections
+// alive on both sides and picks a replica per request; in TCP mode (a
+// Service's kube-proxy, or a network load balancer) it picks one per
+// connection, so a browser's keep-alive connection stays with its replica
+// through the drain.
+func startBalancer(dir string, frontendPort int, replicas []*replica, retry, tcp bool) (*balancer, error) {
 	bin, err := haproxyBinary()
 	if err != nil {
 		return nil, err
@@ -123,16 +127,18 @@ func startBalancer(dir string, frontendPort int, replicas []*replica, retry bool
 		_, port, _ := strings.Cut(r.health, ":")
 		fmt.Fprintf(&servers, "  server %s %s check port %s\n", r.name, r.listen, port)
 	}
+	mode := "  mode http\n  timeout http-keep-alive 60s\n  option http-keep-alive\n"
+	if tcp {
+		mode = "  mode tcp\n"
+	}
 	cfg := fmt.Sprintf(`global
   maxconn 4096
 defaults
-  mode http
-  timeout connect 2s
+%s  timeout connect 2s
   timeout client 120s
   timeout server 120s
-  timeout http-keep-alive 60s
-  option http-keep-alive
 %sfrontend stats
+  mode http
   bind 127.0.0.1:%d
   stats enable
   stats uri /stats
@@ -144,7 +150,7 @@ backend replicas
   option httpchk GET /readyz
   http-check expect status 200
   default-server inter %dms fall %d rise %d
-%s`, retries(retry), statsPort, frontendPort, checkInterval.Milliseconds(), checkFall, checkRise, servers.String())
+%s`, mode, retries(retry), statsPort, frontendPort, checkInterval.Milliseconds(), checkFall, checkRise, servers.String())
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -220,7 +226,7 @@ func (b *balancer) stop() {
 // startBalanced starts the replicas of the service, each with listeners of
 // its own and the environment env otherwise, and HAProxy in front of them on
 // frontendPort (the service's PUBLIC_URL); balanced waits for them to be in.
-func (s *stack) startBalanced(bin string, env map[string]string, n, frontendPort int, retry bool) error {
+func (s *stack) startBalanced(bin string, env map[string]string, n, frontendPort int, retry, tcp bool) error {
 	for i := range n {
 		ports := make([]int, 2)
 		for j := range ports {
@@ -245,7 +251,7 @@ func (s *stack) startBalanced(bin string, env map[string]string, n, frontendPort
 		s.replicas = append(s.replicas, r)
 	}
 	var err error
-	s.balancer, err = startBalancer(s.dir, frontendPort, s.replicas, retry)
+	s.balancer, err = startBalancer(s.dir, frontendPort, s.replicas, retry, tcp)
 	return err
 }
 

@@ -132,7 +132,7 @@ func TestDriverFlowsEndWithTokens(t *testing.T) {
 // (run by make test) installs it.
 func TestRollingRestartLosesNoSignIn(t *testing.T) {
 	o := options{Mode: "rolling", Paths: []string{pathMixed}, Concurrency: []int{8}, Restarts: 1,
-		ShutdownDelay: 5 * time.Second, ServiceBin: serviceBinary(t)}
+		ShutdownDelay: 5 * time.Second, Balancer: "http", ServiceBin: serviceBinary(t)}
 	var out strings.Builder
 	res, err := rolling(context.Background(), o, &out, os.Stderr)
 	t.Log(out.String())

@@ -57,6 +57,7 @@ type options struct {
 	Restarts      int
 	Kill          bool
 	ShutdownDelay time.Duration
+	Balancer      string // http or tcp
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -74,15 +75,19 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	restarts := fs.Int("restarts", 2, "rolling: how many times each replica is replaced (SIGTERM, exit, a new process)")
 	kill := fs.Bool("kill", false, "rolling: SIGKILL one replica once instead (a node lost); only flows in flight then may fail")
 	delay := fs.Duration("shutdown-delay", 5*time.Second, "rolling: the replicas' SHUTDOWN_DELAY")
+	lb := fs.String("balancer", "http", "rolling: http (HAProxy picks a replica per request, as an ingress) or tcp (per connection, as a Service's kube-proxy)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
 	o := options{Mode: *mode, Duration: *dur, Rounds: *rounds, ServiceBin: *bin, CPUProfile: *prof,
-		MaxRSSGrowth: int64(*rssGrowth) << 20, MaxGoroutine: *gGrowth, Restarts: *restarts, Kill: *kill, ShutdownDelay: *delay}
+		MaxRSSGrowth: int64(*rssGrowth) << 20, MaxGoroutine: *gGrowth, Restarts: *restarts, Kill: *kill, ShutdownDelay: *delay, Balancer: *lb}
 	// soak and rolling run the service alone, on mixed paths, at 64 browsers by default.
 	soak := o.Mode == "soak" || o.Mode == "rolling"
 	if !soak && o.Mode != "compare" {
 		return o, fmt.Errorf("-mode must be compare, soak or rolling, not %q", o.Mode)
+	}
+	if o.Balancer != "http" && o.Balancer != "tcp" {
+		return o, fmt.Errorf("-balancer must be http or tcp, not %q", o.Balancer)
 	}
 	if o.Restarts < 1 {
 		return o, errors.New("-restarts must be 1 or more")

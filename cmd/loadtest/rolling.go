@@ -55,7 +55,7 @@ func rolling(ctx context.Context, o options, stdout, stderr io.Writer) (rollResu
 	// A rolling restart must pass on the drain alone; a kill has none, and
 	// only a balancer that retries a refused connection keeps it to the
 	// flows in flight.
-	st, err := startStack(ctx, stackConfig{ServiceBin: o.ServiceBin, Users: c, Replicas: 2, Log: stderr, BalancerRetries: o.Kill,
+	st, err := startStack(ctx, stackConfig{ServiceBin: o.ServiceBin, Users: c, Replicas: 2, Log: stderr, BalancerRetries: o.Kill, BalancerTCP: o.Balancer == "tcp",
 		Env: map[string]string{"SHUTDOWN_DELAY": o.ShutdownDelay.String()}})
 	if err != nil {
 		return rollResult{}, err
@@ -177,9 +177,9 @@ func restart(st *stack, r *replica, res *rollResult, say func(string, ...any)) e
 
 // report prints what the browsers saw and says whether the run passed.
 func report(o options, c int, took time.Duration, res rollResult, stdout io.Writer) error {
-	what := fmt.Sprintf("%d rounds of SIGTERM to each replica, balancer without retries", o.Restarts)
+	what := fmt.Sprintf("%d rounds of SIGTERM to each replica, %s balancer without retries", o.Restarts, o.Balancer)
 	if o.Kill {
-		what = "one replica SIGKILLed, balancer retrying refused connections"
+		what = fmt.Sprintf("one replica SIGKILLed, %s balancer retrying refused connections", o.Balancer)
 	}
 	var late []flowFailure
 	for _, f := range res.Failed {

@@ -65,8 +65,10 @@ type stackConfig struct {
 	// BalancerRetries has HAProxy retry a connection refused on the other
 	// replica (retries).
 	BalancerRetries bool
-	Env             map[string]string
-	Log             io.Writer
+	// BalancerTCP balances connections, not requests (startBalancer).
+	BalancerTCP bool
+	Env         map[string]string
+	Log         io.Writer
 }
 
 // stack is PostgreSQL, the SMTP sink, and the providers with their Hydras.
@@ -180,7 +182,7 @@ func startStack(ctx context.Context, c stackConfig) (_ *stack, err error) {
 	svc := &provider{Name: "blink-consent", URL: env["PUBLIC_URL"], MetricsURL: "http://" + env["METRICS_ADDR"] + "/metrics"}
 	if c.Replicas > 1 {
 		// PUBLIC_URL is the balancer's; the replicas listen elsewhere.
-		if err := s.startBalanced(c.ServiceBin, env, c.Replicas, servicePort, c.BalancerRetries); err != nil {
+		if err := s.startBalanced(c.ServiceBin, env, c.Replicas, servicePort, c.BalancerRetries, c.BalancerTCP); err != nil {
 			return nil, err
 		}
 	} else {
