@@ -6,6 +6,8 @@
 // flows/s, latency, errors, CPU per flow and peak RSS, read from /proc, with
 // the ratio to the floor. `-mode soak` runs the service alone under mixed
 // load and fails on any error, on RSS growth or on goroutine growth.
+// `-mode rolling` runs two replicas behind HAProxy and replaces each in turn
+// under load, failing on any failed flow or 5xx.
 package main
 
 import (
