@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev test check chart rules generate unit bench fuzz loadtest soak profile build build-dev image clean
+.PHONY: dev test check chart rules generate unit bench fuzz loadtest soak rolling profile build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
 dev: bin/hydra build-dev
@@ -20,6 +20,7 @@ dev: bin/hydra build-dev
 test: check chart rules bin/hydra
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-axe.sh
+	./scripts/ensure-haproxy.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
 
 ## check: go.mod/go.sum tidy, generated code current, gofmt clean, go vet clean (with and without the dev stack).
@@ -75,6 +76,12 @@ loadtest: bin/hydra build bin/loadtest
 ## soak: 60 s at 64 browsers on mixed paths; fails on any error, RSS growth or goroutine growth (same as LOADTEST_MODE=soak make loadtest).
 soak: bin/hydra build bin/loadtest
 	bin/loadtest -mode soak $(SOAK_FLAGS)
+
+## rolling: two replicas behind HAProxy, 64 browsers on mixed paths, each replica replaced (SIGTERM, exit, a new process) twice over; fails on any failed flow or 5xx. `ROLLING_FLAGS=-kill` SIGKILLs one replica instead.
+ROLLING_FLAGS ?=
+rolling: bin/hydra build bin/loadtest
+	./scripts/ensure-haproxy.sh
+	bin/loadtest -mode rolling $(ROLLING_FLAGS)
 
 ## profile: a CPU profile of this service under the skip-path load, in bin/service.pprof (`go tool pprof -top bin/service.pprof`).
 profile: bin/hydra bin/loadtest

@@ -148,6 +148,10 @@ func TestMetricsAfterAnEmailSignIn(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
+	// The code went out woken by NOTIFY: the worker listens.
+	if got := sample(after, "blink_consent_outbox_listening", nil); got != 1 {
+		t.Errorf("outbox_listening %v, want 1", got)
+	}
 	if sample(after, "blink_consent_db_pool_acquires_total", nil) <= sample(before, "blink_consent_db_pool_acquires_total", nil) {
 		t.Error("the pool's acquire count did not move")
 	}

@@ -107,7 +107,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if deps.Account != nil {
 		go checkAccountClient(ctx, h, cfg, logger)
 	}
-	worker := &delivery.Worker{Outbox: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
+	worker := &delivery.Worker{Outbox: db, Listener: db, Keys: keys, Senders: senders, Metrics: m, Tracer: traces}
 	go worker.Run(ctx)
 	go purgeSpentRows(ctx, db, logger, m, retention(cfg))
 	return server.Run(ctx, deps, nil)

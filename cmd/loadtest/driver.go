@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -41,6 +42,9 @@ type driver struct {
 	sink      *sink
 	transport *http.Transport
 	token     *http.Client
+	// serverErrors counts the 5xx answers the browsers and the token
+	// exchange saw, whatever became of their flow.
+	serverErrors atomic.Int64
 }
 
 func newDriver(p *provider, s *sink, concurrency int) *driver {
@@ -60,6 +64,9 @@ func (d *driver) newBrowser(i int, email string) *browser {
 type tokens struct {
 	AccessToken string `json:"access_token"`
 	IDToken     string `json:"id_token"`
+	// TimeToCode is, for a flow that sent a code, the time from the answer
+	// to its send step to the SMTP sink having the message.
+	TimeToCode time.Duration `json:"-"`
 }
 
 // signIn is a browser's first sign-in (email code, remember me), after which
@@ -98,14 +105,24 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 	if err != nil {
 		return tokens{}, err
 	}
+	var sentAt time.Time     // the answer to the send step
+	var toCode time.Duration // from then to the code at the sink
 	for hops := 0; hops < 30; hops++ {
 		if req.URL.Host == "127.0.0.1:1" {
-			return d.exchange(ctx, c, req.URL, state)
+			t, err := d.exchange(ctx, c, req.URL, state)
+			t.TimeToCode = toCode
+			return t, err
 		}
 		req.Header.Set("X-Forwarded-For", b.ip)
 		resp, err := b.http.Do(req)
 		if err != nil {
 			return tokens{}, err
+		}
+		if resp.StatusCode >= 500 {
+			d.serverErrors.Add(1)
+		}
+		if req.Method == http.MethodPost && req.URL.Path == "/login/identify" {
+			sentAt = time.Now()
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -125,9 +142,12 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 		if resp.StatusCode != http.StatusOK {
 			return tokens{}, fmt.Errorf("%s %s answered %d: %.300s", req.Method, req.URL.Path, resp.StatusCode, body)
 		}
-		form, action, err := d.answer(req.URL, string(body), b, c)
+		form, action, arrived, err := d.answer(req.URL, string(body), b, c)
 		if err != nil {
 			return tokens{}, err
+		}
+		if !arrived.IsZero() && !sentAt.IsZero() {
+			toCode = arrived.Sub(sentAt)
 		}
 		if req, err = http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode())); err != nil {
 			return tokens{}, err
@@ -138,8 +158,9 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 	return tokens{}, errors.New("more than 30 hops")
 }
 
-// answer fills in the page the browser stands on.
-func (d *driver) answer(page *url.URL, body string, b *browser, c devstack.OAuthClient) (url.Values, string, error) {
+// answer fills in the page the browser stands on; on the code page it also
+// says when the code reached the sink.
+func (d *driver) answer(page *url.URL, body string, b *browser, c devstack.OAuthClient) (_ url.Values, action string, arrived time.Time, _ error) {
 	flowID := ""
 	if m := flowPattern.FindStringSubmatch(body); m != nil {
 		flowID = m[1]
@@ -147,18 +168,18 @@ func (d *driver) answer(page *url.URL, body string, b *browser, c devstack.OAuth
 	switch {
 	case page.Path == "/consent":
 		return url.Values{"consent_challenge": {page.Query().Get("consent_challenge")}, "action": {"allow"}, "scope": c.Scopes},
-			d.p.URL + "/consent", nil
+			d.p.URL + "/consent", time.Time{}, nil
 	case page.Path == "/login/code" && flowID != "":
-		code, err := d.sink.code(b.email, 30*time.Second)
+		a, err := d.sink.code(b.email, 30*time.Second)
 		if err != nil {
-			return nil, "", err
+			return nil, "", time.Time{}, err
 		}
-		return url.Values{"flow": {flowID}, "code": {code}, "action": {"continue"}}, d.p.URL + "/login/code", nil
+		return url.Values{"flow": {flowID}, "code": {a.code}, "action": {"continue"}}, d.p.URL + "/login/code", a.at, nil
 	case strings.HasPrefix(page.Path, "/login") && flowID != "":
 		return url.Values{"flow": {flowID}, "action": {"continue"}, "method": {"email"}, "email": {b.email}, "remember": {"true"}},
-			d.p.URL + "/login/identify", nil
+			d.p.URL + "/login/identify", time.Time{}, nil
 	}
-	return nil, "", fmt.Errorf("unexpected page %s: %.300s", page.Path, body)
+	return nil, "", time.Time{}, fmt.Errorf("unexpected page %s: %.300s", page.Path, body)
 }
 
 func (d *driver) exchange(ctx context.Context, c devstack.OAuthClient, callback *url.URL, state string) (tokens, error) {
@@ -182,6 +203,9 @@ func (d *driver) exchange(ctx context.Context, c devstack.OAuthClient, callback 
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		d.serverErrors.Add(1)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return tokens{}, fmt.Errorf("token endpoint answered %d: %.300s", resp.StatusCode, body)
 	}
@@ -203,9 +227,12 @@ type result struct {
 	Errors   int
 	Elapsed  time.Duration
 	Latency  []time.Duration
-	CPU      time.Duration
-	PeakRSS  int64
-	Errs     []string // the first few
+	// TimeToCode is, per flow that sent a code, the answer to its send step
+	// to the SMTP sink having the message.
+	TimeToCode []time.Duration
+	CPU        time.Duration
+	PeakRSS    int64
+	Errs       []string // the first few
 }
 
 func (r result) PerSecond() float64 { return float64(r.Flows) / r.Elapsed.Seconds() }
@@ -257,7 +284,7 @@ func (d *driver) round(ctx context.Context, browsers []*browser, path string, du
 				if !t0.Before(deadline) {
 					return
 				}
-				_, err := d.run(ctx, b, pathFor(path, n))
+				tok, err := d.run(ctx, b, pathFor(path, n))
 				t1 := time.Now()
 				if t1.After(deadline) && err == nil {
 					return
@@ -271,6 +298,9 @@ func (d *driver) round(ctx context.Context, browsers []*browser, path string, du
 				} else {
 					res.Flows++
 					res.Latency = append(res.Latency, t1.Sub(t0))
+					if tok.TimeToCode > 0 {
+						res.TimeToCode = append(res.TimeToCode, tok.TimeToCode)
+					}
 				}
 				mu.Unlock()
 				if ctx.Err() != nil {

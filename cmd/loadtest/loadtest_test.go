@@ -88,6 +88,10 @@ func TestDriverFlowsEndWithTokens(t *testing.T) {
 				if tok.AccessToken == "" {
 					t.Fatalf("%s, path %s: no access token", p.Name, path)
 				}
+				// The floor sends no code; the service's email path does.
+				if (p == st.Service && path == pathEmail) != (tok.TimeToCode > 0) {
+					t.Errorf("%s, path %s: time to code %v (measured on the service's email path only)", p.Name, path, tok.TimeToCode)
+				}
 				claims := idClaims(t, tok.IDToken)
 				sub, _ := claims["sub"].(string)
 				if sub == "" {
@@ -114,6 +118,33 @@ func TestDriverFlowsEndWithTokens(t *testing.T) {
 		}
 		if res.Errors > 0 || res.Flows == 0 || res.CPU <= 0 || res.PeakRSS <= 0 {
 			t.Errorf("%s: a mixed round: %d flows, %d errors %v, CPU %v, peak RSS %d", p.Name, res.Flows, res.Errors, res.Errs, res.CPU, res.PeakRSS)
+		}
+	}
+}
+
+// The rolling mode's short form, so it cannot rot: two replicas behind a
+// real HAProxy health-checking /readyz, 8 browsers on the mixed path, each
+// replica replaced once (SIGTERM, exit, a new process) under load. Not one
+// flow may fail, not one 5xx reach a browser, and the new processes must
+// have served. With SHUTDOWN_DELAY=0 it fails (the balancer still sends
+// requests to a closed listener), which is what the drain is for.
+// HAProxy missing is a failure, never a skip: scripts/ensure-haproxy.sh
+// (run by make test) installs it.
+func TestRollingRestartLosesNoSignIn(t *testing.T) {
+	o := options{Mode: "rolling", Paths: []string{pathMixed}, Concurrency: []int{8}, Restarts: 1,
+		ShutdownDelay: 5 * time.Second, Balancer: "http", ServiceBin: serviceBinary(t)}
+	var out strings.Builder
+	res, err := rolling(context.Background(), o, &out, os.Stderr)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) > 0 || res.ServerErrors > 0 || res.Flows == 0 || res.Restarts != 2 {
+		t.Errorf("%d flows, %d failed, %d answers 5xx, %d processes replaced", res.Flows, len(res.Failed), res.ServerErrors, res.Restarts)
+	}
+	for _, name := range []string{"r0", "r1"} {
+		if res.Served[name] == 0 {
+			t.Errorf("the new process of %s served no request: %v", name, res.Served)
 		}
 	}
 }

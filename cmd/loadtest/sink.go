@@ -23,7 +23,13 @@ type sink struct {
 	addr  string
 	srv   *smtp.Server
 	mu    sync.Mutex
-	codes map[string]chan string
+	codes map[string]chan arrival
+}
+
+// arrival is one code and when the sink had its whole message.
+type arrival struct {
+	code string
+	at   time.Time
 }
 
 var codePattern = regexp.MustCompile(`\b(\d{6})\b`)
@@ -33,7 +39,7 @@ func startSink() (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{addr: l.Addr().String(), codes: map[string]chan string{}}
+	s := &sink{addr: l.Addr().String(), codes: map[string]chan arrival{}}
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "127.0.0.1"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
@@ -46,24 +52,24 @@ func (s *sink) URL() string { return "smtp://" + s.addr + "?disable_starttls=tru
 
 func (s *sink) Close() { s.srv.Close() }
 
-func (s *sink) inbox(to string) chan string {
+func (s *sink) inbox(to string) chan arrival {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.codes[to]
 	if c == nil {
-		c = make(chan string, 16)
+		c = make(chan arrival, 16)
 		s.codes[to] = c
 	}
 	return c
 }
 
 // code waits for the next code sent to to.
-func (s *sink) code(to string, timeout time.Duration) (string, error) {
+func (s *sink) code(to string, timeout time.Duration) (arrival, error) {
 	select {
-	case c := <-s.inbox(to):
-		return c, nil
+	case a := <-s.inbox(to):
+		return a, nil
 	case <-time.After(timeout):
-		return "", errors.New("no code by email within " + timeout.String())
+		return arrival{}, errors.New("no code by email within " + timeout.String())
 	}
 }
 
@@ -105,9 +111,10 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		}
 		b, _ := io.ReadAll(p)
 		if m := codePattern.FindSubmatch(b); m != nil {
+			a := arrival{code: string(m[1]), at: time.Now()}
 			for _, to := range ss.to {
 				select {
-				case ss.sink.inbox(to) <- string(m[1]):
+				case ss.sink.inbox(to) <- a:
 				default: // nobody is waiting for that many codes
 				}
 			}

@@ -59,8 +59,16 @@ type stackConfig struct {
 	FloorCmd   []string // the floor's program and arguments before its flags
 	Users      int      // accounts to create, load-N@example.com
 	Floor      bool     // start the floor too
-	Env        map[string]string
-	Log        io.Writer
+	// Replicas, when 2 or more, runs that many processes of the service
+	// behind HAProxy (the rolling mode); the provider's URL is HAProxy's.
+	Replicas int
+	// BalancerRetries has HAProxy retry a connection refused on the other
+	// replica (retries).
+	BalancerRetries bool
+	// BalancerTCP balances connections, not requests (startBalancer).
+	BalancerTCP bool
+	Env         map[string]string
+	Log         io.Writer
 }
 
 // stack is PostgreSQL, the SMTP sink, and the providers with their Hydras.
@@ -73,6 +81,8 @@ type stack struct {
 	Emails    []string
 	ServiceDB string
 	browsers  int
+	replicas  []*replica // with Replicas ≥ 2
+	balancer  *balancer
 }
 
 func (s *stack) Close() {
@@ -81,6 +91,10 @@ func (s *stack) Close() {
 	}
 	if s.Floor != nil {
 		s.Floor.stop()
+	}
+	s.balancer.stop()
+	for _, r := range s.replicas {
+		r.stop()
 	}
 	if s.sink != nil {
 		s.sink.Close()
@@ -166,13 +180,20 @@ func startStack(ctx context.Context, c stackConfig) (_ *stack, err error) {
 		env[k] = v
 	}
 	svc := &provider{Name: "blink-consent", URL: env["PUBLIC_URL"], MetricsURL: "http://" + env["METRICS_ADDR"] + "/metrics"}
-	cmd := exec.Command(c.ServiceBin, "serve")
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := startProcess(svc, cmd, filepath.Join(dir, "service.log"), "http://"+env["METRICS_ADDR"]+"/healthz"); err != nil {
-		return nil, err
+	if c.Replicas > 1 {
+		// PUBLIC_URL is the balancer's; the replicas listen elsewhere.
+		if err := s.startBalanced(c.ServiceBin, env, c.Replicas, servicePort, c.BalancerRetries, c.BalancerTCP); err != nil {
+			return nil, err
+		}
+	} else {
+		cmd := exec.Command(c.ServiceBin, "serve")
+		cmd.Env = os.Environ()
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if err := startProcess(svc, cmd, filepath.Join(dir, "service.log"), "http://"+env["METRICS_ADDR"]+"/healthz"); err != nil {
+			return nil, err
+		}
 	}
 	s.Service = svc
 	if svc.Hydra, err = s.startHydra(ctx, hydraBin, "service", svc.URL, ports[3], ports[4]); err != nil {
@@ -180,6 +201,11 @@ func startStack(ctx context.Context, c stackConfig) (_ *stack, err error) {
 	}
 	if err := registerClients(ctx, svc); err != nil {
 		return nil, err
+	}
+	if c.Replicas > 1 {
+		if err := s.balanced(); err != nil {
+			return nil, err
+		}
 	}
 
 	if c.Floor {

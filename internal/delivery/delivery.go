@@ -79,19 +79,32 @@ type Outbox interface {
 	FinishMessage(ctx context.Context, id int64, o store.Outcome) error
 }
 
+// Listener wakes the worker as soon as a message is queued (the store's
+// PostgreSQL LISTEN/NOTIFY): listening is called once it listens, queued on
+// each message; it returns when ctx is done (nil) or its connection fails.
+type Listener interface {
+	ListenOutbox(ctx context.Context, listening, queued func()) error
+}
+
 // Worker sends queued messages. Run one in every replica: claims use
 // FOR UPDATE SKIP LOCKED, so no message is sent twice. A message failing
 // temporarily is retried for as long as its code is valid (its NotAfter):
 // a provider outage shorter than that loses no code.
 type Worker struct {
-	Outbox     Outbox
+	Outbox Outbox
+	// Listener, when set, wakes the worker the moment a message is queued;
+	// every replica listens and the claim picks the one that sends it. The
+	// poll stays, for retries that fall due and for while the listening
+	// connection is lost (it is opened again, with backoff).
+	Listener   Listener
 	Keys       secret.Keys
 	Senders    map[string]Sender
 	MaxBackoff time.Duration // the longest wait between tries; default 1m
 	Poll       time.Duration // how often to look when idle; default 1s
 	Lease      time.Duration // how long a claim lasts; default 1m
 	Now        func() time.Time
-	// Metrics, when set, counts each attempt's outcome by channel.
+	// Metrics, when set, counts each attempt's outcome by channel and
+	// whether the worker is listening.
 	Metrics Counter
 	// Tracer, when set, wraps each attempt in a span.
 	Tracer Tracer
@@ -103,14 +116,23 @@ type Tracer interface {
 	StartDelivery(ctx context.Context, channel string, attempt int) (_ context.Context, end func(outcome string))
 }
 
-// Counter counts what became of each attempt to send a code message.
+// Counter counts what became of each attempt to send a code message, and
+// records whether the worker listens for queued messages.
 type Counter interface {
 	Code(channel, outcome string)
+	OutboxListening(up bool)
 }
 
-// Run sends until ctx is done.
+// Run sends until ctx is done: whenever the listener says a message was
+// queued, and every Poll when idle.
 func (w *Worker) Run(ctx context.Context) {
 	poll := orDuration(w.Poll, time.Second)
+	wake := make(chan struct{}, 1)
+	if w.Listener != nil {
+		go w.listen(ctx, wake)
+	}
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
 	for {
 		sent, err := w.Once(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -119,11 +141,65 @@ func (w *Worker) Run(ctx context.Context) {
 		if sent {
 			continue
 		}
+		timer.Reset(poll)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(poll):
+		case <-wake:
+		case <-timer.C:
 		}
+	}
+}
+
+// Backoff between two attempts to listen again after the connection failed.
+const (
+	listenRetryMin = 250 * time.Millisecond
+	listenRetryMax = 30 * time.Second
+)
+
+// listen keeps a listening connection open until ctx is done, waking the
+// loop in Run (wake holds at most one signal: many queued messages while it
+// sends are one more look). Once listening again after a failure it wakes the
+// loop too, for what was queued while nobody listened.
+func (w *Worker) listen(ctx context.Context, wake chan<- struct{}) {
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	retry := listenRetryMin
+	for ctx.Err() == nil {
+		up := false
+		err := w.Listener.ListenOutbox(ctx, func() {
+			up, retry = true, listenRetryMin
+			w.listening(ctx, true)
+			signal()
+		}, signal)
+		if ctx.Err() != nil {
+			return
+		}
+		w.listening(ctx, false)
+		if up {
+			slog.WarnContext(ctx, "outbox: the listening connection was lost; polling until it is back", "err", err, "retry_in", retry.String())
+		} else {
+			slog.WarnContext(ctx, "outbox: could not listen for queued messages; polling meanwhile", "err", err, "retry_in", retry.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, listenRetryMax)
+	}
+}
+
+func (w *Worker) listening(ctx context.Context, up bool) {
+	if up {
+		slog.InfoContext(ctx, "outbox: listening for queued messages")
+	}
+	if w.Metrics != nil {
+		w.Metrics.OutboxListening(up)
 	}
 }
 
@@ -182,7 +258,11 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) store.Outco
 		return store.Outcome{Status: "failed", LastError: "the message could not be opened (SECRET_KEY changed?)"}
 	}
 	name := senderName(sender)
-	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A send under way finishes even when the replica is told to stop (ctx
+	// done at SIGTERM; the process still drains for SHUTDOWN_DELAY): cut in
+	// the middle, the code would wait for a retry, or go out twice when the
+	// provider had it but its answer was lost.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	err = sender.Send(sendCtx, e)
 	cancel()
 	var perm *PermanentError

@@ -392,6 +392,35 @@ func TestWorkerRecordsTheSender(t *testing.T) {
 	}
 }
 
+// A replica told to stop while a message is being sent lets that send
+// finish and records it sent: cut, the code would wait for a retry or go
+// out twice.
+func TestWorkerFinishesTheSendUnderWayWhenStopped(t *testing.T) {
+	keys := secret.NewKeys([]byte(strings.Repeat("k", 32)))
+	now := time.Now()
+	sealed, _ := Seal(keys, Envelope{Channel: "email", To: "a@b.c", Text: "x"}, now.Add(time.Minute))
+	ob := &fakeOutbox{m: &store.OutboxMessage{ID: 1, Channel: "email", Destination: "a@b.c", Sealed: sealed.Sealed, Attempts: 1, NotAfter: now.Add(time.Minute)}}
+	ctx, stop := context.WithCancel(context.Background())
+	sending := make(chan struct{})
+	slow := senderFunc(func(ctx context.Context, e Envelope) error {
+		close(sending)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond): // the provider's answer
+			return nil
+		}
+	})
+	go func() { <-sending; stop() }()
+	w := &Worker{Outbox: ob, Keys: keys, Senders: map[string]Sender{"email": slow}}
+	if _, err := w.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ob.status != "sent" {
+		t.Errorf("a send under way at shutdown ended %q, want sent", ob.status)
+	}
+}
+
 type senderFunc func(context.Context, Envelope) error
 
 func (f senderFunc) Send(ctx context.Context, e Envelope) error { return f(ctx, e) }
@@ -411,3 +440,4 @@ func TestCodeEnvelope(t *testing.T) {
 type codeCounts struct{ got []string }
 
 func (c *codeCounts) Code(channel, outcome string) { c.got = append(c.got, channel+"/"+outcome) }
+func (c *codeCounts) OutboxListening(bool)         {}

@@ -35,6 +35,7 @@ type Metrics struct {
 	untrustedForwarded atomic.Uint64
 	dependencyUp       *prometheus.GaugeVec
 	purges             *prometheus.CounterVec
+	outboxListening    prometheus.Gauge
 }
 
 // New returns metrics on a registry of their own, with the Go runtime and
@@ -85,6 +86,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "retention_purges_total",
 			Help: "Tries of this replica's retention purge, by result: ok (it purged), skipped (another replica held the lock), failed.",
 		}, []string{"result"}),
+		outboxListening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "outbox_listening",
+			Help: "1 while the outbox worker listens for queued messages (PostgreSQL LISTEN), 0 while it only polls because that connection is lost.",
+		}),
 	}
 	untrusted := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: namespace, Name: "untrusted_forwarded_requests_total",
@@ -95,7 +100,7 @@ func New() *Metrics {
 	for _, result := range []string{"ok", "skipped", "failed"} {
 		m.purges.WithLabelValues(result)
 	}
-	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.coreGraphQLUp, m.ready, m.dependencyUp, m.purges,
+	m.registry.MustRegister(m.requestDuration, m.signIns, m.codes, m.limitRefusals, m.hydraDuration, m.coreDuration, m.coreGraphQLUp, m.ready, m.dependencyUp, m.purges, m.outboxListening,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,6 +131,19 @@ func (m *Metrics) Code(channel, outcome string) {
 	if m != nil {
 		m.codes.WithLabelValues(channel, outcome).Inc()
 	}
+}
+
+// OutboxListening records whether the outbox worker listens for queued
+// messages (0: it only polls, until its connection is back).
+func (m *Metrics) OutboxListening(up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.outboxListening.Set(v)
 }
 
 // LimitRefusal counts one request refused by the limit bucket.

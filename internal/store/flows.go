@@ -276,13 +276,7 @@ func (s *Store) SendCode(ctx context.Context, req SendRequest) (SendResult, erro
 		if tag.RowsAffected() != 1 {
 			return ErrFlowState
 		}
-		m := req.Message
-		_, err = tx.Exec(ctx, `INSERT INTO outbox (channel, destination, sealed, not_after, status) VALUES ($1, $2, $3, $4, $5)`,
-			m.Channel, m.Destination, m.Sealed, m.NotAfter, status)
-		if err != nil {
-			return fmt.Errorf("store: unable to queue a message: %w", err)
-		}
-		return nil
+		return insertMessage(ctx, tx, req.Message, status)
 	})
 	return res, err
 }

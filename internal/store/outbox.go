@@ -80,13 +80,65 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
+// outboxChannel is the PostgreSQL notification channel a queued message is
+// announced on; every replica's worker listens (ListenOutbox).
+const outboxChannel = "outbox_queued"
+
 func queueMessage(ctx context.Context, db execer, m Message) error {
-	_, err := db.Exec(ctx, `INSERT INTO outbox (channel, destination, sealed, not_after) VALUES ($1, $2, $3, $4)`,
-		m.Channel, m.Destination, m.Sealed, m.NotAfter)
+	return insertMessage(ctx, db, m, "queued")
+}
+
+// insertMessage adds m to the outbox with status (queued, or decoy: kept
+// but never sent) and notifies the workers in the same statement. Inside a
+// transaction PostgreSQL holds the notification until COMMIT, so a worker
+// woken by it finds the row; a rolled-back message wakes nobody. A decoy
+// notifies too: the sign-in does the same work either way.
+func insertMessage(ctx context.Context, db execer, m Message, status string) error {
+	_, err := db.Exec(ctx, `WITH queued AS (INSERT INTO outbox (channel, destination, sealed, not_after, status)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id)
+		SELECT pg_notify('`+outboxChannel+`', '') FROM queued`,
+		m.Channel, m.Destination, m.Sealed, m.NotAfter, status)
 	if err != nil {
 		return fmt.Errorf("store: unable to queue a message: %w", err)
 	}
 	return nil
+}
+
+// ListenOutbox holds a PostgreSQL connection of its own (outside the pool)
+// listening for queued messages: it calls listening once LISTEN is in effect,
+// then queued on each notification, until ctx is done (nil) or the connection
+// fails (the error; the caller connects again). Notifications sent while no
+// connection listened are lost, so the caller looks for due messages after
+// listening is called.
+func (s *Store) ListenOutbox(ctx context.Context, listening, queued func()) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("store: unable to connect to listen for queued messages: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("store: unable to listen for queued messages: %w", err)
+	}
+	listening()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("store: the connection listening for queued messages failed: %w", err)
+		}
+		queued()
+	}
 }
 
 // RecentMessages lists the newest messages, whoever handled them.
