@@ -14,12 +14,16 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
+// codeView is the code page of flow f. An email is shown as typed (the
+// person's own input on their own screen, so a typo shows), a phone number
+// masked.
 func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
-	masked := contact.MaskEmail(f.Identifier)
+	shown := f.Identifier
 	if f.Channel != "email" {
-		masked = contact.MaskPhone(f.Identifier)
+		shown = contact.MaskPhone(f.Identifier)
 	}
-	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: masked, Channel: f.Channel, Error: errKey}
+	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: shown, Channel: f.Channel, Error: errKey,
+		PhoneSignUp: d.Settings.SMS || d.Settings.WhatsApp}
 	if f.LastSentAt != nil {
 		if wait := time.Until(f.LastSentAt.Add(d.Settings.ResendAfter)); wait > 0 {
 			v.ResendIn = int(wait.Seconds()) + 1
@@ -60,13 +64,16 @@ func HandleCodePage(d Deps) http.Handler {
 		}
 		switch {
 		case f.Channel == "":
-			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, ""))
+			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, lastMethod(r, "", d.Settings.SecureCookies)))
 		case f.Channel == "telegram":
 			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 		case secondStepDue(f):
 			http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
 		default:
-			d.renderCode(w, r, http.StatusOK, d.codeView(f, ""))
+			v := d.codeView(f, "")
+			// Set only by the redirect after a new code was sent.
+			v.Resent = r.URL.Query().Get("resent") == "1"
+			d.renderCode(w, r, http.StatusOK, v)
 		}
 	})
 }
@@ -100,7 +107,7 @@ func HandleCode(d Deps) http.Handler {
 				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.captcha"))
 				return
 			}
-			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, func(key string, status int, retry time.Duration) {
+			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, true, func(key string, status int, retry time.Duration) {
 				v := d.codeView(f, key)
 				if retry > 0 {
 					v.ResendIn = int(retry.Seconds()) + 1
@@ -172,8 +179,32 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code_expired"))
 	default:
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
-		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code"))
+		v := d.codeView(f, "login.error.code")
+		v.TriesLeft, v.TriesOfCode = d.triesLeft(r, f, ip)
+		d.renderCode(w, r, http.StatusUnprocessableEntity, v)
 	}
+}
+
+// warnTries is when the code page starts counting the tries left.
+const warnTries = 2
+
+// triesLeft says how many wrong codes are left when that is warnTries or
+// fewer (else 0: no warning), and whether they are the code's own.
+func (d Deps) triesLeft(r *http.Request, f store.Flow, ip string) (int, bool) {
+	tc, ok := d.Accounts.(accounts.TriesCounter)
+	if !ok {
+		return 0, false
+	}
+	left, ofCode, err := tc.TriesLeft(r.Context(), f, web.LimitKey(ip))
+	if err != nil {
+		// Only a warning is lost; the page still says what went wrong.
+		slog.WarnContext(r.Context(), "tries left unknown", "flow", f.ID, "err", err)
+		return 0, false
+	}
+	if left > warnTries {
+		return 0, false
+	}
+	return left, ofCode
 }
 
 // sourceRefusal is the code page's answer to a source's refusal at the code

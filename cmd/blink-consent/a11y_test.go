@@ -258,7 +258,7 @@ func TestBrowserEveryOtherPageIsAccessible(t *testing.T) {
 	ctx = newChromium(t) // each part gets a browser (and 30 s) of its own
 	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		toEmailForm,
 	))
 	code := askEmailCode(t, ctx, "a11y.pages@example.com")
 	typeCode(t, ctx, wrongCode(code), `input[name=code][aria-invalid=true]`)
@@ -286,7 +286,7 @@ func TestBrowserEveryOtherPageIsAccessible(t *testing.T) {
 	ctx = newChromium(t)
 	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		toEmailForm,
 	))
 	code = askEmailCode(t, ctx, "a11y.limited@example.com")
 	exec(t, `INSERT INTO rate_events (bucket, key) SELECT 'fail-identifier', 'a11y.limited@example.com' FROM generate_series(1, 6)`)
@@ -324,7 +324,7 @@ func TestBrowserEveryOtherPageIsAccessible(t *testing.T) {
 	ctx = newChromium(t)
 	browse(t, ctx, "open the sign-in page", chromedp.Steps(
 		chromedp.Navigate(brpURL+"/start?client="+bc.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		toEmailForm,
 	))
 	core.Down(true)
 	defer core.Down(false)
