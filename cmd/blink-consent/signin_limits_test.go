@@ -52,20 +52,20 @@ func TestSendLimitPerEmail(t *testing.T) {
 	}
 }
 
-// 4 codes per phone number per 72 hours.
+// 8 codes per phone number per 24 hours.
 func TestSendLimitPerPhone(t *testing.T) {
 	b := newBrowser(t)
-	for i := 1; i <= 5; i++ {
+	for i := 1; i <= 9; i++ {
 		b.IP = fmt.Sprintf("203.0.114.%d", i)
 		h := requestCode(t, b, identifierPage(t, b), url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {"7999 0001"}, "channel": {"sms"}}).Last()
-		if i <= 4 && h.URL.Path != "/login/code" {
+		if i <= 8 && h.URL.Path != "/login/code" {
 			t.Fatalf("code %d refused: %d\n%s", i, h.Status, excerpt(h.Body))
 		}
-		if i == 5 && !isTooMany(h) {
-			t.Errorf("the fifth code in 72h: %d", h.Status)
+		if i == 9 && !isTooMany(h) {
+			t.Errorf("the ninth code in 24h: %d", h.Status)
 		}
 	}
-	if n := queryInt(t, `SELECT count(*) FROM rate_events WHERE bucket = 'send-phone' AND key = '+50379990001'`); n != 4 {
+	if n := queryInt(t, `SELECT count(*) FROM rate_events WHERE bucket = 'send-phone' AND key = '+50379990001'`); n != 8 {
 		t.Errorf("%d send events recorded", n)
 	}
 }
