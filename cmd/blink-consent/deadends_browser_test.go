@@ -217,3 +217,78 @@ func TestBrowserPhoneFormSaysWhatIsWrong(t *testing.T) {
 		})
 	}
 }
+
+// Item 11, Blink mode: with JavaScript off the phone page says the bot check
+// needs it, and a number sent without the check is not marked invalid — the
+// check's message is by the check; on the code page "Send a new code" keeps
+// its place at the start of its row when the check's element is empty.
+func TestBrowserBlinkBotCheckWithoutJavaScript(t *testing.T) {
+	st, _ := blinkStack(t)
+	for i, lang := range []string{"en", "es"} {
+		t.Run(lang, func(t *testing.T) {
+			rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "No Script App", Scopes: []string{"openid"}, SkipConsent: true})
+			ctx := personBrowser(t, lang, "198.51.100."+[]string{"201", "202"}[i])
+			scripts(t, ctx, false)
+			browse(t, ctx, "send a number without the check", chromedp.Steps(
+				chromedp.Navigate(rpURL+"/start?client="+c.ID),
+				chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
+				chromedp.WaitVisible(chromedp.CSS(`noscript, .notice`)),
+			))
+			noscript := words{
+				"en": "Signing in with a phone number needs a quick check that you are not a robot, and the check needs JavaScript.",
+				"es": "Para iniciar sesión con un número de teléfono hace falta una verificación rápida de que no eres un robot, y esa verificación necesita JavaScript.",
+			}[lang]
+			if n := pageText(t, ctx, `.notice`); !strings.HasPrefix(n, noscript) {
+				t.Errorf("with JavaScript off the phone page says %q, want %q…", n, noscript)
+			}
+			browse(t, ctx, "continue", chromedp.Steps(
+				chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
+				chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7555 07"+[]string{"11", "12"}[i]),
+				chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+				chromedp.WaitVisible(chromedp.CSS(`#captcha-error`)),
+			))
+			if e := pageText(t, ctx, `#captcha-error`); e == "" {
+				t.Error("no message by the bot check")
+			}
+			invalid := browse(t, ctx, "read the field's state", chromedp.Evaluate[string](`document.querySelector("#phone").getAttribute("aria-invalid") + " " + document.querySelector("#field-error").textContent.trim()`))
+			if invalid != "false " {
+				t.Errorf("the phone field is marked %q after a bot check that could not run, want not invalid and no message on it", invalid)
+			}
+			scripts(t, ctx, true) // for axe-core; the page stays as it was made
+			assertAccessible(t, ctx, "blink phone page without JavaScript ("+lang+")")
+		})
+	}
+
+	// The code page with JavaScript off: the check's element stays empty.
+	rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Resend Place App", Scopes: []string{"openid"}, SkipConsent: true})
+	ctx := personBrowser(t, "en", "198.51.100.203")
+	browse(t, ctx, "ask a code through Geetest", chromedp.Steps(
+		chromedp.Navigate(rpURL+"/start?client="+c.ID),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), "7555 0713"),
+		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
+	))
+	scripts(t, ctx, false)
+	browse(t, ctx, "reload without JavaScript", chromedp.Steps(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=change]`))))
+	place := browse(t, ctx, "where the links are", chromedp.Evaluate[[]float64](`(() => {
+		const form = document.querySelector("form.secondary-actions").getBoundingClientRect();
+		const resend = document.querySelector("button[name=action][value=resend]").getBoundingClientRect();
+		const geetest = document.querySelector("#geetest");
+		return [resend.left - form.left, geetest ? geetest.childElementCount : -1];
+	})()`))
+	if len(place) != 2 || place[1] != 0 || place[0] != 0 {
+		t.Errorf("with the bot check's element empty (%v children) \"Send a new code\" starts %vpx from its row's start, want 0", place[1:], place[:1])
+	}
+	scripts(t, ctx, true)
+	assertAccessible(t, ctx, "blink code page without JavaScript")
+}
+
+// scripts turns the page's JavaScript on or off.
+func scripts(t *testing.T, ctx context.Context, on bool) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on}); err != nil {
+		t.Fatalf("turning JavaScript on=%v: %v", on, err)
+	}
+}
