@@ -101,6 +101,27 @@ func TestFailureLimitPerIP(t *testing.T) {
 	}
 }
 
+// Two wrong codes before a limit, the page says so (issue 17 item 1): the
+// code's own 5 tries first (a new code gets new ones), and never before.
+func TestWrongCodesWarnTwoTriesBeforeTheLimit(t *testing.T) {
+	addUser(t, testStack, "tries.left@example.com")
+	_, b, page := codePage(t, "tries.left@example.com")
+	for i, want := range []string{"", "", "2 tries left for this code; after that, send a new one.", "1 try left for this code; after that, send a new one."} {
+		h := submitCode(b, page, "000000").Last()
+		if h.Status != http.StatusUnprocessableEntity || !strings.Contains(h.Body, wrongCodeText) {
+			t.Fatalf("wrong code %d: %d", i+1, h.Status)
+		}
+		if warned := strings.Contains(h.Body, "left for this code") || strings.Contains(h.Body, "before sign-in pauses"); want == "" && warned || want != "" && !strings.Contains(h.Body, want) {
+			t.Errorf("after wrong code %d the page warns %v, want %q", i+1, warned, want)
+		}
+		// The count the page told is the store's.
+		if n := queryInt(t, `SELECT c.attempts FROM login_codes c JOIN login_flows f ON f.id = c.flow_id
+			WHERE f.identifier = 'tries.left@example.com' AND c.superseded_at IS NULL`); n != i+1 {
+			t.Errorf("after wrong code %d the code row counts %d tries", i+1, n)
+		}
+	}
+}
+
 // Codes go only to numbers of the configured countries; login_hint never sends.
 func TestSMSCountriesAndLoginHint(t *testing.T) {
 	b := newBrowser(t)
