@@ -79,8 +79,12 @@ func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool,
 // It only reads: the check that counts is VerifyCode's, under the locks.
 func (s *Store) TriesLeft(ctx context.Context, flowID string, limits []LimitKey, triesPerCode int) (left int, ofCode bool, err error) {
 	var attempts int
+	// Our own codes count their tries on the code's row; a remote source's
+	// (Blink core's) on the flow, which has no code row.
 	err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT attempts FROM login_codes
-		WHERE flow_id = $1::uuid AND superseded_at IS NULL AND used_at IS NULL ORDER BY id DESC LIMIT 1), -1)`,
+		WHERE flow_id = $1::uuid AND superseded_at IS NULL AND used_at IS NULL ORDER BY id DESC LIMIT 1),
+		(SELECT code_attempts FROM login_flows WHERE id = $1::uuid AND channel IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM login_codes WHERE flow_id = $1::uuid)), -1)`,
 		uuidArg(flowID)).Scan(&attempts)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: unable to read a code's tries: %w", err)
