@@ -79,6 +79,7 @@ func TestBrowserLimitPageOffersTheWaysStillOpen(t *testing.T) {
 			if ref := pageText(t, ctx, `.error-code`); ref == "" {
 				t.Error("no reference for support")
 			}
+			saveScreenshot(ctx, "limit-"+lang+".png")
 			assertAccessible(t, ctx, "limit page ("+lang+")")
 			browse(t, ctx, "email instead", chromedp.Steps(
 				chromedp.Click(chromedp.CSS(`#way-email`)),
@@ -128,6 +129,7 @@ func TestBrowserCodePageWarnsConfirmsAndPointsNewcomersToPhone(t *testing.T) {
 			if e := pageText(t, ctx, `#code-error`); !strings.HasSuffix(e, warning) {
 				t.Errorf("the code page's error %q does not warn %q", e, warning)
 			}
+			saveScreenshot(ctx, "code-warning-"+lang+".png")
 			assertAccessible(t, ctx, "code page warning of two tries left ("+lang+")")
 
 			// "Send a new code", once its cooldown is over.
@@ -150,6 +152,7 @@ func TestBrowserCodePageWarnsConfirmsAndPointsNewcomersToPhone(t *testing.T) {
 				WHERE f.identifier = $1 AND c.superseded_at IS NOT NULL`, email); superseded != 1 {
 				t.Errorf("%d superseded codes, want the first one", superseded)
 			}
+			saveScreenshot(ctx, "code-resent-"+lang+".png")
 			assertAccessible(t, ctx, "code page after a new code ("+lang+")")
 
 			// New to Blink: the link switches to the phone tab.
@@ -197,6 +200,7 @@ func TestBrowserPhoneFormSaysWhatIsWrong(t *testing.T) {
 			if next := browse(t, ctx, "what follows the field", chromedp.Evaluate[string](`document.querySelector("#phone").nextElementSibling.id`)); next != "field-error" {
 				t.Errorf("the error is not next to the phone field (next: %q)", next)
 			}
+			saveScreenshot(ctx, "phone-error-"+lang+".png")
 			assertAccessible(t, ctx, "phone form with a length error ("+lang+")")
 			local := []string{"7444 8801", "7444 8802"}[i]
 			browse(t, ctx, "the whole number", chromedp.Steps(
