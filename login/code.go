@@ -1,9 +1,11 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -17,7 +19,7 @@ import (
 // codeView is the code page of flow f. An email is shown as typed (the
 // person's own input on their own screen, so a typo shows), a phone number
 // masked.
-func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
+func (d Deps) codeView(ctx context.Context, f store.Flow, errKey string) views.CodeView {
 	shown := f.Identifier
 	if f.Channel != "email" {
 		shown = contact.MaskPhone(f.Identifier)
@@ -31,8 +33,26 @@ func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
 	}
 	if f.Channel != "email" {
 		v.CaptchaKey = d.Captcha.SiteKey()
+		v.OtherChannel = d.otherChannel(ctx, f)
 	}
 	return v
+}
+
+// otherChannel is the phone channel the flow's number can also take codes
+// by ("whatsapp" after SMS, "sms" after WhatsApp), or "".
+func (d Deps) otherChannel(ctx context.Context, f store.Flow) string {
+	other := map[string]string{"sms": "whatsapp", "whatsapp": "sms"}[f.Channel]
+	if other == "" {
+		return ""
+	}
+	countries, channels, err := d.phoneCountries(ctx)
+	if err != nil {
+		return ""
+	}
+	if _, region, err := contact.Phone(f.Identifier, "", countries); err == nil && slices.Contains(channels[region], other) {
+		return other
+	}
+	return ""
 }
 
 // renderCode shows the code page; on a phone flow with the bot check on, its
@@ -70,7 +90,7 @@ func HandleCodePage(d Deps) http.Handler {
 		case secondStepDue(f):
 			http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
 		default:
-			v := d.codeView(f, "")
+			v := d.codeView(r.Context(), f, "")
 			// Set only by the redirect after a new code was sent.
 			v.Resent = r.URL.Query().Get("resent") == "1"
 			d.renderCode(w, r, http.StatusOK, v)
@@ -95,20 +115,29 @@ func HandleCode(d Deps) http.Handler {
 			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 			return
 		}
-		switch r.PostFormValue("action") {
+		switch action := r.PostFormValue("action"); action {
 		case "continue":
 			d.verify(w, r, f)
-		case "resend":
+		case "resend", "resend_other":
+			// A new code; "resend_other" to the same number by its other
+			// channel (the same cooldown, cap and limits).
+			channel := f.Channel
+			if action == "resend_other" {
+				if channel = d.otherChannel(r.Context(), f); channel == "" {
+					web.Problem(w, r, http.StatusBadRequest, "badrequest")
+					return
+				}
+			}
 			if f.VerifiedAt != nil {
 				d.refused(w, r, f, "code", store.ErrFlowState)
 				return
 			}
 			if f.Channel != "email" && !d.passedBotCheck(r) {
-				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.captcha"))
+				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(r.Context(), f, "login.error.captcha"))
 				return
 			}
-			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, true, func(key string, status int, retry time.Duration) {
-				v := d.codeView(f, key)
+			d.sendCode(w, r, f, channel, f.Identifier, f.Remember, true, func(key string, status int, retry time.Duration) {
+				v := d.codeView(r.Context(), f, key)
 				if retry > 0 {
 					v.ResendIn = int(retry.Seconds()) + 1
 				}
@@ -155,7 +184,7 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			// now: its own message, and the page's way on (a new code, or
 			// another number).
 			slog.InfoContext(ctx, "code check refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
-			d.renderCode(w, r, status, d.codeView(f, key))
+			d.renderCode(w, r, status, d.codeView(r.Context(), f, key))
 			return
 		}
 		if !d.refused(w, r, f, "code check", err) {
@@ -176,10 +205,10 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	case verdict == store.CodeGone:
 		// The source's verification expired or was used: only a new code helps.
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
-		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code_expired"))
+		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(r.Context(), f, "login.error.code_expired"))
 	default:
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
-		v := d.codeView(f, "login.error.code")
+		v := d.codeView(r.Context(), f, "login.error.code")
 		v.TriesLeft, v.TriesOfCode = d.triesLeft(r, f, ip)
 		d.renderCode(w, r, http.StatusUnprocessableEntity, v)
 	}

@@ -298,3 +298,60 @@ func scripts(t *testing.T, ctx context.Context, on bool) {
 		t.Fatalf("turning JavaScript on=%v: %v", on, err)
 	}
 }
+
+// Item 1, the other channel: an SMS that does not come is not the end —
+// "Get the code by WhatsApp instead" sends a new code to the same number by
+// WhatsApp (the SMS code stops working), and that code signs in.
+func TestBrowserCodeByTheOtherChannel(t *testing.T) {
+	st := testStack
+	for i, lang := range []string{"en", "es"} {
+		t.Run(lang, func(t *testing.T) {
+			phone, local := []string{"+50374449901", "+50374449902"}[i], []string{"7444 9901", "7444 9902"}[i]
+			rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Name: "Other Channel App", Scopes: []string{"openid", "phone"}, SkipConsent: true})
+			ctx := personBrowser(t, lang, "198.51.100."+[]string{"211", "212"}[i])
+			browse(t, ctx, "ask a code by SMS", chromedp.Steps(
+				chromedp.Navigate(rpURL+"/start?client="+c.ID),
+				chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
+				chromedp.SetValue(chromedp.CSS(`select[name=country]`), "SV"),
+				chromedp.SendKeys(chromedp.CSS(`input[name=phone]`), local),
+				chromedp.Click(chromedp.CSS(`input[name=channel][value=sms]`)),
+				chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+				chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=resend_other]`)),
+			))
+			if _, err := testTwilio.wait(phone, 1); err != nil {
+				t.Fatal(err)
+			}
+			exec(t, `UPDATE login_flows SET last_sent_at = now() - interval '1 minute' WHERE identifier = $1`, phone)
+			browse(t, ctx, "get the code by WhatsApp", chromedp.Steps(
+				chromedp.Reload(),
+				chromedp.WaitEnabled(chromedp.CSS(`button[name=action][value=resend_other]`)),
+			))
+			if b := pageText(t, ctx, `button[name=action][value=resend_other]`); b != (words{"en": "Get the code by WhatsApp instead", "es": "Recibir el código por WhatsApp"})[lang] {
+				t.Errorf("the other channel's button reads %q", b)
+			}
+			assertAccessible(t, ctx, "SMS code page with WhatsApp instead ("+lang+")")
+			browse(t, ctx, "press it", chromedp.Steps(
+				chromedp.Click(chromedp.CSS(`button[name=action][value=resend_other]`)),
+				chromedp.WaitVisible(chromedp.CSS(`#resent`)),
+			))
+			if sent := pageText(t, ctx, `#sent`); !strings.Contains(sent, "WhatsApp") {
+				t.Errorf("after WhatsApp instead the page says %q", sent)
+			}
+			wa, err := testTwilio.wait("whatsapp:"+phone, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := queryInt(t, `SELECT count(*) FROM login_codes c JOIN login_flows f ON f.id = c.flow_id
+				WHERE f.identifier = $1 AND c.channel = 'sms' AND c.superseded_at IS NOT NULL`, phone); n != 1 {
+				t.Errorf("%d superseded SMS codes, want 1", n)
+			}
+			browse(t, ctx, "type the WhatsApp code", chromedp.Steps(
+				chromedp.SendKeys(chromedp.CSS(`input[name=code]`), codeIn(wa.Text)),
+				chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+			))
+			if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, phone) {
+				t.Errorf("claims %s lack the number", claims)
+			}
+		})
+	}
+}

@@ -314,6 +314,10 @@ var catalog = map[Lang]map[string]string{
 		"login.code.tries_left.pause.one": "1 try left before sign-in pauses for a while.",
 		"login.phone.example":             "For example: %s",
 		"login.error.phone_digits":        "Enter %d digits for %s, such as %s.",
+		"login.code.other.whatsapp":       "Get the code by WhatsApp instead",
+		"login.code.other.sms":            "Get the code by SMS instead",
+		"login.code.other_in.whatsapp":    "Get the code by WhatsApp in %d s",
+		"login.code.other_in.sms":         "Get the code by SMS in %d s",
 		"login.captcha.noscript":          "Signing in with a phone number needs a quick check that you are not a robot, and the check needs JavaScript. Turn JavaScript on for this page, or sign in with your email.",
 	},
 	Spanish: {
@@ -627,6 +631,10 @@ var catalog = map[Lang]map[string]string{
 		"login.code.tries_left.pause.one": "Te queda 1 intento antes de que el inicio de sesión se pause un tiempo.",
 		"login.phone.example":             "Por ejemplo: %s",
 		"login.error.phone_digits":        "Escribe %d dígitos para %s, como %s.",
+		"login.code.other.whatsapp":       "Recibir el código por WhatsApp",
+		"login.code.other.sms":            "Recibir el código por SMS",
+		"login.code.other_in.whatsapp":    "Recibir el código por WhatsApp en %d s",
+		"login.code.other_in.sms":         "Recibir el código por SMS en %d s",
 		"login.captcha.noscript":          "Para iniciar sesión con un número de teléfono hace falta una verificación rápida de que no eres un robot, y esa verificación necesita JavaScript. Activa JavaScript en esta página o inicia sesión con tu correo.",
 	},
 }
