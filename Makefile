@@ -13,8 +13,9 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 .PHONY: dev test check chart rules generate unit bench fuzz loadtest soak rolling profile build build-dev image clean
 
 ## dev: start PostgreSQL, Hydra, demo clients, this service and a demo app; print the URL to try.
+## DEV_FLAGS passes dev its flags, e.g. DEV_FLAGS="--port 3001 --demo-port 5556" or "--identity blink".
 dev: bin/hydra build-dev
-	bin/blink-consent-dev dev
+	bin/blink-consent-dev dev $(DEV_FLAGS)
 
 ## test: every check and every test (unit, integration on real PostgreSQL + Hydra, browser in Chromium with axe-core, the Helm chart), under the race detector.
 test: check chart rules bin/hydra

@@ -2,6 +2,7 @@ package login
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -25,4 +26,25 @@ func setBrowserCookie(w http.ResponseWriter, t web.Token, secure bool) {
 // ClearBrowserCookie removes the cookie; logout calls it.
 func ClearBrowserCookie(w http.ResponseWriter, secure bool) {
 	web.ClearCookie(w, browserCookie, secure)
+}
+
+// methodCookie remembers the tab (email or phone) this browser last asked a
+// code with, so the next sign-in opens on it. It says nothing about whom:
+// one of two words, no identifier.
+const methodCookie = "blink_method"
+
+// lastMethod is asked when given, else the tab this browser used last, else "".
+func lastMethod(r *http.Request, asked string, secure bool) string {
+	if asked != "" {
+		return asked
+	}
+	if c, err := r.Cookie(web.CookieName(methodCookie, secure)); err == nil && (c.Value == "email" || c.Value == "phone") {
+		return c.Value
+	}
+	return ""
+}
+
+// setLastMethod remembers the tab for a year.
+func setLastMethod(w http.ResponseWriter, method string, secure bool) {
+	web.SetCookie(w, methodCookie, method, 365*24*time.Hour, secure)
 }

@@ -1,9 +1,11 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -14,12 +16,16 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
-	masked := contact.MaskEmail(f.Identifier)
+// codeView is the code page of flow f. An email is shown as typed (the
+// person's own input on their own screen, so a typo shows), a phone number
+// masked.
+func (d Deps) codeView(ctx context.Context, f store.Flow, errKey string) views.CodeView {
+	shown := f.Identifier
 	if f.Channel != "email" {
-		masked = contact.MaskPhone(f.Identifier)
+		shown = contact.MaskPhone(f.Identifier)
 	}
-	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: masked, Channel: f.Channel, Error: errKey}
+	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: shown, Channel: f.Channel, Error: errKey,
+		PhoneSignUp: d.Settings.SMS || d.Settings.WhatsApp}
 	if f.LastSentAt != nil {
 		if wait := time.Until(f.LastSentAt.Add(d.Settings.ResendAfter)); wait > 0 {
 			v.ResendIn = int(wait.Seconds()) + 1
@@ -27,8 +33,26 @@ func (d Deps) codeView(f store.Flow, errKey string) views.CodeView {
 	}
 	if f.Channel != "email" {
 		v.CaptchaKey = d.Captcha.SiteKey()
+		v.OtherChannel = d.otherChannel(ctx, f)
 	}
 	return v
+}
+
+// otherChannel is the phone channel the flow's number can also take codes
+// by ("whatsapp" after SMS, "sms" after WhatsApp), or "".
+func (d Deps) otherChannel(ctx context.Context, f store.Flow) string {
+	other := map[string]string{"sms": "whatsapp", "whatsapp": "sms"}[f.Channel]
+	if other == "" {
+		return ""
+	}
+	countries, channels, err := d.phoneCountries(ctx)
+	if err != nil {
+		return ""
+	}
+	if _, region, err := contact.Phone(f.Identifier, "", countries); err == nil && slices.Contains(channels[region], other) {
+		return other
+	}
+	return ""
 }
 
 // renderCode shows the code page; on a phone flow with the bot check on, its
@@ -60,13 +84,16 @@ func HandleCodePage(d Deps) http.Handler {
 		}
 		switch {
 		case f.Channel == "":
-			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, ""))
+			d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, lastMethod(r, "", d.Settings.SecureCookies)))
 		case f.Channel == "telegram":
 			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 		case secondStepDue(f):
 			http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
 		default:
-			d.renderCode(w, r, http.StatusOK, d.codeView(f, ""))
+			v := d.codeView(r.Context(), f, "")
+			// Set only by the redirect after a new code was sent.
+			v.Resent = r.URL.Query().Get("resent") == "1"
+			d.renderCode(w, r, http.StatusOK, v)
 		}
 	})
 }
@@ -88,20 +115,29 @@ func HandleCode(d Deps) http.Handler {
 			http.Redirect(w, r, "/login/telegram?flow="+f.ID, http.StatusSeeOther)
 			return
 		}
-		switch r.PostFormValue("action") {
+		switch action := r.PostFormValue("action"); action {
 		case "continue":
 			d.verify(w, r, f)
-		case "resend":
+		case "resend", "resend_other":
+			// A new code; "resend_other" to the same number by its other
+			// channel (the same cooldown, cap and limits).
+			channel := f.Channel
+			if action == "resend_other" {
+				if channel = d.otherChannel(r.Context(), f); channel == "" {
+					web.Problem(w, r, http.StatusBadRequest, "badrequest")
+					return
+				}
+			}
 			if f.VerifiedAt != nil {
 				d.refused(w, r, f, "code", store.ErrFlowState)
 				return
 			}
 			if f.Channel != "email" && !d.passedBotCheck(r) {
-				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.captcha"))
+				d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(r.Context(), f, "login.error.captcha"))
 				return
 			}
-			d.sendCode(w, r, f, f.Channel, f.Identifier, f.Remember, func(key string, status int, retry time.Duration) {
-				v := d.codeView(f, key)
+			d.sendCode(w, r, f, channel, f.Identifier, f.Remember, true, func(key string, status int, retry time.Duration) {
+				v := d.codeView(r.Context(), f, key)
 				if retry > 0 {
 					v.ResendIn = int(retry.Seconds()) + 1
 				}
@@ -148,7 +184,7 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			// now: its own message, and the page's way on (a new code, or
 			// another number).
 			slog.InfoContext(ctx, "code check refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
-			d.renderCode(w, r, status, d.codeView(f, key))
+			d.renderCode(w, r, status, d.codeView(r.Context(), f, key))
 			return
 		}
 		if !d.refused(w, r, f, "code check", err) {
@@ -169,11 +205,35 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	case verdict == store.CodeGone:
 		// The source's verification expired or was used: only a new code helps.
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
-		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code_expired"))
+		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(r.Context(), f, "login.error.code_expired"))
 	default:
 		d.Metrics.SignIn(f.Channel, codeResult(verdict))
-		d.renderCode(w, r, http.StatusUnprocessableEntity, d.codeView(f, "login.error.code"))
+		v := d.codeView(r.Context(), f, "login.error.code")
+		v.TriesLeft, v.TriesOfCode = d.triesLeft(r, f, ip)
+		d.renderCode(w, r, http.StatusUnprocessableEntity, v)
 	}
+}
+
+// warnTries is when the code page starts counting the tries left.
+const warnTries = 2
+
+// triesLeft says how many wrong codes are left when that is warnTries or
+// fewer (else 0: no warning), and whether they are the code's own.
+func (d Deps) triesLeft(r *http.Request, f store.Flow, ip string) (int, bool) {
+	tc, ok := d.Accounts.(accounts.TriesCounter)
+	if !ok {
+		return 0, false
+	}
+	left, ofCode, err := tc.TriesLeft(r.Context(), f, web.LimitKey(ip))
+	if err != nil {
+		// Only a warning is lost; the page still says what went wrong.
+		slog.WarnContext(r.Context(), "tries left unknown", "flow", f.ID, "err", err)
+		return 0, false
+	}
+	if left > warnTries {
+		return 0, false
+	}
+	return left, ofCode
 }
 
 // sourceRefusal is the code page's answer to a source's refusal at the code

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	// The zone database in the binary: a limit page names the time in the
+	// person's zone, whatever the image carries.
+	_ "time/tzdata"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/ids"
@@ -44,8 +48,51 @@ func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *htt
 	return f, r, true
 }
 
-// tooMany renders the 429 page with Retry-After.
-func tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(retry, web.RequestID(r.Context())))
+// tooMany renders the 429 page with Retry-After: when the person can try
+// again (in their time zone when the form carried it), and the ways still
+// open — another email or phone when the limit counts the identifier, and
+// "Start again".
+func (d Deps) tooMany(w http.ResponseWriter, r *http.Request, f store.Flow, limited *store.LimitError) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(limited.RetryAfter.Seconds())+1))
+	v := views.LimitView{
+		Wait: limited.RetryAfter, Now: time.Now(), Zone: browserZone(r), RequestID: web.RequestID(r.Context()),
+		StartAgain: f.RequestURL, HasEmail: d.Settings.Email, HasPhone: d.Settings.SMS || d.Settings.WhatsApp,
+	}
+	if f.VerifiedAt == nil {
+		v.FlowID = f.ID
+		v.Limited = limitedIdentifier(limited.Bucket, f.Channel)
+	}
+	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(v))
+}
+
+// limitedIdentifier says what a limit counts, "email" or "phone" when it is
+// the identifier (another one is a way still open), "" when it is the
+// connection or the account (no other email or phone helps).
+func limitedIdentifier(bucket, channel string) string {
+	switch bucket {
+	case "send-email":
+		return "email"
+	case "send-phone", "core-provider":
+		return "phone"
+	case "fail-identifier", "core-identifier":
+		if channel == "" {
+			return ""
+		}
+		return channelKind(channel)
+	}
+	return ""
+}
+
+// browserZone is the time zone the page's script put in the form's "tz"
+// field (an IANA name such as America/El_Salvador), or nil.
+func browserZone(r *http.Request) *time.Location {
+	name := r.PostFormValue("tz")
+	if name == "" || len(name) > 64 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-") != "" {
+		return nil
+	}
+	zone, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	return zone
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
@@ -38,13 +39,17 @@ func (d Deps) identifyView(f store.Flow, method string) identifyView {
 	if len(v.Channels) > 0 {
 		v.Channel = v.Channels[0]
 	}
+	// Without a choice, the phone: only phone numbers open Blink accounts,
+	// so a newcomer's way in is there (the caller passes the tab this
+	// browser used last, lastMethod).
 	switch {
 	case method == "phone" && v.HasPhone, method == "email" && v.HasEmail:
 		v.Method = method
-	case v.HasEmail:
-		v.Method = "email"
-	default:
+	case v.HasPhone:
+		v.Defaulted = true
 		v.Method = "phone"
+	default:
+		v.Method = "email"
 	}
 	if v.Method == "phone" {
 		v.CaptchaKey = d.Captcha.SiteKey()
@@ -62,6 +67,10 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 		slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
 		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
+	}
+	if v.PhoneUnavailable && v.Defaulted && v.HasEmail {
+		// Nobody asked for the phone form: open the one that works.
+		v.Method, v.PhoneUnavailable, v.CaptchaKey = "email", false, ""
 	}
 	if v.PhoneUnavailable {
 		status = http.StatusServiceUnavailable
@@ -184,7 +193,7 @@ func HandleIdentifyPage(d Deps) http.Handler {
 				return
 			}
 		}
-		d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, r.URL.Query().Get("method")))
+		d.renderIdentify(w, r, http.StatusOK, d.identifyView(f, lastMethod(r, r.URL.Query().Get("method"), d.Settings.SecureCookies)))
 	})
 }
 
@@ -250,6 +259,11 @@ func HandleIdentify(d Deps) http.Handler {
 				fieldError("login.error.mobile")
 				return
 			case err != nil:
+				// A number of the wrong length says how long its country's are.
+				if want := contact.MobileDigits(v.Country); want > 0 && contact.NationalDigits(v.Phone, v.Country) != want {
+					fieldError("login.error.phone_digits")
+					return
+				}
 				fieldError("login.error.phone")
 				return
 			}
@@ -262,13 +276,21 @@ func HandleIdentify(d Deps) http.Handler {
 				return
 			}
 			if !d.passedBotCheck(r) {
-				fieldError("login.error.captcha")
+				// The check is what failed, not the number: its message goes
+				// by the check, and the field is not marked invalid.
+				v.CaptchaError = "login.error.captcha"
+				d.renderIdentify(w, r, http.StatusUnprocessableEntity, v)
 				return
 			}
 			channel, identifier = v.Channel, phone
 		}
-		d.sendCode(w, r, f, channel, identifier, v.Remember, func(key string, status int, retry time.Duration) {
-			v.FieldError = key
+		setLastMethod(w, v.Method, d.Settings.SecureCookies)
+		d.sendCode(w, r, f, channel, identifier, v.Remember, false, func(key string, status int, retry time.Duration) {
+			if strings.HasPrefix(key, "login.error.captcha") {
+				v.CaptchaError = key
+			} else {
+				v.FieldError = key
+			}
 			if retry > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
 			}
@@ -292,7 +314,7 @@ func (d Deps) passedBotCheck(r *http.Request) bool {
 // cooldown, pass the bot check, another number) renders it again through
 // again, with the message's key. An email with no account gets the very same
 // page and the same work.
-func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember bool,
+func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, channel, identifier string, remember, resend bool,
 	again func(key string, status int, retry time.Duration),
 ) {
 	ctx := r.Context()
@@ -347,7 +369,13 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 	if res.Queued {
 		d.Metrics.Code(channel, "queued")
 	}
-	http.Redirect(w, r, stepURL(channel)+"?flow="+f.ID, http.StatusSeeOther)
+	to := stepURL(channel) + "?flow=" + f.ID
+	if resend {
+		// The code page confirms that a new code went out and the older
+		// ones stopped working (the store superseded them).
+		to += "&resent=1"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // stepURL is the page after the identifier: the code page, or the

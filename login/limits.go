@@ -34,7 +34,7 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 			web.ProblemStartAgain(w, r, http.StatusTooManyRequests, "sends", f.RequestURL)
 			return true
 		}
-		tooMany(w, r, limited.RetryAfter)
+		d.tooMany(w, r, f, limited)
 	case errors.Is(err, store.ErrFlowState):
 		slog.WarnContext(r.Context(), what+" refused: not at that step", "flow", f.ID, "client", f.ClientID)
 		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)

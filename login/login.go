@@ -60,7 +60,7 @@ func HandleShow(d Deps) http.Handler {
 		if fresh != nil {
 			setBrowserCookie(w, *fresh, d.Settings.SecureCookies)
 		}
-		v := d.identifyView(f, "")
+		v := d.identifyView(f, lastMethod(r, "", d.Settings.SecureCookies))
 		prefill(&v, lr.LoginHint, d.Settings)
 		d.renderIdentify(w, r, http.StatusOK, v)
 	})

@@ -110,7 +110,7 @@ func HandleTelegram(d Deps) http.Handler {
 				d.refused(w, r, f, "telegram", store.ErrFlowState)
 				return
 			}
-			d.sendCode(w, r, f, "telegram", f.Identifier, f.Remember, func(key string, status int, retry time.Duration) {
+			d.sendCode(w, r, f, "telegram", f.Identifier, f.Remember, false, func(key string, status int, retry time.Duration) {
 				d.showTelegram(w, r, f, status, key, func(v *views.TelegramView) { v.TimedOut = true })
 			})
 		case "change":

@@ -81,7 +81,7 @@ func TestBrowserSignOutOfBlinkEndsTheAccountPage(t *testing.T) {
 	}
 	browse(t, ctx, "the account page asks who you are", chromedp.Steps(
 		chromedp.Navigate(st.ServiceURL+"/account"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		toEmailForm,
 	))
 }
 

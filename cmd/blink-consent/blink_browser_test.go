@@ -23,7 +23,7 @@ func TestBrowserBlinkEmailSignIn(t *testing.T) {
 	ctx := newChromium(t)
 	browse(t, ctx, "ask for a code", chromedp.Steps(
 		chromedp.Navigate(rpURL+"/start?client="+c.ID),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		toEmailForm,
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "blink.browser@example.com"),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),

@@ -293,3 +293,28 @@ func TestBlinkCoreRefusals(t *testing.T) {
 		t.Errorf("core's limit: %d, want our 429 page\n%s", second.Status, excerpt(second.Body))
 	}
 }
+
+// With Blink core the code page warns too, two of core's 8 tries before the
+// end (issue 17 item 1): the count is the flow's, as the store keeps it.
+func TestBlinkWrongCodesWarnTwoTriesBefore(t *testing.T) {
+	st, core := blinkStack(t)
+	core.AddIdentity("blink.tries@example.com", "")
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+	b := newBrowser(t)
+	codePage := blinkIdentify(t, st, b, rp.start(b).Last(), url.Values{"method": {"email"}, "email": {"blink.tries@example.com"}})
+	for i := 1; i <= 7; i++ {
+		// Not six digits: counted as a wrong try without asking core.
+		h := blinkCode(st, b, codePage, "12345").Last()
+		warned := strings.Contains(h.Body, "left for this code")
+		switch {
+		case i < 6 && warned:
+			t.Errorf("wrong code %d already warns", i)
+		case i == 6 && !strings.Contains(h.Body, "2 tries left for this code; after that, send a new one."),
+			i == 7 && !strings.Contains(h.Body, "1 try left for this code; after that, send a new one."):
+			t.Errorf("wrong code %d: %d, no warning of the tries left\n%s", i, h.Status, excerpt(h.Body))
+		}
+		if n := queryIntOn(t, st, `SELECT code_attempts FROM login_flows WHERE id::text = $1`, flowID(t, codePage)); n != i {
+			t.Errorf("after wrong code %d the flow counts %d tries", i, n)
+		}
+	}
+}

@@ -114,7 +114,7 @@ func TestBrowserGeetestBindFlow(t *testing.T) {
 func openPhoneForm(startURL string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.Navigate(startURL),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		chromedp.WaitVisible(chromedp.CSS(`nav.tabs`)),
 		chromedp.Click(chromedp.CSS(`nav.tabs a:nth-child(2)`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=phone]`)),
 	)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/config"
@@ -106,6 +107,15 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		}
 	}
 
+	// The abuse limits: RATE_* from the environment, else generous ones, so
+	// someone trying things is not locked out for days (production's per
+	// phone limit is a day's worth). With --identity blink ours stay off
+	// unless set, as in production: the stand-in of core keeps its own.
+	limits := devLimits(getenv, blink)
+	for _, l := range limits {
+		env[l.name] = l.value
+	}
+
 	// Traces go to the developer's collector when OTEL_EXPORTER_OTLP_ENDPOINT says where.
 	for _, k := range config.TracingVariables {
 		if v := getenv(k); v != "" {
@@ -180,6 +190,9 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 
   Try a sign-in:   %s/
 %s  Your account:    %s/account  (connected apps, two-step sign-in, recent activity)
+  Limits:          %s
+                   (set RATE_SEND_EMAIL, RATE_SEND_PHONE, RATE_SEND_IP, RATE_FAIL_IDENTIFIER
+                   or RATE_FAIL_IP to try others: N/duration or off)
 
   This service:    %s      health: %s/readyz
   Hydra public:    %s      admin:  %s
@@ -189,7 +202,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 %s
   Ctrl-C stops everything.
 
-`, mode, demoURL, signIn, st.ServiceURL, st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
+`, mode, demoURL, signIn, st.ServiceURL, describeLimits(limits), st.ServiceURL, st.HealthURL, st.Hydra.PublicURL, st.Hydra.AdminURL,
 		rp.Clients[0].ID, rp.Clients[0].Name, rp.Clients[1].ID, rp.Clients[1].Name, st.Account.ID, st.Account.Name, twoStep)
 
 	select {
@@ -242,6 +255,41 @@ func queueCoreMessages(db *store.Store, keys secret.Keys) func(channel, to, text
 			slog.Warn("dev: a message of the core stand-in could not be listed on /dev/messages", "err", err)
 		}
 	}
+}
+
+// devLimit is one RATE_* setting of the dev stack and its value.
+type devLimit struct{ name, value, what string }
+
+// devLimits are the dev stack's abuse limits: each RATE_* variable set in
+// the environment as given, else a limit generous enough to play with (a
+// few dozen codes an hour) — or, with Blink core's stand-in, off, as in
+// production with IDENTITY_SOURCE=blink.
+func devLimits(getenv func(string) string, blink bool) []devLimit {
+	limits := []devLimit{
+		{"RATE_SEND_EMAIL", "30/1h", "codes per email"},
+		{"RATE_SEND_PHONE", "30/1h", "per phone"},
+		{"RATE_SEND_IP", "100/1h", "per IP"},
+		{"RATE_FAIL_IDENTIFIER", "30/1h", "wrong codes per email or phone"},
+		{"RATE_FAIL_IP", "100/1h", "per IP"},
+	}
+	for i, l := range limits {
+		switch v := getenv(l.name); {
+		case v != "":
+			limits[i].value = v
+		case blink:
+			limits[i].value = config.LimitOff
+		}
+	}
+	return limits
+}
+
+// describeLimits says the limits in one line, e.g. "codes per email 30/1h, per phone 30/1h, …".
+func describeLimits(limits []devLimit) string {
+	parts := make([]string, len(limits))
+	for i, l := range limits {
+		parts[i] = l.what + " " + l.value
+	}
+	return strings.Join(parts[:3], ", ") + ";\n                   " + strings.Join(parts[3:], ", ")
 }
 
 func portFree(port int) error {

@@ -48,6 +48,8 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 			return rcv.URL
 		case "TRACING_SERVICE_NAME":
 			return "consent-dev"
+		case "RATE_SEND_PHONE":
+			return "3/2h" // dev honours a limit set in the environment
 		}
 		return os.Getenv(k)
 	}
@@ -69,7 +71,8 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	serviceURL := fmt.Sprintf("http://127.0.0.1:%d", ports["port"])
 	coreURL := fmt.Sprintf("http://127.0.0.1:%d", ports["core-port"])
 	banner := out.String()
-	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages", serviceURL + "/account"} {
+	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages", serviceURL + "/account",
+		"codes per email off, per phone 3/2h, per IP off"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("the banner does not say %q:\n%s", want, banner)
 		}
@@ -155,6 +158,30 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	}
 	if spans := rcv.Named("GET /login"); len(spans) == 0 || spans[0].Service != "consent-dev" {
 		t.Errorf("dev exported no GET /login span of consent-dev to OTEL_EXPORTER_OTLP_ENDPOINT: %+v", spans)
+	}
+}
+
+// dev's limits: those set in the environment, else generous ones to play
+// with (ours off with Blink core's stand-in, as in production).
+func TestDevLimits(t *testing.T) {
+	env := func(k string) string {
+		if k == "RATE_FAIL_IP" {
+			return "7/1m"
+		}
+		return ""
+	}
+	got := map[string]string{}
+	for _, l := range devLimits(env, false) {
+		got[l.name] = l.value
+	}
+	want := map[string]string{"RATE_SEND_EMAIL": "30/1h", "RATE_SEND_PHONE": "30/1h", "RATE_SEND_IP": "100/1h", "RATE_FAIL_IDENTIFIER": "30/1h", "RATE_FAIL_IP": "7/1m"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("dev's limits %v, want %v", got, want)
+	}
+	for _, l := range devLimits(env, true) {
+		if l.name != "RATE_FAIL_IP" && l.value != "off" {
+			t.Errorf("with Blink core's stand-in %s=%s, want off unless set", l.name, l.value)
+		}
 	}
 }
 

@@ -57,11 +57,11 @@ func TestServePurgesSpentRows(t *testing.T) {
 
 func TestServeRefusesARateWindowLongerThanRetention(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": testStack.DatabaseURL, "HYDRA_ADMIN_URL": "http://127.0.0.1:1", "PUBLIC_URL": "http://127.0.0.1:2",
-		"DEV_MODE": "true", "SECRET_KEY": strings.Repeat("ab", 32), "RETENTION": "24h", "RATE_SEND_IP": "16/48h", "LOCKOUT_DURATION": "25h"}
+		"DEV_MODE": "true", "SECRET_KEY": strings.Repeat("ab", 32), "RETENTION": "12h", "RATE_SEND_IP": "16/48h", "LOCKOUT_DURATION": "13h"}
 	_, _, err := runCLI(t, env, "serve")
-	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_IP: its window (48h) is longer than RETENTION (24h)") ||
-		!strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (72h) is longer than RETENTION (24h)") ||
-		!strings.Contains(err.Error(), "LOCKOUT_DURATION: 25h is longer than RETENTION (24h)") {
+	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_IP: its window (48h) is longer than RETENTION (12h)") ||
+		!strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (24h) is longer than RETENTION (12h)") ||
+		!strings.Contains(err.Error(), "LOCKOUT_DURATION: 13h is longer than RETENTION (12h)") {
 		t.Errorf("serve with windows and a lockout longer than RETENTION: %v", err)
 	}
 }

@@ -169,6 +169,15 @@ type BotCheck struct {
 	NewCaptcha, Offline bool
 }
 
+// TriesCounter is a source that can say how many more wrong codes a flow may
+// get before a limit stops them, so the code page warns in time. Left is
+// the fewest of the limits that count (0 when none does: no warning);
+// OfCode says the fewest are the live code's own tries (a new code gets new
+// ones), not the identifier's or the connection's, which pause sign-in.
+type TriesCounter interface {
+	TriesLeft(ctx context.Context, f store.Flow, ipKey string) (left int, ofCode bool, err error)
+}
+
 // CountryLister is a source that decides which countries' numbers may get
 // codes, and by which channels ("sms", "whatsapp").
 type CountryLister interface {

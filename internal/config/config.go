@@ -385,7 +385,7 @@ func loadSignIn(getenv func(string) string, dev, coreSends bool, fail func(name,
 		dst       *Limit
 	}{
 		{"RATE_SEND_EMAIL", "4/1h", &s.SendPerEmail},
-		{"RATE_SEND_PHONE", "4/72h", &s.SendPerPhone},
+		{"RATE_SEND_PHONE", "8/24h", &s.SendPerPhone},
 		{"RATE_SEND_IP", "16/1h", &s.SendPerIP},
 		{"RATE_FAIL_IDENTIFIER", "6/1h", &s.FailPerIdentifier},
 		{"RATE_FAIL_IP", "20/6h", &s.FailPerIP},

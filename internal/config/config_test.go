@@ -208,7 +208,7 @@ func TestSignInDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.SignIn
-	if s.SendPerEmail != (Limit{4, time.Hour}) || s.SendPerPhone != (Limit{4, 72 * time.Hour}) || s.SendPerIP != (Limit{16, time.Hour}) ||
+	if s.SendPerEmail != (Limit{4, time.Hour}) || s.SendPerPhone != (Limit{8, 24 * time.Hour}) || s.SendPerIP != (Limit{16, time.Hour}) ||
 		s.FailPerIdentifier != (Limit{6, time.Hour}) || s.FailPerIP != (Limit{20, 6 * time.Hour}) {
 		t.Errorf("limits %+v", s)
 	}

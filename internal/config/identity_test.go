@@ -163,7 +163,7 @@ func TestBlinkModeLeavesLimitsToCore(t *testing.T) {
 	}
 	// Our own accounts keep our own defaults.
 	c, err = Load(env(valid()))
-	if err != nil || c.SignIn.SendPerPhone != (Limit{Max: 4, Window: 72 * time.Hour}) || c.SignIn.SendPerIP != (Limit{Max: 16, Window: time.Hour}) {
+	if err != nil || c.SignIn.SendPerPhone != (Limit{Max: 8, Window: 24 * time.Hour}) || c.SignIn.SendPerIP != (Limit{Max: 16, Window: time.Hour}) {
 		t.Errorf("postgres mode: %v %+v %+v", err, c.SignIn.SendPerPhone, c.SignIn.SendPerIP)
 	}
 }

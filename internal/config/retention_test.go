@@ -38,14 +38,14 @@ func TestRetention(t *testing.T) {
 // instead of being silently shortened.
 func TestRateWindowLongerThanRetentionIsRefused(t *testing.T) {
 	m := valid()
-	m["RETENTION"] = "48h"
-	_, err := Load(env(m)) // RATE_SEND_PHONE defaults to 4/72h
-	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (72h) is longer than RETENTION (48h)") {
-		t.Fatalf("RETENTION=48h under the default RATE_SEND_PHONE=4/72h: %v", err)
+	m["RETENTION"] = "12h"
+	_, err := Load(env(m)) // RATE_SEND_PHONE defaults to 8/24h
+	if err == nil || !strings.Contains(err.Error(), "RATE_SEND_PHONE: its window (24h) is longer than RETENTION (12h)") {
+		t.Fatalf("RETENTION=12h under the default RATE_SEND_PHONE=8/24h: %v", err)
 	}
 	for _, ok := range []string{"RATE_SEND_EMAIL", "RATE_SEND_IP", "RATE_FAIL_IDENTIFIER", "RATE_FAIL_IP"} {
 		if strings.Contains(err.Error(), ok) {
-			t.Errorf("%s (a window shorter than 48h) was refused too: %v", ok, err)
+			t.Errorf("%s (a window shorter than 12h) was refused too: %v", ok, err)
 		}
 	}
 }

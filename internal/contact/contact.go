@@ -5,6 +5,7 @@ package contact
 import (
 	"errors"
 	"net/mail"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -64,6 +65,65 @@ func Phone(input, region string, allowed []string) (e164, numberRegion string, e
 		return "", numberRegion, ErrNotMobileish
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), numberRegion, nil
+}
+
+// Example is a mobile number of region as its people write it ("7012 3456"
+// for SV), for the phone form's hint; "" when the library has none.
+func Example(region string) string {
+	num := phonenumbers.GetExampleNumberForType(strings.ToUpper(region), phonenumbers.MOBILE)
+	if num == nil {
+		return ""
+	}
+	return phonenumbers.Format(num, phonenumbers.NATIONAL)
+}
+
+// MobileDigits is how many digits a mobile number of region has, without
+// its country code (8 for SV), when that is one number: 0 when the library
+// knows no example or a mobile number there may be longer or shorter (tried
+// by shortening and lengthening the example), so the form never asks for a
+// length that is not the rule.
+func MobileDigits(region string) int {
+	region = strings.ToUpper(region)
+	num := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE)
+	if num == nil {
+		return 0
+	}
+	nsn := phonenumbers.GetNationalSignificantNumber(num)
+	prefix := "+" + strconv.Itoa(int(num.GetCountryCode()))
+	for n := 4; n <= 15; n++ {
+		if n == len(nsn) {
+			continue
+		}
+		trial := nsn
+		if n < len(nsn) {
+			trial = nsn[:n]
+		} else {
+			trial += strings.Repeat(nsn[len(nsn)-1:], n-len(nsn))
+		}
+		t, err := phonenumbers.Parse(prefix+trial, region)
+		if err == nil && phonenumbers.IsValidNumberForRegion(t, region) {
+			switch phonenumbers.GetNumberType(t) {
+			case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
+				return 0
+			}
+		}
+	}
+	return len(nsn)
+}
+
+// NationalDigits counts the digits of a number typed for region, without
+// its country code when it was typed with one.
+func NationalDigits(input, region string) int {
+	if num, err := phonenumbers.Parse(strings.TrimSpace(input), strings.ToUpper(region)); err == nil {
+		return len(phonenumbers.GetNationalSignificantNumber(num))
+	}
+	n := 0
+	for _, r := range input {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // CountryCode returns the calling code of an ISO region ("SV" → 503), or 0.

@@ -70,3 +70,41 @@ func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool,
 	}
 	return false, oldest.Add(l.Window).Sub(now), nil
 }
+
+// TriesLeft is how many more wrong codes the flow may get before a limit
+// refuses them: the fewest of the live code's tries left (of triesPerCode)
+// and what the failure limits have left for their keys. ofCode says the
+// code's own tries are the fewest (a new code gets new ones). A limit that
+// is off, or a flow without a live code, counts nothing; none counting is 0.
+// It only reads: the check that counts is VerifyCode's, under the locks.
+func (s *Store) TriesLeft(ctx context.Context, flowID string, limits []LimitKey, triesPerCode int) (left int, ofCode bool, err error) {
+	var attempts int
+	// Our own codes count their tries on the code's row; a remote source's
+	// (Blink core's) on the flow, which has no code row.
+	err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT attempts FROM login_codes
+		WHERE flow_id = $1::uuid AND superseded_at IS NULL AND used_at IS NULL ORDER BY id DESC LIMIT 1),
+		(SELECT code_attempts FROM login_flows WHERE id = $1::uuid AND channel IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM login_codes WHERE flow_id = $1::uuid)), -1)`,
+		uuidArg(flowID)).Scan(&attempts)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: unable to read a code's tries: %w", err)
+	}
+	counted := false
+	if attempts >= 0 && triesPerCode > 0 {
+		left, ofCode, counted = max(triesPerCode-attempts, 0), true, true
+	}
+	for _, l := range limits {
+		if l.Limit.Max <= 0 {
+			continue
+		}
+		var count int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM rate_events
+			WHERE bucket = $1 AND key = $2 AND at > now() - $3::interval`, l.Bucket, l.Key, l.Limit.Window).Scan(&count); err != nil {
+			return 0, false, fmt.Errorf("store: rate limit %s: %w", l.Bucket, err)
+		}
+		if n := max(l.Limit.Max-count, 0); !counted || n < left {
+			left, ofCode, counted = n, false, true
+		}
+	}
+	return left, ofCode, nil
+}

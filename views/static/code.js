@@ -18,12 +18,11 @@
   });
 })();
 
-// Counts the "Send a new code" cooldown down and enables the button at zero.
-// Without the script the button says how long to wait and the server refuses
-// an early resend with the same message.
-(function () {
-  var button = document.querySelector("button[data-resend-in]");
-  if (!button) return;
+// Counts the cooldown of "Send a new code" (and of "Get the code by WhatsApp
+// instead") down and enables each button at zero. Without the script the
+// buttons say how long to wait and the server refuses an early resend with
+// the same message.
+Array.prototype.forEach.call(document.querySelectorAll("button[data-resend-in]"), function (button) {
   var left = parseInt(button.getAttribute("data-resend-in"), 10);
   var wait = button.getAttribute("data-label-wait");
   var ready = button.getAttribute("data-label-ready");
@@ -37,4 +36,4 @@
     }
     button.textContent = wait.replace("0", String(left));
   }, 1000);
-})();
+});

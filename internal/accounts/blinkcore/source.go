@@ -60,6 +60,7 @@ func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.
 var (
 	_ accounts.Source        = Source{}
 	_ accounts.BotChecker    = Source{}
+	_ accounts.TriesCounter  = Source{}
 	_ accounts.CountryLister = Source{}
 	_ accounts.TOTPManager   = Source{}
 )
@@ -201,6 +202,20 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 	// Core does not say whether an email has an account (it answers the
 	// same for both); what it sends is its business.
 	return accounts.SendResult{Queued: err == nil}, err
+}
+
+// TriesLeft is how many more wrong codes the flow may get
+// (accounts.TriesCounter): the tries we allow each code core sent, and our
+// failure limits when an operator set them. A Telegram flow has no code to
+// type, so no warning.
+func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int, bool, error) {
+	if f.Channel == "telegram" {
+		return 0, false, nil
+	}
+	return s.store.TriesLeft(ctx, f.ID, []store.LimitKey{
+		{Bucket: "fail-ip", Key: ipKey, Limit: s.limits.FailPerIP},
+		{Bucket: "fail-identifier", Key: f.Identifier, Limit: s.limits.FailPerIdentifier},
+	}, s.limits.Code.TriesPerCode)
 }
 
 // VerifyCode checks the code with /email/login or /phone/login (an unknown

@@ -40,8 +40,9 @@ type Source struct {
 }
 
 var (
-	_ accounts.Source      = Source{}
-	_ accounts.TOTPManager = Source{}
+	_ accounts.Source       = Source{}
+	_ accounts.TOTPManager  = Source{}
+	_ accounts.TriesCounter = Source{}
 )
 
 // SendCode makes a code, seals its message and stores both in one
@@ -100,6 +101,14 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 			return wellFormed && codes.Match(keys, f.ID, identifier, code, mac)
 		},
 	})
+}
+
+// TriesLeft is how many more wrong codes the flow may get (accounts.TriesCounter).
+func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int, bool, error) {
+	return s.Store.TriesLeft(ctx, f.ID, []store.LimitKey{
+		{Bucket: "fail-ip", Key: ipKey, Limit: s.Limits.FailPerIP},
+		{Bucket: "fail-identifier", Key: f.Identifier, Limit: s.Limits.FailPerIdentifier},
+	}, s.Limits.Code.TriesPerCode)
 }
 
 // CheckTOTP opens the account's sealed secret and checks the code for the
