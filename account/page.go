@@ -58,7 +58,7 @@ func HandleShow(d Deps) http.Handler {
 // list: the query cannot put any other text on the page.
 func doneKey(done string) string {
 	switch done {
-	case "revoked", "revoked_all", "not_connected", "totp_on", "totp_off":
+	case "revoked", "revoked_all", "not_connected", "totp_on", "totp_off", "recovery_new":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")
@@ -268,6 +268,10 @@ func activityKey(e store.AuditEvent) string {
 		return "account.activity.consent_denied"
 	case e.Action == "consent removed":
 		return "account.activity.consent_removed"
+	case e.Action == "recovery code used":
+		return "account.activity.recovery_used"
+	case e.Action == "recovery codes made":
+		return "account.activity.recovery_new"
 	case e.Action == "totp removed":
 		return "account.activity.totp_off"
 	case strings.HasPrefix(e.Action, "totp "):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
@@ -46,6 +47,9 @@ type Who struct {
 	// Actor is who makes the change, for the audit trail: "" means "user";
 	// the command line says "cli".
 	Actor string
+	// Lang is the language of the page the change was made on: the notice
+	// says it in that language first ("" is English).
+	Lang i18n.Lang
 }
 
 // ActorName is the audit trail's actor for who.
@@ -90,18 +94,26 @@ var (
 type SealFunc func(keys secret.Keys, e delivery.Envelope, notAfter time.Time) (*store.Message, error)
 
 // TOTPNotice is the message telling u that two-step sign-in changed (key:
-// "notify.totp.added" or "notify.totp.removed"), by email or else SMS, in
-// English and Spanish (the account keeps no language). When it cannot be
-// made the caller changes nothing: a change the user is not told of is not
-// made. seal nil is delivery.Seal.
-func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc) (*store.Message, error) {
+// "notify.totp.added", "notify.totp.removed", "notify.recovery.used" or
+// "notify.recovery.new"), by email or else SMS, in lang (the language of the
+// page the change was made on) and then in the other language: the account
+// keeps no language of its own. When it cannot be made the caller changes
+// nothing: a change the user is not told of is not made. seal nil is
+// delivery.Seal.
+func TOTPNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, seal SealFunc) (*store.Message, error) {
 	if seal == nil {
 		seal = delivery.Seal
 	}
-	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
-	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
+	first, second := i18n.English, i18n.Spanish
+	if lang == i18n.Spanish {
+		first, second = i18n.Spanish, i18n.English
+	}
+	text := first.T(key) + "\n\n" + second.T(key)
+	e := delivery.Envelope{Channel: "email", To: u.Email, Subject: first.T("notify.totp.subject") + " / " + second.T("notify.totp.subject"), Text: text}
 	if u.Email == "" {
-		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: text}
+		// One GSM-7 segment in the person's language (i18n's
+		// TestSMSBodiesFitOneGSM7Segment): "notify.x.y" is "sms.x.y".
+		e = delivery.Envelope{Channel: "sms", To: u.Phone, Text: first.T("sms." + strings.TrimPrefix(key, "notify."))}
 	}
 	if e.To == "" {
 		return nil, errors.New("the account has no email or phone number to tell, so nothing was changed")
