@@ -90,7 +90,7 @@ func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.Connec
 		if !seen {
 			i = len(apps)
 			index[c.ID] = i
-			app := views.ConnectedApp{ClientID: c.ID, Name: c.DisplayName(), ClientURI: web.HTTPURL(c.ClientURI)}
+			app := views.ConnectedApp{ClientID: c.ID, Name: c.DisplayName(), ClientURI: web.HTTPURL(c.ClientURI), FirstParty: c.SkipConsent}
 			if web.HTTPSOrigin(c.LogoURI) != "" {
 				app.LogoURI = c.LogoURI
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,8 +120,15 @@ func HandleTwoStep(d Deps) http.Handler {
 				if !strings.HasPrefix(uri, "otpauth://totp/") {
 					uri = ""
 				}
+				// The validity line stays, from the form too (display only:
+				// the source ends the enrolment at its own expiry).
+				expires, _ := strconv.Atoi(r.PostFormValue("expires_in"))
+				if expires < 0 || expires > 60 {
+					expires = 0
+				}
 				renderEnrol(w, r, http.StatusUnprocessableEntity, views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account",
-					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err)})
+					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err),
+					ExpiresInMinutes: expires})
 				return
 			}
 			d.twoStepFailed(w, r, err, twoStepOnURL, startPage(err))
