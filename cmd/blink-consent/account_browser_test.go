@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -128,6 +129,20 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#totp-uri`)),
 	))
 	saveScreenshot(ctx, "account-totp-enrol.png")
+	// On a phone: "Add to authenticator app" (the otpauth:// link) comes
+	// first and the code field is in view without scrolling past the QR code;
+	// the copy button is shown by its script.
+	layout := browse(t, ctx, "enrol layout", chromedp.Evaluate[map[string]any](`(() => {
+		const r = s => document.querySelector(s).getBoundingClientRect();
+		return {add: r("#totp-add").top, field: r("#code").bottom, qr: r("svg.qr").top, view: innerHeight,
+			href: document.querySelector("#totp-add").getAttribute("href"), copy: !document.querySelector("button.copy").hidden};
+	})()`))
+	if add, field, qr, view := layout["add"].(float64), layout["field"].(float64), layout["qr"].(float64), layout["view"].(float64); !(add < field && field < qr && field <= view) {
+		t.Errorf("enrol page on a phone: add link at %v, code field ends at %v, QR at %v, viewport %v", add, field, qr, view)
+	}
+	if href, _ := layout["href"].(string); !strings.HasPrefix(href, "otpauth://totp/") || layout["copy"] != true {
+		t.Errorf("the add link is %q and the copy button shown: %v", href, layout["copy"])
+	}
 	assertAccessible(t, ctx, "enrol page")
 	assertKeyboardReachable(t, ctx, "enrol page")
 	secret, err := totp.ParseURI(pageText(t, ctx, `#totp-uri`))
@@ -143,6 +158,13 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 	if e := pageText(t, ctx, `#code-error`); e != "That code is not right. Check your authenticator app and try again." {
 		t.Errorf("the enrol page's error reads %q", e)
 	}
+	// The page lands on the field, focused, with the validity line kept.
+	if f := browse(t, ctx, "focus", chromedp.Evaluate[string](`document.activeElement.id`)); f != "code" {
+		t.Errorf("after a wrong code the focus is on %q", f)
+	}
+	if e := pageText(t, ctx, `#expires`); !strings.Contains(e, "minutes") {
+		t.Errorf("the validity line after a wrong code reads %q", e)
+	}
 	if n := credentials(); n != 0 {
 		t.Fatalf("a wrong code saved %d credentials", n)
 	}
@@ -151,10 +173,42 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=code]").value = ""`),
 		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), right),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=confirm_totp]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+		chromedp.WaitVisible(chromedp.CSS(`ol.recovery-codes`)),
 	))
 	if n := credentials(); n != 1 {
 		t.Fatalf("%d credentials after the right code, want 1", n)
+	}
+	if n := browse(t, ctx, "codes", chromedp.Evaluate[int](`document.querySelectorAll("ol.recovery-codes li").length`)); n != 10 {
+		t.Errorf("%d recovery codes shown, want 10", n)
+	}
+	assertAccessible(t, ctx, "recovery codes page")
+	// A person in El Salvador (UTC-6): the account page's times are theirs.
+	// (Set here: a cross-site navigation starts a renderer without it.)
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/El_Salvador"}); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, ctx, "saved the codes", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`.actions a.button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	))
+	// Destructive actions look destructive; turning on does not.
+	styles := browse(t, ctx, "button styles", chromedp.Evaluate[map[string]string](`(() => {
+		const c = s => getComputedStyle(document.querySelector(s)).color;
+		return {off: c('a[href="/account/two-step/off"]'), remove: c('button[value=revoke]'), signout: c('form[action="/account/signout"] button'),
+			danger: getComputedStyle(document.documentElement).getPropertyValue("--danger").trim()};
+	})()`))
+	if styles["off"] != styles["remove"] || styles["off"] == styles["signout"] {
+		t.Errorf("turn off %s, remove access %s, sign out %s: the destructive ones should share the danger colour (%s)", styles["off"], styles["remove"], styles["signout"], styles["danger"])
+	}
+	// Times in the browser's zone (script), not UTC.
+	tm := browse(t, ctx, "activity time", chromedp.Evaluate[[]string](`(() => { const e = document.querySelector("ol.activity time"); return [e.getAttribute("datetime"), e.textContent]; })()`))
+	at, err := time.Parse(time.RFC3339, tm[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := at.In(time.FixedZone("UTC-6", -6*3600)).Format("Jan 2, 2006, 3:04 PM")
+	if got := strings.Join(strings.Fields(strings.ReplaceAll(tm[1], "\u202f", " ")), " "); got != want {
+		t.Errorf("activity time %q reads %q, want El Salvador's %q", tm[0], tm[1], want)
 	}
 
 	// Another browser signs in to the app: the authenticator is asked for.
@@ -175,6 +229,10 @@ func TestBrowserAccountTwoStepSignIn(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=remove_totp]`)),
 	))
 	assertAccessible(t, ctx, "remove confirmation")
+	// The safe choice is the primary button.
+	if p := pageText(t, ctx, `.actions .primary`); p != "Keep two-step sign-in on" {
+		t.Errorf("the turn-off confirmation's primary action is %q", p)
+	}
 	browse(t, ctx, "confirm turning it off", chromedp.Steps(
 		chromedp.Click(chromedp.CSS(`button[name=action][value=remove_totp]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
