@@ -28,7 +28,7 @@ func HandleTOTPPage(d Deps) http.Handler {
 			return
 		}
 		if !secondStepDue(f) {
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		web.Render(w, r, http.StatusOK, d.totpPage(f, "", ""))
@@ -53,7 +53,7 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		if !secondStepDue(f) {
 			slog.WarnContext(r.Context(), "authenticator code refused: no first step", "flow", f.ID, "client", f.ClientID)
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -77,7 +77,7 @@ func HandleTOTP(d Deps) http.Handler {
 		})
 		if errors.Is(err, store.ErrFlowState) {
 			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if err != nil {
