@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
@@ -28,9 +27,7 @@ func TestBrowserRecoveryCodeAndWaysForward(t *testing.T) {
 			codes := giveRecoveryCodes(t, subject)
 			rpURL, c := startDemoRP(t, testStack, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
 			ctx := newChromium(t)
-			if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": string(lang)}}); err != nil {
-				t.Fatal(err)
-			}
+			inLanguage(t, ctx, lang)
 			signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `form[action="/login/totp"] input[name=code]`)
 			flow := strings.TrimPrefix(browse(t, ctx, "url", chromedp.Evaluate[string](`location.search`)), "?flow=")
 

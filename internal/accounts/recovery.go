@@ -34,7 +34,7 @@ type RecoveryCodes interface {
 // RecoveryCodeCount is how many recovery codes an account gets at a time.
 const RecoveryCodeCount = 10
 
-// recoveryAlphabet is base32 in lower case: no 0, 1, 8 or 9 to confuse
+// recoveryEncoding is base32 in lower case: no 0, 1, 8 or 9 to confuse
 // with letters.
 var recoveryEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
