@@ -112,12 +112,32 @@ func accountTwoStepInBrowser(t *testing.T, lang i18n.Lang) {
 	ctx := newChromium(t)
 	inLanguage(t, ctx, lang)
 	allowRemembered(t, ctx, rpURL+"/start?client="+c.ID, email)
+	// A first-party app (skip_consent) signed in to without being asked.
+	walletURL, wallet := startDemoRP(t, st, devstack.ClientSpec{Name: "Blink Wallet", Scopes: []string{"openid"}, SkipConsent: true})
+	browse(t, ctx, "sign in to the first-party app", chromedp.Steps(
+		chromedp.Navigate(walletURL+"/start?client="+wallet.ID),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
 	browse(t, ctx, "open the account page", chromedp.Steps(
 		chromedp.Navigate(st.ServiceURL+"/account"),
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=enable_totp]`)),
 	))
 	if apps, activity := pageText(t, ctx, `ul.apps`), pageText(t, ctx, `ol.activity`); !strings.Contains(apps, "Tip Jar") || !strings.Contains(activity, "Tip Jar") {
 		t.Fatalf("the account page lists apps %q and activity %q", apps, activity)
+	}
+	// The first-party app reads "signed in with", the allowed one "allowed on".
+	labels := browse(t, ctx, "app labels", chromedp.Evaluate[map[string]string](`(() => {
+		const m = {};
+		document.querySelectorAll("li.app").forEach(li => {
+			m[li.querySelector("h3").textContent.trim()] = li.querySelector("p.small-text").textContent.trim().split("\n")[0].trim() + " | " + li.querySelector("button[value=revoke]").textContent.trim();
+		});
+		return m;
+	})()`))
+	if w := labels["Blink Wallet"]; !strings.HasPrefix(w, lang.T("account.apps.signed_in_with")) || !strings.HasSuffix(w, "| "+lang.T("account.apps.first_party_revoke")) {
+		t.Errorf("the first-party app reads %q", w)
+	}
+	if a := labels["Tip Jar"]; !strings.HasPrefix(a, lang.T("account.apps.granted")) || !strings.HasSuffix(a, "| "+lang.T("account.apps.revoke")) {
+		t.Errorf("the allowed app reads %q", a)
 	}
 	assertAccessible(t, ctx, "/account with a connected app and recent activity ("+string(lang)+")")
 	assertKeyboardReachable(t, ctx, "/account with a connected app and recent activity ("+string(lang)+")")

@@ -25,10 +25,18 @@ func TestBrowserRecoveryCodeAndWaysForward(t *testing.T) {
 			subject := addUser(t, testStack, email)
 			importTOTP(t, subject)
 			codes := giveRecoveryCodes(t, subject)
-			rpURL, c := startDemoRP(t, testStack, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+			rpURL, c := startDemoRP(t, testStack, devstack.ClientSpec{Name: "Blink account", Scopes: []string{"openid"}, SkipConsent: true})
 			ctx := newChromium(t)
 			inLanguage(t, ctx, lang)
-			signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `form[action="/login/totp"] input[name=code]`)
+			browse(t, ctx, "open the sign-in page", chromedp.Steps(
+				chromedp.Navigate(rpURL+"/start?client="+c.ID),
+				chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+			))
+			// The app's name stays as it is, the words around it are the page's language.
+			if p := pageText(t, ctx, `main p.muted`); p != lang.T("login.for_app", c.Name) {
+				t.Errorf("the app line reads %q, want %q", p, lang.T("login.for_app", c.Name))
+			}
+			enterEmailCode(t, ctx, email, `form[action="/login/totp"] input[name=code]`)
 			flow := strings.TrimPrefix(browse(t, ctx, "url", chromedp.Evaluate[string](`location.search`)), "?flow=")
 
 			// The wordmark follows the theme.
