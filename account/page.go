@@ -69,7 +69,7 @@ func doneKey(done string, u *store.User, can accounts.CanSend) string {
 			return "account.done." + done + "_untold"
 		}
 		return "account.done." + done
-	case "revoked", "revoked_all", "not_connected":
+	case "revoked", "revoked_all", "not_connected", "recovery_new":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")
@@ -101,7 +101,7 @@ func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.Connec
 		if !seen {
 			i = len(apps)
 			index[c.ID] = i
-			app := views.ConnectedApp{ClientID: c.ID, Name: c.DisplayName(), ClientURI: web.HTTPURL(c.ClientURI)}
+			app := views.ConnectedApp{ClientID: c.ID, Name: c.DisplayName(), ClientURI: web.HTTPURL(c.ClientURI), FirstParty: c.SkipConsent}
 			if web.HTTPSOrigin(c.LogoURI) != "" {
 				app.LogoURI = c.LogoURI
 			}
@@ -279,6 +279,10 @@ func activityKey(e store.AuditEvent) string {
 		return "account.activity.consent_denied"
 	case e.Action == "consent removed":
 		return "account.activity.consent_removed"
+	case e.Action == "recovery code used":
+		return "account.activity.recovery_used"
+	case e.Action == "recovery codes made":
+		return "account.activity.recovery_new"
 	case e.Action == "totp removed":
 		return "account.activity.totp_off"
 	case strings.HasPrefix(e.Action, "totp "):

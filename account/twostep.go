@@ -4,12 +4,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/a-h/templ"
 
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
@@ -22,10 +24,11 @@ const (
 	twoStepAction = "/account/two-step"
 	twoStepOnURL  = "/account/two-step/on"
 	twoStepOffURL = "/account/two-step/off"
+	recoveryURL   = "/account/two-step/recovery"
 )
 
 func (d Deps) who(r *http.Request, s Session) accounts.Who {
-	return accounts.Who{Subject: s.Subject, SessionID: s.SID, IP: web.ClientIP(r, d.Settings.TrustedProxies)}
+	return accounts.Who{Subject: s.Subject, SessionID: s.SID, IP: web.ClientIP(r, d.Settings.TrustedProxies), Lang: i18n.FromContext(r.Context())}
 }
 
 // twoStep is the two-step section of the account page. With Blink core the
@@ -38,7 +41,13 @@ func (d Deps) twoStep(r *http.Request, s Session) *views.TwoStepView {
 	on, err := d.TOTP.TOTPStatus(r.Context(), d.who(r, s))
 	switch {
 	case err == nil:
-		return &views.TwoStepView{On: on}
+		v := &views.TwoStepView{On: on}
+		if rc, ok := d.TOTP.(accounts.RecoveryCodes); ok && on {
+			if left, err := rc.RecoveryCodesLeft(r.Context(), d.who(r, s)); err == nil {
+				v.Recovery, v.RecoveryLeft = true, left
+			}
+		}
+		return v
 	case errors.Is(err, accounts.ErrFreshSignIn):
 		return &views.TwoStepView{NeedsSignIn: true}
 	}
@@ -86,7 +95,19 @@ func HandleTwoStep(d Deps) http.Handler {
 			if !d.RequireFresh(w, r, s, twoStepOnURL) {
 				return
 			}
-			err := d.TOTP.ConfirmTOTP(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
+			var codes []string
+			var err error
+			if rc, ok := d.TOTP.(accounts.RecoveryCodes); ok {
+				codes, err = rc.ConfirmTOTPWithRecoveryCodes(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
+			} else {
+				err = d.TOTP.ConfirmTOTP(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
+			}
+			if err == nil && len(codes) > 0 {
+				// The only time the codes are ever shown: never cached.
+				w.Header().Set("Cache-Control", "no-store")
+				web.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=totp_on"}))
+				return
+			}
 			if err == nil {
 				http.Redirect(w, r, "/account?done=totp_on", http.StatusSeeOther)
 				return
@@ -99,11 +120,34 @@ func HandleTwoStep(d Deps) http.Handler {
 				if !strings.HasPrefix(uri, "otpauth://totp/") {
 					uri = ""
 				}
+				// The validity line stays, from the form too (display only:
+				// the source ends the enrolment at its own expiry).
+				expires, _ := strconv.Atoi(r.PostFormValue("expires_in"))
+				if expires < 0 || expires > 60 {
+					expires = 0
+				}
 				renderEnrol(w, r, http.StatusUnprocessableEntity, views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account",
-					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err)})
+					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err),
+					ExpiresInMinutes: expires})
 				return
 			}
 			d.twoStepFailed(w, r, err, twoStepOnURL, startPage(err))
+		case "new_recovery_codes":
+			rc, ok := d.TOTP.(accounts.RecoveryCodes)
+			if !ok {
+				web.Problem(w, r, http.StatusNotFound, "notfound")
+				return
+			}
+			if !d.RequireFresh(w, r, s, recoveryURL) {
+				return
+			}
+			codes, err := rc.NewRecoveryCodes(ctx, d.who(r, s))
+			if err == nil {
+				w.Header().Set("Cache-Control", "no-store")
+				web.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=recovery_new"}))
+				return
+			}
+			d.twoStepFailed(w, r, err, recoveryURL, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
 		case "remove_totp":
 			if !d.RequireFresh(w, r, s, twoStepOffURL) {
 				return
@@ -192,5 +236,25 @@ func HandleTwoStepOff(d Deps) http.Handler {
 			return
 		}
 		web.Render(w, r, http.StatusOK, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
+	})
+}
+
+// HandleRecoveryCodes answers GET /account/two-step/recovery: after a fresh
+// sign-in, the question whether to make new recovery codes; only its POST
+// does.
+func HandleRecoveryCodes(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.RequireSession(w, r)
+		if !ok {
+			return
+		}
+		if _, ok := d.TOTP.(accounts.RecoveryCodes); !ok {
+			web.Problem(w, r, http.StatusNotFound, "notfound")
+			return
+		}
+		if !d.RequireFresh(w, r, s, recoveryURL) {
+			return
+		}
+		web.Render(w, r, http.StatusOK, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
 	})
 }

@@ -131,7 +131,7 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 			return
 		}
 		done := func() {
-			web.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", cr.Client.DisplayName()))
+			web.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", cr.Client.DisplayName(), web.HTTPURL(cr.Client.ClientURI)))
 		}
 		switch r.PostFormValue("action") {
 		case "deny":

@@ -230,3 +230,20 @@ func quiet(b *testing.B) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
 }
+
+// A form posted for a challenge already answered, where that answer's
+// redirect is unknown, says the answer was saved and offers the way back to
+// the app when the client has a website (its client_uri).
+func TestDoneConsentGoesBackToTheApp(t *testing.T) {
+	for uri, want := range map[string]bool{"https://app.example/home": true, "": false, "javascript:alert(1)": false} {
+		hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}, Client: hydra.OAuthClient{ID: "c", Name: "App", ClientURI: uri}}}
+		st := webtest.NewStore(maria)
+		st.Mark("abc")
+		rec := submit(hy, st, url.Values{"action": {"allow"}, "scope": {"openid"}})
+		body := rec.Body.String()
+		has := strings.Contains(body, `<a class="button primary" href="https://app.example/home" rel="noopener noreferrer">Back to the app</a>`)
+		if rec.Code != http.StatusOK || hy.accepts != 0 || has != want || strings.Contains(body, "javascript:") {
+			t.Errorf("client_uri %q: %d accepts %d, back link %v\n%s", uri, rec.Code, hy.accepts, has, body)
+		}
+	}
+}

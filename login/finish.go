@@ -54,7 +54,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			Subject:     u.ID,
 			Remember:    f.Remember,
 			RememberFor: int64(d.Settings.RememberFor.Seconds()),
-			AMR:         amr(f.Channel, twoStep),
+			AMR:         amr(f.Channel, twoStep, f.SecondFactor),
 			ACR:         acr(twoStep),
 			Context:     loginContext(f, u, twoStep),
 		}
@@ -62,7 +62,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		if err == nil {
 			err = d.Store.RecordSignIn(ctx, f.HydraSessionID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR, Remember: f.Remember}, store.AuditEvent{
 				UserID: u.ID, Action: "sign-in succeeded", Actor: "user", ClientID: f.ClientID, IP: ip,
-				Method: signInMethod(f.Channel, twoStep), Result: "ok", Details: map[string]any{"remember": f.Remember, "acr": accept.ACR},
+				Method: signInMethod(f.Channel, twoStep, f.SecondFactor), Result: "ok", Details: map[string]any{"remember": f.Remember, "acr": accept.ACR},
 			})
 		}
 		if err != nil {
@@ -96,8 +96,12 @@ func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
 }
 
 // signInMethod names the sign-in in the audit trail: the channel of the code,
-// "+totp" with an authenticator code as second step.
-func signInMethod(channel string, twoStep bool) string {
+// "+totp" with an authenticator code as second step, "+recovery_code" with a
+// recovery code instead.
+func signInMethod(channel string, twoStep bool, secondFactor string) string {
+	if twoStep && secondFactor == "recovery_code" {
+		return channel + "+recovery_code"
+	}
 	if twoStep {
 		return channel + "+totp"
 	}
@@ -117,8 +121,10 @@ func (d Deps) auditFailure(r *http.Request, f store.Flow, method, result string)
 
 // amr says what really happened, with RFC 8176 values where one exists: "otp"
 // (a one-time code), "sms", and "mfa" when the authenticator app was a second
-// step; email and WhatsApp have no registered value and are named as they are.
-func amr(channel string, twoStep bool) []string {
+// step; email and WhatsApp have no registered value and are named as they are,
+// and so is a recovery code typed instead of the app ("recovery_code", with
+// "mfa": it is a second factor, but not the app).
+func amr(channel string, twoStep bool, secondFactor string) []string {
 	var m []string
 	switch channel {
 	case "sms":
@@ -131,7 +137,9 @@ func amr(channel string, twoStep bool) []string {
 	default:
 		m = []string{"otp", "email"}
 	}
-	if twoStep {
+	if twoStep && secondFactor == "recovery_code" {
+		m = append(m, "recovery_code", "mfa")
+	} else if twoStep {
 		m = append(m, "totp", "mfa")
 	}
 	return m

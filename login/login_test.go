@@ -132,3 +132,7 @@ func quiet(b *testing.B) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
 }
+
+func (s skipStore) ChallengeRedirect(ctx context.Context, c string) (string, error) {
+	return s.fake.ChallengeRedirect(ctx, c)
+}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/a-h/templ"
+
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -26,15 +28,23 @@ func HandleTOTPPage(d Deps) http.Handler {
 			return
 		}
 		if !secondStepDue(f) {
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName}))
+		web.Render(w, r, http.StatusOK, d.totpPage(f, "", ""))
 	})
+}
+
+// totpPage is the authenticator step with its errors (catalog keys).
+func (d Deps) totpPage(f store.Flow, codeError, recoveryError string) templ.Component {
+	_, recovery := d.Accounts.(accounts.RecoveryCodes)
+	return views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: codeError, Recovery: recovery, RecoveryError: recoveryError})
 }
 
 // HandleTOTP answers POST /login/totp. Wrong, replayed and locked-out codes
 // get one answer; only a right, unused code for the current step ±1 passes.
+// action=recovery takes a recovery code instead (a source that has them):
+// the same transition of the flow, so the same limits and tries.
 func HandleTOTP(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, r, ok := d.loadFlow(w, r)
@@ -43,7 +53,7 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		if !secondStepDue(f) {
 			slog.WarnContext(r.Context(), "authenticator code refused: no first step", "flow", f.ID, "client", f.ClientID)
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -53,12 +63,21 @@ func HandleTOTP(d Deps) http.Handler {
 		ctx := r.Context()
 		browser := web.NewToken()
 		ip := web.ClientIP(r, d.Settings.TrustedProxies)
-		verdict, f2, err := d.Accounts.CheckTOTP(ctx, accounts.TOTPRequest{
-			Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
+		check, method, code := d.Accounts.CheckTOTP, "totp", r.PostFormValue("code")
+		if r.PostFormValue("action") == "recovery" {
+			rc, ok := d.Accounts.(accounts.RecoveryCodes)
+			if !ok {
+				web.Problem(w, r, http.StatusBadRequest, "badrequest")
+				return
+			}
+			check, method, code = rc.CheckRecoveryCode, "recovery_code", r.PostFormValue("recovery_code")
+		}
+		verdict, f2, err := check(ctx, accounts.TOTPRequest{
+			Flow: f, Code: code, ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 		})
 		if errors.Is(err, store.ErrFlowState) {
 			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)
-			web.Problem(w, r, http.StatusGone, "flow")
+			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if err != nil {
@@ -69,11 +88,15 @@ func HandleTOTP(d Deps) http.Handler {
 			return
 		}
 		slog.InfoContext(ctx, "authenticator code checked", "flow", f.ID, "client", f.ClientID,
-			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", "totp", "result", string(verdict))
+			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", method, "result", string(verdict))
 		if verdict != store.TOTPAccepted {
-			d.Metrics.SignIn(f.Channel, "totp_"+string(verdict))
-			d.auditFailure(r, f, "totp", string(verdict))
-			web.Render(w, r, http.StatusUnprocessableEntity, views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: "login.totp.error"}))
+			d.Metrics.SignIn(f.Channel, method+"_"+string(verdict))
+			d.auditFailure(r, f, method, string(verdict))
+			page := d.totpPage(f, "login.totp.error", "")
+			if method == "recovery_code" {
+				page = d.totpPage(f, "", "login.totp.recovery.error")
+			}
+			web.Render(w, r, http.StatusUnprocessableEntity, page)
 			return
 		}
 		// A completed factor gets a new browser cookie, now that the flow knows it.

@@ -44,6 +44,12 @@ type TOTPRemoveView struct {
 	Error   string // catalog key, "" for none
 }
 
+// RecoveryCodesView shows recovery codes, once, with the way back.
+type RecoveryCodesView struct {
+	Codes   []string
+	DoneURL string
+}
+
 // QR is a QR code drawn as one SVG path: inline, so the page needs no
 // img-src data: in its Content-Security-Policy.
 type QR struct {

@@ -50,6 +50,20 @@ func TestAccountTOTPEnrolPage(t *testing.T) {
 			}
 		}
 		checkCSPSafe(t, page)
+		// Phone first: the otpauth:// link, then the confirm field, then the
+		// QR code; a wrong code comes back focused on the field; the copy
+		// button is the hashed static script's, hidden until it runs.
+		add := strings.Index(page, `<a class="button primary" id="totp-add" href="`+html.EscapeString(uri)+`"`)
+		field, qrAt := strings.Index(page, `id="code"`), strings.Index(page, `<svg class="qr"`)
+		if add < 0 || field < add || qrAt < field {
+			t.Errorf("%s: order add link %d, code field %d, QR %d; want the link first and the QR after the field", lang, add, field, qrAt)
+		}
+		if !strings.Contains(page, `required autofocus aria-describedby="code-hint code-error"`) {
+			t.Errorf("%s: after a wrong code the field is not focused", lang)
+		}
+		if !strings.Contains(page, `data-copy="totp-key"`) || !strings.Contains(page, `<script src="`+Asset("copy.js")+`" defer>`) {
+			t.Errorf("%s: no copy button with its static script", lang)
+		}
 	}
 }
 
@@ -61,7 +75,9 @@ func TestAccountTOTPRemovePage(t *testing.T) {
 			t.Fatal(err)
 		}
 		page := b.String()
-		for _, want := range []string{`<button class="primary" type="submit" name="action" value="remove_totp">`, lang.T("account.totp.remove.body"),
+		// The safe choice (keep it on) is the primary button; turning off looks destructive.
+		for _, want := range []string{`<a class="button primary" href="/account">` + lang.T("account.totp.remove.keep"),
+			`<button class="secondary danger" type="submit" name="action" value="remove_totp">`, lang.T("account.totp.remove.body"),
 			lang.T("account.totp.error.fresh_sign_in"), `href="/account"`} {
 			if !strings.Contains(page, want) {
 				t.Errorf("%s: the page lacks %s", lang, want)

@@ -159,9 +159,23 @@ func TestAccountTurnsTwoStepSignInOnAndOff(t *testing.T) {
 	forged := enrolForm(t, again, totp.Code(secret, time.Now()))
 	forged.Set("uri", "otpauth://totp/x?secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	outboxBefore := queryIntOn(t, st, `SELECT count(*) FROM outbox WHERE destination = $1`, email)
-	done := b.Post(st.ServiceURL+"/account/two-step", forged).Last()
-	if done.URL.Path != "/account" || !strings.Contains(done.Body, "Two-step sign-in is on.") || !strings.Contains(done.Body, `href="/account/two-step/off"`) {
-		t.Fatalf("the right code: %s %d\n%s", done.URL.Path, done.Status, excerpt(done.Body))
+	// The right code turns it on and shows the ten recovery codes, once,
+	// never cached; only their hashes are stored.
+	shown := b.Post(st.ServiceURL+"/account/two-step", forged).Last()
+	codes := recoveryCodesOn(shown)
+	if shown.URL.Path != "/account/two-step" || len(codes) != 10 || shown.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("the right code: %s %d %q, %d codes\n%s", shown.URL.Path, shown.Status, shown.Header.Get("Cache-Control"), len(codes), excerpt(shown.Body))
+	}
+	if n := count(`SELECT count(*) FROM recovery_codes WHERE user_id::text = $1 AND used_at IS NULL`); n != 10 {
+		t.Errorf("%d unused recovery codes stored, want 10", n)
+	}
+	if n := queryIntOn(t, st, `SELECT count(*) FROM recovery_codes WHERE user_id::text = $1 AND position(convert_to($2, 'UTF8') in code_hash) > 0`, subject, codes[0]); n != 0 {
+		t.Error("a recovery code is stored as itself")
+	}
+	done := b.Get(st.ServiceURL + "/account?done=totp_on").Last()
+	if !strings.Contains(shown.Body, `href="/account?done=totp_on"`) || !strings.Contains(done.Body, "Two-step sign-in is on.") || !strings.Contains(done.Body, `href="/account/two-step/off"`) ||
+		!strings.Contains(done.Body, "Recovery codes left: 10 of 10.") {
+		t.Fatalf("back on the account page: %s %d\n%s", done.URL.Path, done.Status, excerpt(done.Body))
 	}
 	if n := credentials(); n != 1 {
 		t.Fatalf("%d credentials after the right code, want 1", n)
@@ -193,6 +207,28 @@ func TestAccountTurnsTwoStepSignInOnAndOff(t *testing.T) {
 		t.Errorf("Hydra's accepts of the two-step sign-in: %+v, want acr 2 with totp", accepts)
 	}
 
+	// New recovery codes need a fresh sign-in; the old ones then stop working.
+	ageAccountSession(t, st, subject)
+	j = b.Get(st.ServiceURL + "/account/two-step/recovery")
+	if j.Visited("/login") == 0 {
+		t.Fatalf("new recovery codes with an old sign-in did not send to a sign-in: %v", paths(j))
+	}
+	ask := signInAsHydraAdmin(t, st, b, j, subject, true).Last()
+	if ask.URL.Path != "/account/two-step/recovery" || !strings.Contains(ask.Body, `value="new_recovery_codes"`) {
+		t.Fatalf("after the fresh sign-in: %s %d\n%s", ask.URL.Path, ask.Status, excerpt(ask.Body))
+	}
+	fresh := recoveryCodesOn(b.Post(st.ServiceURL+"/account/two-step", url.Values{"action": {"new_recovery_codes"}}).Last())
+	if len(fresh) != 10 || slices.Contains(fresh, codes[0]) {
+		t.Fatalf("new recovery codes: %v (old first %s)", fresh, codes[0])
+	}
+	if n := count(`SELECT count(*) FROM recovery_codes WHERE user_id::text = $1 AND used_at IS NULL`); n != 10 {
+		t.Errorf("%d unused recovery codes after making new ones, want 10", n)
+	}
+	if n := count(`SELECT count(*) FROM audit_events WHERE user_id::text = $1 AND action = 'recovery codes made' AND actor = 'user'`); n != 1 {
+		t.Errorf("%d audit events of new recovery codes, want 1", n)
+	}
+	waitNotice(t, email, i18n.English.T("notify.recovery.new"))
+
 	// Turning off needs a fresh sign-in too; then the confirmation; then the POST.
 	ageAccountSession(t, st, subject)
 	j = b.Get(st.ServiceURL + "/account/two-step/off")
@@ -215,6 +251,9 @@ func TestAccountTurnsTwoStepSignInOnAndOff(t *testing.T) {
 	}
 	if n := credentials(); n != 0 {
 		t.Fatalf("%d credentials after removing", n)
+	}
+	if n := count(`SELECT count(*) FROM recovery_codes WHERE user_id::text = $1`); n != 0 {
+		t.Errorf("%d recovery codes left after turning two-step off", n)
 	}
 	if n := count(`SELECT count(*) FROM audit_events WHERE user_id::text = $1 AND action = 'totp removed' AND actor = 'user'`); n != 1 {
 		t.Errorf("%d audit events of the removal, want 1", n)
@@ -366,4 +405,15 @@ func TestAccountTwoStepWithBlinkCore(t *testing.T) {
 	if n := queryIntOn(t, st, `SELECT count(*) FROM core_tokens WHERE session_id = $1`, sid); n != 0 {
 		t.Errorf("%d core tokens kept after signing out of the page, want 0", n)
 	}
+}
+
+var recoveryCodeOnPage = regexp.MustCompile(`<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>`)
+
+// recoveryCodesOn reads the recovery codes a page shows.
+func recoveryCodesOn(h hop) []string {
+	var codes []string
+	for _, m := range recoveryCodeOnPage.FindAllStringSubmatch(h.Body, -1) {
+		codes = append(codes, m[1])
+	}
+	return codes
 }

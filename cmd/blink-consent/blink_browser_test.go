@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 )
 
 // Blink mode in Chromium: an existing email account and a new phone number
@@ -62,5 +63,45 @@ func TestBrowserBlinkPhoneSignInPassesGeetest(t *testing.T) {
 	}
 	if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, "+50375550404") {
 		t.Errorf("claims %s lack the phone number", claims)
+	}
+}
+
+// Blink mode, a person who lost their authenticator app, in English and
+// Spanish: the authenticator step's folded help says what to tell Blink
+// support and links to SUPPORT_URL; no recovery code field (core keeps the
+// authenticator).
+func TestBrowserBlinkLostAuthenticatorGoesToSupport(t *testing.T) {
+	st, core := blinkStack(t)
+	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
+		t.Run(string(lang), func(t *testing.T) {
+			email := "blink.lost." + string(lang) + "@example.com"
+			core.EnrolTOTP(core.AddIdentity(email, ""))
+			rpURL, c := startDemoRP(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+			ctx := newChromium(t)
+			inLanguage(t, ctx, lang)
+			browse(t, ctx, "sign in to the authenticator step", chromedp.Steps(
+				chromedp.Navigate(rpURL+"/start?client="+c.ID),
+				chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+				chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
+				chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
+				chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
+			))
+			browse(t, ctx, "type the code", chromedp.Steps(
+				chromedp.SendKeys(chromedp.CSS(`input[name=code]`), core.Code(email)),
+				chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp"] input[name=code]`)),
+				chromedp.Click(chromedp.CSS(`details.lost summary`)),
+				chromedp.WaitVisible(chromedp.CSS(`details.lost a`)),
+			))
+			if p := pageText(t, ctx, `details.lost p`); p != lang.T("login.totp.support.body") {
+				t.Errorf("the help reads %q", p)
+			}
+			if href := browse(t, ctx, "support link", chromedp.Evaluate[string](`document.querySelector("details.lost a").href`)); href != testSupportURL {
+				t.Errorf("the help links to %q, want SUPPORT_URL", href)
+			}
+			if n := browse(t, ctx, "recovery field", chromedp.Evaluate[int](`document.querySelectorAll("[name=recovery_code]").length`)); n != 0 {
+				t.Error("blink mode offers a recovery code field")
+			}
+			assertAccessible(t, ctx, "authenticator step, blink mode, lost-app help open ("+string(lang)+")")
+		})
 	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 )
 
 // IDENTITY_SOURCE=blink on the real Hydra and PostgreSQL, against the
@@ -123,6 +125,15 @@ func TestBlinkTOTPSignInKeepsRememberAndTheTokenServerSide(t *testing.T) {
 		t.Fatalf("after the email code: %v", paths(j))
 	}
 	flow := flowID(t, totpPage)
+	// Lost the app? With Blink core there are no recovery codes here: the
+	// step says what to tell Blink support and links to it.
+	if !strings.Contains(totpPage.Body, html.EscapeString(i18n.English.T("login.totp.support.body"))) || !strings.Contains(totpPage.Body, `href="`+testSupportURL+`"`) ||
+		strings.Contains(totpPage.Body, `name="recovery_code"`) {
+		t.Errorf("the blink authenticator step's lost-app help:\n%s", excerpt(totpPage.Body))
+	}
+	if h := b.Post(st.ServiceURL+"/login/totp", url.Values{"flow": {flow}, "recovery_code": {"aaaa-bbbb-cccc-dddd"}, "action": {"recovery"}}).Last(); h.Status != http.StatusBadRequest {
+		t.Errorf("a recovery code in blink mode: %d, want 400", h.Status)
+	}
 	for _, h := range j.Hops {
 		if strings.Contains(h.Body, "ory_st_") || strings.Contains(strings.Join(h.Header.Values("Set-Cookie"), ";"), "ory_st_") {
 			t.Fatal("core's auth token reached the browser")

@@ -118,6 +118,10 @@ func testStackOptions(name string, ttl time.Duration, extraEnv ...map[string]str
 	}, nil
 }
 
+// testSupportURL is the stacks' SUPPORT_URL: error pages and the
+// lost-authenticator help link to it.
+const testSupportURL = "https://support.blink.test/help"
+
 // providerEnv points the service at the test SMTP server and Twilio stand-in.
 func providerEnv(extra ...map[string]string) map[string]string {
 	env := map[string]string{
@@ -131,6 +135,7 @@ func providerEnv(extra ...map[string]string) map[string]string {
 		"TWILIO_WHATSAPP_FROM": "+15005550007",
 		"SMS_COUNTRIES":        "SV,US",
 		"TRUSTED_PROXIES":      "127.0.0.1/32",
+		"SUPPORT_URL":          testSupportURL,
 	}
 	for _, m := range extra {
 		for k, v := range m {

@@ -16,6 +16,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -140,7 +141,7 @@ func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u stor
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(keys, u, "notify.totp.added", sealNotification, nil)
+	notice, err := accounts.TOTPNotice(keys, u, i18n.English, "notify.totp.added", sealNotification, nil)
 	if err != nil {
 		return fmt.Errorf("users totp: %w", err)
 	}

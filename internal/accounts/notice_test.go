@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
@@ -34,7 +35,7 @@ func TestTOTPNoticeGoesOnlyWhereASenderIs(t *testing.T) {
 		{"SMS only", only("sms"), "sms"},
 		{"no sender (blink mode without SMTP)", only(), ""},
 	} {
-		m, err := TOTPNotice(keys, both, "notify.totp.added", nil, c.can)
+		m, err := TOTPNotice(keys, both, i18n.English, "notify.totp.added", nil, c.can)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -49,7 +50,7 @@ func TestTOTPNoticeGoesOnlyWhereASenderIs(t *testing.T) {
 			}
 		}
 	}
-	if _, err := TOTPNotice(keys, store.User{}, "notify.totp.added", nil, only()); err == nil {
+	if _, err := TOTPNotice(keys, store.User{}, i18n.English, "notify.totp.added", nil, only()); err == nil {
 		t.Error("an account with no email or phone: the change would be made untold")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
@@ -46,6 +47,9 @@ type Who struct {
 	// Actor is who makes the change, for the audit trail: "" means "user";
 	// the command line says "cli".
 	Actor string
+	// Lang is the language of the page the change was made on: the notice
+	// says it in that language first ("" is English).
+	Lang i18n.Lang
 }
 
 // ActorName is the audit trail's actor for who.
@@ -112,14 +116,16 @@ func NoticeChannel(u store.User, can CanSend) (channel, to string) {
 }
 
 // TOTPNotice is the message telling u that two-step sign-in changed (key:
-// "notify.totp.added" or "notify.totp.removed"), in English and Spanish (the
-// account keeps no language), on NoticeChannel. When the account has no email
-// or phone, or the notice cannot be sealed, the caller changes nothing: a
-// change the user could be told of is not made untold. When no sender serves
-// the account's email or phone it is nil: the change is made (and audited)
-// without a notice, and the account page says nothing was sent. seal nil is
-// delivery.Seal.
-func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc, can CanSend) (*store.Message, error) {
+// "notify.totp.added", "notify.totp.removed", "notify.recovery.used" or
+// "notify.recovery.new") on NoticeChannel: by email in lang (the language of
+// the page the change was made on) and then in the other language (the
+// account keeps no language of its own), or by SMS in lang alone, in one GSM-7
+// segment. When the account has no email or phone, or the notice cannot be
+// sealed, the caller changes nothing: a change the user could be told of is
+// not made untold. When no sender serves the account's email or phone it is
+// nil: the change is made (and audited) without a notice, and the account page
+// says nothing was sent. seal nil is delivery.Seal.
+func TOTPNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, seal SealFunc, can CanSend) (*store.Message, error) {
 	if seal == nil {
 		seal = delivery.Seal
 	}
@@ -130,10 +136,16 @@ func TOTPNotice(keys secret.Keys, u store.User, key string, seal SealFunc, can C
 	if channel == "" {
 		return nil, nil
 	}
-	text := i18n.English.T(key) + "\n\n" + i18n.Spanish.T(key)
-	e := delivery.Envelope{Channel: "sms", To: to, Text: text}
+	first, second := i18n.English, i18n.Spanish
+	if lang == i18n.Spanish {
+		first, second = i18n.Spanish, i18n.English
+	}
+	// One GSM-7 segment in the person's language (i18n's
+	// TestSMSBodiesFitOneGSM7Segment): "notify.x.y" is "sms.x.y".
+	e := delivery.Envelope{Channel: "sms", To: to, Text: first.T("sms." + strings.TrimPrefix(key, "notify."))}
 	if channel == "email" {
-		e = delivery.Envelope{Channel: "email", To: to, Subject: i18n.English.T("notify.totp.subject") + " / " + i18n.Spanish.T("notify.totp.subject"), Text: text}
+		e = delivery.Envelope{Channel: "email", To: to, Subject: first.T("notify.totp.subject") + " / " + second.T("notify.totp.subject"),
+			Text: first.T(key) + "\n\n" + second.T(key)}
 	}
 	m, err := seal(keys, e, time.Now().Add(24*time.Hour))
 	if err != nil {

@@ -57,6 +57,10 @@ type Config struct {
 	TelegramPassportScriptURL string
 	// Tracing is where OpenTelemetry traces go; off without an endpoint.
 	Tracing Tracing
+	// SupportURL is where error pages and the lost-authenticator help send
+	// people (an https or mailto: URL); empty: the pages name support
+	// without a link.
+	SupportURL string
 
 	// Account is the /account page; off when its client is not set.
 	Account Account
@@ -241,6 +245,11 @@ func Load(getenv func(string) string) (Config, error) {
 		c.LogLevel = slog.LevelError
 	default:
 		fail("LOG_LEVEL", "must be debug, info, warn or error")
+	}
+
+	c.SupportURL = strings.TrimSpace(getenv("SUPPORT_URL"))
+	if c.SupportURL != "" && !supportURL(c.SupportURL) {
+		fail("SUPPORT_URL", "must be an https:// or mailto: URL (http only to a loopback host, for tests)")
 	}
 
 	c.LogFormat = strings.ToLower(orDefault(getenv("LOG_FORMAT"), "json"))
@@ -547,4 +556,17 @@ func SecretKeys(getenv func(string) string) (current []byte, previous [][]byte, 
 		}
 	}
 	return current, previous, nil
+}
+
+// supportURL accepts what a support link may be: a web page over https (http
+// only to a loopback host) or an email address.
+func supportURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "mailto" {
+		return u.Opaque != "" && strings.Contains(u.Opaque, "@")
+	}
+	return browserScriptURL(raw)
 }

@@ -300,3 +300,21 @@ func TestDatabaseMaxConns(t *testing.T) {
 		t.Errorf("12: %d %v", c.DatabaseMaxConns, err)
 	}
 }
+
+func TestSupportURL(t *testing.T) {
+	for _, ok := range []string{"", "https://help.blink.sv/", "mailto:support@blink.sv", "http://127.0.0.1:8080/help"} {
+		e := valid()
+		e["SUPPORT_URL"] = ok
+		c, err := Load(env(e))
+		if err != nil || c.SupportURL != ok {
+			t.Errorf("SUPPORT_URL=%q: %q %v", ok, c.SupportURL, err)
+		}
+	}
+	for _, bad := range []string{"http://help.blink.sv/", "javascript:alert(1)", "help.blink.sv", "mailto:"} {
+		e := valid()
+		e["SUPPORT_URL"] = bad
+		if _, err := Load(env(e)); err == nil || !strings.Contains(err.Error(), "SUPPORT_URL") {
+			t.Errorf("SUPPORT_URL=%q accepted: %v", bad, err)
+		}
+	}
+}

@@ -427,8 +427,14 @@ func (f senderFunc) Send(ctx context.Context, e Envelope) error { return f(ctx, 
 
 func TestCodeEnvelope(t *testing.T) {
 	sms := CodeEnvelope(i18n.Spanish, "sms", "+50370000000", "123456", 10*time.Minute, "login.blink.sv")
-	if !strings.HasPrefix(sms.Text, "Tu código para iniciar sesión en Blink es 123456. Caduca en 10 minutos.") || !strings.HasSuffix(sms.Text, "\n\n@login.blink.sv #123456") {
+	// The SMS is the short GSM-7 text (one segment), in the person's language.
+	if !strings.HasPrefix(sms.Text, "Blink: 123456 es tu codigo para entrar. Vence en 10 minutos.") || !strings.HasSuffix(sms.Text, "\n\n@login.blink.sv #123456") || len(sms.Text) > 160 {
 		t.Errorf("SMS %q", sms.Text)
+	}
+	// WhatsApp is not bound to GSM-7 and keeps the full sentence.
+	wa := CodeEnvelope(i18n.Spanish, "whatsapp", "+50370000000", "123456", 10*time.Minute, "login.blink.sv")
+	if !strings.HasPrefix(wa.Text, "Tu código para iniciar sesión en Blink es 123456.") {
+		t.Errorf("WhatsApp %q", wa.Text)
 	}
 	email := CodeEnvelope(i18n.English, "email", "a@b.c", "654321", 10*time.Minute, "login.blink.sv")
 	if email.Subject != "Your Blink sign-in code" || !strings.Contains(email.HTML, "654321") || strings.Contains(email.Text, "@login.blink.sv") {

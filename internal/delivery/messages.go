@@ -24,7 +24,9 @@ func CodeEnvelope(lang i18n.Lang, channel, to, code string, ttl time.Duration, d
 			lang, html.EscapeString(lang.T("msg.html.intro")), html.EscapeString(code),
 			html.EscapeString(lang.T("msg.html.expires", minutes)), html.EscapeString(lang.T("msg.html.never_share")))
 	case "sms":
-		e.Text = text + "\n\n@" + domain + " #" + code
+		// One GSM-7 segment: a shorter text without characters outside
+		// GSM-7 (i18n's TestSMSBodiesFitOneGSM7Segment).
+		e.Text = lang.T("sms.code", code, minutes) + "\n\n@" + domain + " #" + code
 	}
 	return e
 }

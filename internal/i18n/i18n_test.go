@@ -61,7 +61,7 @@ func TestT(t *testing.T) {
 	if got := T(context.Background(), "action.continue"); got != "Continue" {
 		t.Errorf("default language: %q", got)
 	}
-	if got := T(ctx, "login.for_app", "Pay"); got != "para continuar a Pay" {
+	if got := T(ctx, "login.for_app", "Pay"); got != "para continuar en la aplicación «Pay»" {
 		t.Errorf("formatted: %q", got)
 	}
 	if got := T(ctx, "no.such.key"); got != "no.such.key" {

@@ -204,3 +204,17 @@ func offerAccountPage(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(views.WithAccountPage(r.Context())))
 	})
 }
+
+// offerSupport puts SUPPORT_URL where every page can link to it (error pages
+// beside their reference, the authenticator step's lost-app help); "" adds
+// nothing.
+func offerSupport(supportURL string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if supportURL == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(views.WithSupportURL(r.Context(), supportURL)))
+		})
+	}
+}

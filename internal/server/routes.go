@@ -42,6 +42,7 @@ func routes(r chi.Router, d Deps) {
 		r.Method(http.MethodPost, "/account/two-step", account.HandleTwoStep(*a))
 		r.Method(http.MethodGet, "/account/two-step/on", account.HandleTwoStepOn(*a))
 		r.Method(http.MethodGet, "/account/two-step/off", account.HandleTwoStepOff(*a))
+		r.Method(http.MethodGet, "/account/two-step/recovery", account.HandleRecoveryCodes(*a))
 		r.Method(http.MethodPost, "/account/signout", account.HandleSignOut(*a))
 		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut())
 		r.Method(http.MethodPost, account.BackChannelLogoutPath, account.HandleBackChannelLogout(*a))

@@ -61,7 +61,7 @@ func NewHandler(d Deps) http.Handler {
 	}
 	r.Use(d.Tracing.Requests, d.Metrics.Requests)
 	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies, d.Metrics),
-		securityHeaders(d.Config.Secure()), language, recoverPanics, limitBody, crossOriginProtection)
+		securityHeaders(d.Config.Secure()), language, offerSupport(d.Config.SupportURL), recoverPanics, limitBody, crossOriginProtection)
 	if d.Account != nil {
 		r.Use(offerAccountPage)
 	}

@@ -37,15 +37,18 @@ type Flow struct {
 	// (sealed); CodeAttempts counts the tries of the code it sent last.
 	SourceState  []byte
 	CodeAttempts int
+	// SecondFactor is what completed the authenticator step: "recovery_code"
+	// for a recovery code, "" for the authenticator app.
+	SecondFactor string
 }
 
 const flowColumns = `id::text, browser_hash, challenge, request_url, client_id, client_name, lang, remember,
-	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends, source_state, code_attempts`
+	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends, source_state, code_attempts, coalesce(second_factor, '')`
 
 func scanFlow(row pgx.Row) (Flow, error) {
 	var f Flow
 	err := row.Scan(&f.ID, &f.BrowserHash, &f.Challenge, &f.RequestURL, &f.ClientID, &f.ClientName, &f.Lang, &f.Remember,
-		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends, &f.SourceState, &f.CodeAttempts)
+		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends, &f.SourceState, &f.CodeAttempts, &f.SecondFactor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Flow{}, ErrNotFound
 	}

@@ -39,12 +39,16 @@ type TOTPConfirmation struct {
 	// Audit and Notify are written with the credential.
 	Audit  AuditEvent
 	Notify *Message
+	// RecoveryHashes, when not empty, become the account's recovery codes
+	// (SHA-256 of each) with the credential.
+	RecoveryHashes [][]byte
 }
 
 // ConfirmTOTP is the confirmation of a pending enrolment, in one
 // transaction: the enrolment (this user's, not expired) is locked, else
 // ErrNotFound; a wrong code only counts a try (the last try ends the
-// enrolment) and saves nothing; a right one saves the credential — refused
+// enrolment) and saves nothing; a right one saves the credential (and the
+// recovery codes, when given) — refused
 // with ErrTOTPExists when the account has one — deletes the user's pending
 // enrolments, audits and queues the user's notification.
 func (s *Store) ConfirmTOTP(ctx context.Context, c TOTPConfirmation) (ok bool, err error) {
@@ -85,6 +89,11 @@ func (s *Store) ConfirmTOTP(ctx context.Context, c TOTPConfirmation) (ok bool, e
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM totp_enrollments WHERE user_id = $1::uuid`, c.UserID); err != nil {
 			return fmt.Errorf("store: unable to end an enrolment: %w", err)
+		}
+		if len(c.RecoveryHashes) > 0 {
+			if err := replaceRecoveryCodes(ctx, tx, c.UserID, c.RecoveryHashes); err != nil {
+				return err
+			}
 		}
 		ok = true
 		return auditAndNotify(ctx, tx, c.Audit, c.Notify)

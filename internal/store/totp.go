@@ -42,7 +42,7 @@ func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, last
 }
 
 // RemoveTOTP deletes the credential of e's user, with its pending
-// enrolments, and writes e and queues notify in the same transaction.
+// enrolments and recovery codes, and writes e and queues notify in the same transaction.
 // ErrNotFound when there was none.
 func (s *Store) RemoveTOTP(ctx context.Context, e AuditEvent, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
@@ -55,6 +55,10 @@ func (s *Store) RemoveTOTP(ctx context.Context, e AuditEvent, notify *Message) e
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM totp_enrollments WHERE user_id = $1::uuid`, e.UserID); err != nil {
 			return fmt.Errorf("store: unable to remove pending enrolments: %w", err)
+		}
+		// Recovery codes stand in for the app; without it they mean nothing.
+		if err := replaceRecoveryCodes(ctx, tx, e.UserID, nil); err != nil {
+			return err
 		}
 		return auditAndNotify(ctx, tx, e, notify)
 	})
@@ -84,6 +88,19 @@ type TOTPRequest struct {
 	// Match opens the account's sealed secret and checks the code, returning
 	// the RFC 6238 time step it matched.
 	Match func(userID string, sealed []byte) (step int64, ok bool, err error)
+	// RecoveryHash, when set, is the SHA-256 of a recovery code typed instead
+	// of an authenticator code: it is matched against the account's unused
+	// recovery codes (Match is not called), under the same limits and tries.
+	// A code that matches is used up, and Recovered is audited and its
+	// notice queued, in the same transaction.
+	RecoveryHash []byte
+	Recovered    RecoveryUse
+}
+
+// RecoveryUse is what a used recovery code writes besides the flow.
+type RecoveryUse struct {
+	Audit  AuditEvent
+	Notify *Message
 }
 
 // TOTPVerdict is the outcome of an authenticator-code check; every failure
@@ -104,7 +121,9 @@ const (
 // nothing); the try is counted; the code is matched and its time step claimed
 // (the same code never signs in twice, even from two flows at once); a
 // failure is recorded against every limit; a success refunds the account's
-// failures and marks the factor done with the new browser binding.
+// failures and marks the factor done with the new browser binding. A
+// recovery code (req.RecoveryHash) takes the code's place in the same
+// transaction: used once, audited and notified with the factor.
 func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Flow, error) {
 	verdict := TOTPWrong
 	var flow Flow
@@ -114,7 +133,14 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 		if err != nil {
 			return err
 		}
-		if verdict, err = claimTOTP(ctx, tx, req, f.UserID, tries); err != nil {
+		factor := "totp"
+		if req.RecoveryHash != nil {
+			factor = "recovery_code"
+			verdict, err = claimRecoveryCode(ctx, tx, req, f.UserID, tries)
+		} else {
+			verdict, err = claimTOTP(ctx, tx, req, f.UserID, tries)
+		}
+		if err != nil {
 			return err
 		}
 		if verdict != TOTPAccepted {
@@ -123,8 +149,13 @@ func (s *Store) CheckTOTP(ctx context.Context, req TOTPRequest) (TOTPVerdict, Fl
 		if err := forgetTOTPFailures(ctx, tx, f); err != nil {
 			return err
 		}
-		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), browser_hash = $2
-			WHERE id = $1::uuid RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash))
+		if factor == "recovery_code" {
+			if err := auditAndNotify(ctx, tx, req.Recovered.Audit, req.Recovered.Notify); err != nil {
+				return err
+			}
+		}
+		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET totp_verified_at = now(), browser_hash = $2, second_factor = $3
+			WHERE id = $1::uuid RETURNING `+flowColumns, req.FlowID, req.NewBrowserHash, factor))
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 )
 
 // ErrChallengeUsed means this service already accepted or rejected the challenge.
@@ -74,14 +76,31 @@ func Load[T any](w http.ResponseWriter, r *http.Request, st ChallengeStore, para
 	return req, challenge, SetLang(r, uiLocales(req)), true
 }
 
-// FailFlow is Fail for a known challenge: an expired or used flow whose start
-// was kept gets a "Start again" button to it.
+// FailFlow is Fail for a known challenge, with the page's way forward: a
+// used flow goes back to the app where Hydra (or this service's first
+// answer) sent it; a used, expired or unreachable flow whose start was kept
+// gets "Start again" to it.
 func FailFlow(w http.ResponseWriter, r *http.Request, st ChallengeStore, challenge string, err error) {
 	status, kind := Classify(err)
-	if kind == "expired" || kind == "used" {
-		if start, serr := st.SeenRequestURL(r.Context(), challenge); serr == nil && start != "" {
-			slog.InfoContext(r.Context(), "request failed", "status", status, "kind", kind, "err", err)
-			problem(w, r, status, kind, start)
+	if kind == "expired" || kind == "used" || kind == "unavailable" {
+		start, _ := st.SeenRequestURL(r.Context(), challenge)
+		back := ""
+		if kind == "used" {
+			var handled *hydra.HandledError
+			if errors.As(err, &handled) {
+				back = handled.RedirectTo
+			}
+			if back == "" {
+				back, _ = st.ChallengeRedirect(r.Context(), challenge)
+			}
+		}
+		if start != "" || back != "" {
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			slog.Log(r.Context(), level, "request failed", "status", status, "kind", kind, "err", err)
+			problem(w, r, status, kind, start, back)
 			return
 		}
 	}

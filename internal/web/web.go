@@ -55,21 +55,22 @@ func Render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 // Problem renders the error page for one of the catalog's error kinds
 // ("missing", "expired", …) with its status.
 func Problem(w http.ResponseWriter, r *http.Request, status int, kind string) {
-	problem(w, r, status, kind, "")
+	problem(w, r, status, kind, "", "")
 }
 
 // ProblemStartAgain is Problem with a "Start again" button to startURL (Hydra's
 // request_url, kept server-side), which begins a new sign-in.
 func ProblemStartAgain(w http.ResponseWriter, r *http.Request, status int, kind, startURL string) {
-	problem(w, r, status, kind, startURL)
+	problem(w, r, status, kind, startURL, "")
 }
 
-func problem(w http.ResponseWriter, r *http.Request, status int, kind, startAgain string) {
+func problem(w http.ResponseWriter, r *http.Request, status int, kind, startAgain, backToApp string) {
 	Render(w, r, status, views.ErrorPage(views.Problem{
 		TitleKey:   "error." + kind + ".title",
 		BodyKey:    "error." + kind + ".body",
 		RequestID:  RequestID(r.Context()),
 		StartAgain: startAgain,
+		BackToApp:  backToApp,
 	}))
 }
 

@@ -59,6 +59,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run("two-step sign-in is turned on and off by its user", func(t *testing.T) { selfService(t, h, m) })
 		t.Run("a pending enrolment expires", func(t *testing.T) { enrolmentExpires(t, h, m) })
 		t.Run("an enrolment works only for the account that began it", func(t *testing.T) { enrolmentIsPersonal(t, h, m) })
+		if rc, ok := h.Source.(accounts.RecoveryCodes); ok {
+			t.Run("a recovery code stands in for the authenticator once", func(t *testing.T) { recoveryCodes(t, h, m, rc) })
+		}
 	}
 }
 

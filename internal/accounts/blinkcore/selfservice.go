@@ -124,7 +124,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 		// Not six digits: wrong, without asking core.
 		return accounts.ErrWrongCode
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.added", s.opts.Seal, s.opts.CanNotify)
+	notice, err := accounts.TOTPNotice(s.keys, u, who.Lang, "notify.totp.added", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 	if !on {
 		return accounts.ErrTOTPOff
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, "notify.totp.removed", s.opts.Seal, s.opts.CanNotify)
+	notice, err := accounts.TOTPNotice(s.keys, u, who.Lang, "notify.totp.removed", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}

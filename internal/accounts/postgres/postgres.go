@@ -12,6 +12,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -130,6 +131,33 @@ func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.
 			}
 			step, ok := totp.Match(secret, req.Code, now())
 			return step, ok, nil
+		},
+	})
+}
+
+// CheckRecoveryCode is the authenticator step with a recovery code: the
+// store's CheckTOTP transition with the code's hash instead of a TOTP match,
+// so the same limits, tries and state checks hold, and the code is used up,
+// audited and its notice queued in that one transaction.
+func (s Source) CheckRecoveryCode(ctx context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
+	f := req.Flow
+	u, err := s.Store.UserByID(ctx, f.UserID)
+	if err != nil {
+		return store.TOTPWrong, store.Flow{}, err
+	}
+	notice, err := accounts.TOTPNotice(s.Keys, u, i18n.Lang(f.Lang), "notify.recovery.used", s.Seal, s.CanNotify)
+	if err != nil {
+		return store.TOTPWrong, store.Flow{}, err
+	}
+	return s.Store.CheckTOTP(ctx, store.TOTPRequest{
+		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
+		IPKey: req.IPKey, PerIP: s.Limits.FailPerIP, PerUser: s.Limits.FailPerIdentifier,
+		TriesPerFlow: s.Limits.TOTPTriesPerFlow,
+		RecoveryHash: accounts.RecoveryCodeHash(req.Code),
+		Recovered: store.RecoveryUse{
+			Audit: store.AuditEvent{UserID: u.ID, Action: "recovery code used", Actor: "user", ClientID: f.ClientID,
+				IP: req.ClientIP, Method: "recovery_code", Result: "ok"},
+			Notify: notice,
 		},
 	})
 }

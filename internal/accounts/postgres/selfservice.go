@@ -93,8 +93,26 @@ func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrol
 
 // ConfirmTOTP saves the pending secret as the account's credential when code
 // is a current code of it, with that code's step recorded so it cannot also
-// sign in; audited and notified in the same transaction.
+// sign in; audited and notified in the same transaction. It makes no
+// recovery codes (the command line's enrolment: nobody would see them).
 func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string) error {
+	return s.confirmTOTP(ctx, who, enrollmentID, code, nil)
+}
+
+// ConfirmTOTPWithRecoveryCodes is ConfirmTOTP that also stores the hashes
+// of ten new recovery codes with the credential, and returns the codes.
+func (s Source) ConfirmTOTPWithRecoveryCodes(ctx context.Context, who accounts.Who, enrollmentID, code string) ([]string, error) {
+	codes, hashes, err := accounts.NewRecoveryCodeSet()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.confirmTOTP(ctx, who, enrollmentID, code, hashes); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+func (s Source) confirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string, recoveryHashes [][]byte) error {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return err
@@ -102,7 +120,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	if !ids.IsUUID(enrollmentID) {
 		return accounts.ErrEnrollmentGone
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.added", s.Seal, s.CanNotify)
+	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.added", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -122,8 +140,9 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 			sealed, err := s.Keys.Seal(secret, []byte(u.ID))
 			return sealed, step, true, err
 		},
-		Audit:  store.AuditEvent{UserID: u.ID, Action: "totp enrolled", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"},
-		Notify: notice,
+		Audit:          store.AuditEvent{UserID: u.ID, Action: "totp enrolled", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"},
+		Notify:         notice,
+		RecoveryHashes: recoveryHashes,
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errUnreadable):
@@ -138,6 +157,46 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	return nil
 }
 
+// NewRecoveryCodes replaces the account's recovery codes, audited and
+// notified in the same transaction.
+func (s Source) NewRecoveryCodes(ctx context.Context, who accounts.Who) ([]string, error) {
+	u, err := s.user(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.recovery.new", s.Seal, s.CanNotify)
+	if err != nil {
+		return nil, err
+	}
+	codes, hashes, err := accounts.NewRecoveryCodeSet()
+	if err != nil {
+		return nil, err
+	}
+	err = s.Store.ReplaceRecoveryCodes(ctx, hashes, store.AuditEvent{UserID: u.ID, Action: "recovery codes made", Actor: who.ActorName(), IP: who.IP, Method: "recovery_code", Result: "ok"}, notice)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, accounts.ErrTOTPOff
+	}
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// RecoveryCodesLeft counts the account's unused recovery codes.
+func (s Source) RecoveryCodesLeft(ctx context.Context, who accounts.Who) (int, error) {
+	if _, err := s.user(ctx, who); err != nil {
+		return 0, err
+	}
+	codes, err := s.Store.RecoveryCodes(ctx, who.Subject)
+	left := 0
+	for _, c := range codes {
+		if c.UsedAt == nil {
+			left++
+		}
+	}
+	return left, err
+}
+
 // RemoveTOTP deletes the account's credential, audited and notified in the
 // same transaction.
 func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
@@ -145,7 +204,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, "notify.totp.removed", s.Seal, s.CanNotify)
+	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.removed", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -163,3 +222,5 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+var _ accounts.RecoveryCodes = Source{}
