@@ -81,7 +81,7 @@ func TestBrowserBlinkLostAuthenticatorGoesToSupport(t *testing.T) {
 			inLanguage(t, ctx, lang)
 			browse(t, ctx, "sign in to the authenticator step", chromedp.Steps(
 				chromedp.Navigate(rpURL+"/start?client="+c.ID),
-				chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+				toEmailForm,
 				chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
 				chromedp.Click(chromedp.CSS(`button[name=action][value=continue]`)),
 				chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),

@@ -154,7 +154,8 @@ func TestUsersUnlock(t *testing.T) {
 	}
 }
 
-// A phone user who asked for 4 codes is blocked for 72 hours; `users unlock`
+// A phone user who asked for 8 codes (RATE_SEND_PHONE's default) is blocked
+// for up to 24 hours; `users unlock`
 // lifts that too, audited, and says what it cleared: the next code request
 // goes out. The per-IP limit of the address is not touched.
 func TestUsersUnlockLiftsTheSendLimit(t *testing.T) {
@@ -164,18 +165,18 @@ func TestUsersUnlockLiftsTheSendLimit(t *testing.T) {
 		b.IP = fmt.Sprintf("203.0.116.%d", i)
 		return requestCode(t, b, identifierPage(t, b), url.Values{"method": {"phone"}, "country": {"SV"}, "phone": {phone}, "channel": {"sms"}}).Last()
 	}
-	for i := 1; i <= 4; i++ {
+	for i := 1; i <= 8; i++ {
 		if h := ask(i); h.URL.Path != "/login/code" {
 			t.Fatalf("code %d refused: %d", i, h.Status)
 		}
 	}
-	if h := ask(5); !isTooMany(h) {
-		t.Fatalf("the fifth code in 72h: %d", h.Status)
+	if h := ask(9); !isTooMany(h) {
+		t.Fatalf("the ninth code in 24h: %d", h.Status)
 	}
 	ipEvents := queryInt(t, `SELECT count(*) FROM rate_events WHERE bucket = 'send-ip' AND key LIKE '203.0.116.%'`)
 
 	out, errOut, err := runCLI(t, operatorEnv(""), "users", "unlock", "--identifier", "+503 7999 0042")
-	if err != nil || !strings.Contains(out, "cleared 0 consecutive failed codes, 0 failed codes counted by the failure limit, 4 codes counted by the send limit") {
+	if err != nil || !strings.Contains(out, "cleared 0 consecutive failed codes, 0 failed codes counted by the failure limit, 8 codes counted by the send limit") {
 		t.Fatalf("users unlock: %v %q %s", err, out, errOut)
 	}
 	if n := queryInt(t, `SELECT count(*) FROM rate_events WHERE bucket = 'send-phone' AND key = $1`, e164); n != 0 {
@@ -185,10 +186,10 @@ func TestUsersUnlockLiftsTheSendLimit(t *testing.T) {
 		t.Errorf("unlock changed the per-IP events: %d, were %d", n, ipEvents)
 	}
 	if n := queryInt(t, `SELECT count(*) FROM audit_events WHERE action = 'identifier unlocked' AND actor = 'cli' AND result = 'cleared'
-		AND (details->>'send_limit')::int = 4 AND (details->>'failures')::int = 0 AND details->>'identifier' NOT LIKE '%79990042%'`); n != 1 {
-		t.Errorf("%d audit rows saying 4 sends were cleared, with the number masked; want 1", n)
+		AND (details->>'send_limit')::int = 8 AND (details->>'failures')::int = 0 AND details->>'identifier' NOT LIKE '%79990042%'`); n != 1 {
+		t.Errorf("%d audit rows saying 8 sends were cleared, with the number masked; want 1", n)
 	}
-	if h := ask(6); h.URL.Path != "/login/code" {
+	if h := ask(10); h.URL.Path != "/login/code" {
 		t.Errorf("after unlock the code request was refused: %d\n%s", h.Status, excerpt(h.Body))
 	}
 

@@ -30,7 +30,7 @@ func TestBrowserRecoveryCodeAndWaysForward(t *testing.T) {
 			inLanguage(t, ctx, lang)
 			browse(t, ctx, "open the sign-in page", chromedp.Steps(
 				chromedp.Navigate(rpURL+"/start?client="+c.ID),
-				chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+				toEmailForm,
 			))
 			// The app's name stays as it is, the words around it are the page's language.
 			if p := pageText(t, ctx, `main p.muted`); p != lang.T("login.for_app", c.Name) {
