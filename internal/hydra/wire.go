@@ -25,7 +25,7 @@ import (
 // keep: the client's other forty-odd fields (its JWKS, metadata, URIs,
 // dates) and the OpenID Connect context's claims are skipped by the
 // decoder instead of allocated and thrown away, which was most of what was
-// left of the decoding (docs/performance.md, "The CPU floor").
+// left of the decoding (docs/performance.md, "The CPU floor, again").
 // TestLeanDecodeMatchesTheSDK checks the result against the SDK's own
 // decoding.
 

@@ -30,7 +30,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // securityHeaders sets the headers every response carries, error pages included.
 // The header map is filled from slices built once: Header.Set would check
 // each name and allocate a one-value slice for each of the eight headers on
-// every request (docs/performance.md, "The CPU floor"). Each value slice has
+// every request (docs/performance.md, "The CPU floor, again"). Each value slice has
 // capacity 1, so a handler's Header().Add appends to a copy and Set replaces
 // it: no response can change another's.
 func securityHeaders(hsts bool) func(http.Handler) http.Handler {

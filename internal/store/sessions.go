@@ -43,8 +43,8 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sess
 		challengeHash(challenge), uuidArg(subject), sessionID)
 	// pgtype's nullable types, not pointers to pointers: pgx plans a scan
 	// into **string or **time.Time by reflection on every query, which was
-	// a third of this statement's CPU under load (docs/performance.md, "The
-	// CPU floor"); these have their codecs' direct plans.
+	// 10-35% of this statement's CPU in profiles under load (docs/performance.md,
+	// "The CPU floor, again"); these have their codecs' direct plans.
 	var id, email, phone pgtype.Text
 	var emailVerified, phoneVerified pgtype.Bool
 	var createdAt, disabledAt pgtype.Timestamptz

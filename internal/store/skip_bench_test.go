@@ -8,7 +8,7 @@ import (
 
 // BenchmarkUseRememberedLogin is the skip path's one statement on the real
 // PostgreSQL of the tests: mark a fresh challenge used and read the account
-// and the session's sign-in (docs/performance.md, "The CPU floor").
+// and the session's sign-in (docs/performance.md, "The CPU floor, again").
 func BenchmarkUseRememberedLogin(b *testing.B) {
 	s := newTestStore(b)
 	ctx := context.Background()
