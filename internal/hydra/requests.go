@@ -64,34 +64,14 @@ type LoginRequest struct {
 
 // Login fetches a login request.
 func (c *Client) Login(ctx context.Context, challenge string) (LoginRequest, error) {
-	r, err := call(ctx, c, "get login request", func(ctx context.Context) (*client.OAuth2LoginRequest, *http.Response, error) {
+	return call(ctx, c, "get login request", func(ctx context.Context) (LoginRequest, *http.Response, error) {
 		var w loginRequestJSON
 		resp, err := c.send(ctx, http.MethodGet, "/admin/oauth2/auth/requests/login", "login_challenge", challenge, nil, &w)
 		if err == nil && w.Challenge == "" {
 			err = errors.New("no challenge in the login request")
 		}
-		if err != nil {
-			return nil, resp, err
-		}
-		return w.sdk(), resp, nil
+		return w.request(), resp, err
 	})
-	if err != nil {
-		return LoginRequest{}, err
-	}
-	lr := LoginRequest{
-		Challenge:      r.Challenge,
-		Skip:           r.Skip,
-		Subject:        r.Subject,
-		SessionID:      r.GetSessionId(),
-		RequestURL:     r.RequestUrl,
-		RequestedScope: r.RequestedScope,
-		Client:         fromSDKClient(&r.Client),
-	}
-	if oc := r.OidcContext; oc != nil {
-		lr.UILocales = oc.UiLocales
-		lr.LoginHint = oc.GetLoginHint()
-	}
-	return lr, nil
 }
 
 // AcceptLogin is the body of an accepted login.
@@ -183,38 +163,14 @@ type ConsentRequest struct {
 
 // Consent fetches a consent request.
 func (c *Client) Consent(ctx context.Context, challenge string) (ConsentRequest, error) {
-	r, err := call(ctx, c, "get consent request", func(ctx context.Context) (*client.OAuth2ConsentRequest, *http.Response, error) {
+	return call(ctx, c, "get consent request", func(ctx context.Context) (ConsentRequest, *http.Response, error) {
 		var w consentRequestJSON
 		resp, err := c.send(ctx, http.MethodGet, "/admin/oauth2/auth/requests/consent", "consent_challenge", challenge, nil, &w)
 		if err == nil && w.Challenge == "" {
 			err = errors.New("no challenge in the consent request")
 		}
-		if err != nil {
-			return nil, resp, err
-		}
-		return w.sdk(), resp, nil
+		return w.request(), resp, err
 	})
-	if err != nil {
-		return ConsentRequest{}, err
-	}
-	cr := ConsentRequest{
-		Challenge:         r.Challenge,
-		Skip:              r.GetSkip(),
-		Subject:           r.GetSubject(),
-		RequestURL:        r.GetRequestUrl(),
-		RequestedScope:    r.RequestedScope,
-		RequestedAudience: r.RequestedAccessTokenAudience,
-		Client:            fromSDKClient(r.Client),
-		ACR:               r.GetAcr(),
-		AMR:               r.Amr,
-	}
-	if m, ok := r.Context.(map[string]any); ok {
-		cr.Context = m
-	}
-	if oc := r.OidcContext; oc != nil {
-		cr.UILocales = oc.UiLocales
-	}
-	return cr, nil
 }
 
 // AcceptConsent is the body of a granted consent. Claims are rebuilt on every

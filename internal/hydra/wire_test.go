@@ -18,7 +18,7 @@ import (
 // A login and a consent request as Hydra v2.3.0 sends them, every field the
 // SDK knows filled in, and one it does not.
 const (
-	clientJSON = `{"client_id":"c1","client_name":"App","client_uri":"https://app.example","logo_uri":"https://app.example/l.png",
+	clientBody = `{"client_id":"c1","client_name":"App","client_uri":"https://app.example","logo_uri":"https://app.example/l.png",
 		"policy_uri":"https://app.example/p","tos_uri":"https://app.example/t","skip_consent":true,"skip_logout_consent":false,
 		"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],
 		"scope":"openid offline read","audience":["api"],"owner":"","subject_type":"public","token_endpoint_auth_method":"client_secret_basic",
@@ -26,53 +26,43 @@ const (
 		"access_token_strategy":"opaque","contacts":null,"allowed_cors_origins":[]}`
 	oidcJSON         = `{"ui_locales":["es","en"],"login_hint":"x@y.z","acr_values":["2"],"display":"page","id_token_hint_claims":{"sub":"u1"}}`
 	loginRequestBody = `{"challenge":"ch-login","skip":true,"subject":"u1","session_id":"sid","request_url":"http://127.0.0.1:4444/oauth2/auth?client_id=c1",
-		"requested_scope":["openid","read"],"requested_access_token_audience":["api"],"client":` + clientJSON + `,"oidc_context":` + oidcJSON + `,
+		"requested_scope":["openid","read"],"requested_access_token_audience":["api"],"client":` + clientBody + `,"oidc_context":` + oidcJSON + `,
 		"new_in_a_later_hydra":{"x":1}}`
 	consentRequestBody = `{"challenge":"ch-consent","skip":false,"subject":"u1","request_url":"http://127.0.0.1:4444/oauth2/auth?client_id=c1",
 		"requested_scope":["openid","read"],"requested_access_token_audience":["api"],"acr":"1","amr":["email"],"context":{"k":"v"},
-		"login_challenge":"lc","login_session_id":"ls","client":` + clientJSON + `,"oidc_context":` + oidcJSON + `}`
+		"login_challenge":"lc","login_session_id":"ls","client":` + clientBody + `,"oidc_context":` + oidcJSON + `}`
 )
 
-// withoutAdditional clears the SDK's AdditionalProperties maps, the one
-// thing the single decode leaves out (this service reads none of them).
-func withoutAdditional(v any) {
-	var clear func(reflect.Value)
-	clear = func(v reflect.Value) {
-		switch v.Kind() {
-		case reflect.Pointer:
-			if !v.IsNil() {
-				clear(v.Elem())
-			}
-		case reflect.Struct:
-			for i := range v.NumField() {
-				if v.Type().Field(i).Name == "AdditionalProperties" {
-					v.Field(i).Set(reflect.Zero(v.Field(i).Type()))
-				} else if v.Field(i).CanSet() {
-					clear(v.Field(i))
-				}
-			}
-		}
+// sdkClient is what OAuthClient keeps of the SDK's decoded client.
+func sdkClient(c *client.OAuth2Client) OAuthClient {
+	if c == nil {
+		return OAuthClient{}
 	}
-	clear(reflect.ValueOf(v))
+	return OAuthClient{ID: c.GetClientId(), Name: c.GetClientName(), LogoURI: c.GetLogoUri(), ClientURI: c.GetClientUri(),
+		PolicyURI: c.GetPolicyUri(), TosURI: c.GetTosUri(), SkipConsent: c.GetSkipConsent(),
+		SkipLogoutConsent: c.GetSkipLogoutConsent(), BackChannelLogoutURI: c.GetBackchannelLogoutUri()}
 }
 
-// The single decode gives the SDK struct the SDK's own UnmarshalJSON gives.
-func TestSingleDecodeMatchesTheSDK(t *testing.T) {
+// The lean decode keeps what the SDK's own UnmarshalJSON gives for every
+// field LoginRequest and ConsentRequest carry, through Login and Consent.
+func TestLeanDecodeMatchesTheSDK(t *testing.T) {
+	ctx := context.Background()
 	var sdkLogin client.OAuth2LoginRequest
 	if err := json.Unmarshal([]byte(loginRequestBody), &sdkLogin); err != nil {
 		t.Fatal(err)
 	}
-	var w loginRequestJSON
-	if err := json.Unmarshal([]byte(loginRequestBody), &w); err != nil {
+	want := LoginRequest{Challenge: sdkLogin.Challenge, Skip: sdkLogin.Skip, Subject: sdkLogin.Subject,
+		SessionID: sdkLogin.GetSessionId(), RequestURL: sdkLogin.RequestUrl, RequestedScope: sdkLogin.RequestedScope,
+		Client: sdkClient(&sdkLogin.Client), UILocales: sdkLogin.OidcContext.UiLocales, LoginHint: sdkLogin.OidcContext.GetLoginHint()}
+	c, _ := recordingAdmin(t, loginRequestBody)
+	got, err := c.Login(ctx, "ch-login")
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := w.sdk()
-	withoutAdditional(&sdkLogin)
-	withoutAdditional(got)
-	if !reflect.DeepEqual(*got, sdkLogin) {
-		t.Errorf("login request:\n got  %+v\n want %+v", *got, sdkLogin)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("login request:\n got  %+v\n want %+v", got, want)
 	}
-	if got.Client.GetClientName() != "App" || got.OidcContext.GetLoginHint() != "x@y.z" || got.Client.CreatedAt == nil {
+	if got.Client.Name != "App" || got.Client.BackChannelLogoutURI != "" || !got.Client.SkipConsent || got.LoginHint != "x@y.z" || len(got.UILocales) != 2 {
 		t.Errorf("the nested client or OpenID Connect context was not decoded: %+v", got)
 	}
 
@@ -80,15 +70,27 @@ func TestSingleDecodeMatchesTheSDK(t *testing.T) {
 	if err := json.Unmarshal([]byte(consentRequestBody), &sdkConsent); err != nil {
 		t.Fatal(err)
 	}
-	var wc consentRequestJSON
-	if err := json.Unmarshal([]byte(consentRequestBody), &wc); err != nil {
+	wantC := ConsentRequest{Challenge: sdkConsent.Challenge, Skip: sdkConsent.GetSkip(), Subject: sdkConsent.GetSubject(),
+		RequestURL: sdkConsent.GetRequestUrl(), RequestedScope: sdkConsent.RequestedScope,
+		RequestedAudience: sdkConsent.RequestedAccessTokenAudience, Client: sdkClient(sdkConsent.Client),
+		UILocales: sdkConsent.OidcContext.UiLocales, Context: sdkConsent.Context.(map[string]any),
+		ACR: sdkConsent.GetAcr(), AMR: sdkConsent.Amr}
+	c, _ = recordingAdmin(t, consentRequestBody)
+	gotC, err := c.Consent(ctx, "ch-consent")
+	if err != nil {
 		t.Fatal(err)
 	}
-	gotC := wc.sdk()
-	withoutAdditional(&sdkConsent)
-	withoutAdditional(gotC)
-	if !reflect.DeepEqual(*gotC, sdkConsent) {
-		t.Errorf("consent request:\n got  %+v\n want %+v", *gotC, sdkConsent)
+	if !reflect.DeepEqual(gotC, wantC) {
+		t.Errorf("consent request:\n got  %+v\n want %+v", gotC, wantC)
+	}
+	if gotC.Context["k"] != "v" || gotC.ACR != "1" || gotC.Client.ID != "c1" {
+		t.Errorf("the consent request was not decoded: %+v", gotC)
+	}
+
+	// A body without its challenge is refused as unreadable, as before.
+	c, _ = recordingAdmin(t, `{"skip":true,"subject":"u1","client":{"client_id":"c1"}}`)
+	if _, err := c.Login(ctx, "ch-login"); err == nil {
+		t.Error("a login request without a challenge was accepted")
 	}
 }
 
