@@ -109,6 +109,27 @@ type loginResult struct {
 }
 
 // loginLocked issues a session for an identity.
+// phoneAccountLocked is the account a verified phone signs in to, as both
+// /phone/login and /telegram-passport/login find it: the phone's own, or a new
+// one unless core refuses to onboard the network or the phone, which it then
+// answers (false).
+func (s *Standin) phoneAccountLocked(w http.ResponseWriter, ip, phone string) (*identity, bool) {
+	if id := s.byPhone[phone]; id != nil {
+		return id, true
+	}
+	switch {
+	case s.deniedIPs[ip]:
+		errorS(w, http.StatusUnauthorized, textIPNotOnboarding)
+		return nil, false
+	case s.deniedPhones[phone]:
+		errorS(w, http.StatusUnauthorized, textPhoneNotAllowed)
+		return nil, false
+	}
+	id := &identity{id: newUUID(), phone: phone}
+	s.addLocked(id)
+	return id, true
+}
+
 func (s *Standin) loginLocked(id *identity) loginResult {
 	token := newToken()
 	s.sessions[token] = &session{identityID: id.id}
@@ -359,18 +380,9 @@ func (s *Standin) phoneLogin(w http.ResponseWriter, ip string, body map[string]s
 		delete(s.pendingPhone, phone)
 	}
 	s.counters.reward(keyLoginIP + ip)
-	id := s.byPhone[phone]
-	if id == nil {
-		switch {
-		case s.deniedIPs[ip]:
-			errorS(w, http.StatusUnauthorized, textIPNotOnboarding)
-			return
-		case s.deniedPhones[phone]:
-			errorS(w, http.StatusUnauthorized, textPhoneNotAllowed)
-			return
-		}
-		id = &identity{id: newUUID(), phone: phone}
-		s.addLocked(id)
+	id, ok := s.phoneAccountLocked(w, ip, phone)
+	if !ok {
+		return
 	}
 	// No "result" wrapper on this route.
 	writeJSON(w, http.StatusOK, s.loginLocked(id))

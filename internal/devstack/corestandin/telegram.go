@@ -194,18 +194,9 @@ func (s *Standin) telegramLogin(w http.ResponseWriter, ip string, body map[strin
 	delete(t.authorized, nonce)
 	delete(t.requested, nonce)
 	s.counters.reward(keyLoginIP + ip)
-	id := s.byPhone[phone]
-	if id == nil {
-		switch {
-		case s.deniedIPs[ip]:
-			errorS(w, http.StatusUnauthorized, textIPNotOnboarding)
-			return
-		case s.deniedPhones[phone]:
-			errorS(w, http.StatusUnauthorized, textPhoneNotAllowed)
-			return
-		}
-		id = &identity{id: newUUID(), phone: phone}
-		s.addLocked(id)
+	id, ok := s.phoneAccountLocked(w, ip, phone)
+	if !ok {
+		return
 	}
 	writeJSON(w, http.StatusOK, s.loginLocked(id))
 }
