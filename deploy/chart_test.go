@@ -523,6 +523,8 @@ func TestChartRefusesWhatTheServiceRefuses(t *testing.T) {
 		{"a publicUrl with a query", []string{"publicUrl=https://login.blink.sv/?a=b"}, false, map[string]string{"PUBLIC_URL": "https://login.blink.sv/?a=b"}},
 		{"devMode on a public host", []string{"devMode=true"}, false, map[string]string{"DEV_MODE": "true"}}, // --set: a boolean
 		{"a bare IP in trustedProxies", []string{"trustedProxies[0]=10.0.0.1"}, false, map[string]string{"TRUSTED_PROXIES": "10.0.0.1"}},
+		{"the whole internet in trustedProxies", []string{"trustedProxies[0]=0.0.0.0/0"}, false, map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0"}},
+		{"all of IPv6 in trustedProxies", []string{"trustedProxies[0]=::/0"}, false, map[string]string{"TRUSTED_PROXIES": "::/0"}},
 		{"blink without coreAuthUrl", []string{"coreAuthUrl="}, false, map[string]string{"CORE_AUTH_URL": ""}},
 		{"the account page without hydraPublicUrl", []string{"hydraPublicUrl="}, false, map[string]string{"HYDRA_PUBLIC_URL": ""}},
 		{"turnstile without its site key", []string{"captcha.siteKey="}, false, map[string]string{"CAPTCHA_SITE_KEY": ""}},

@@ -450,10 +450,30 @@ func parseTrustedProxies(v string, fail func(name, format string, args ...any)) 
 			fail("TRUSTED_PROXIES", "must be comma-separated CIDRs such as 10.0.0.0/8, or none")
 			return nil, true
 		}
+		// A range this wide trusts the internet itself: every client could
+		// choose the address our limits and core's X-Real-IP count.
+		bits, min := prefix.Bits(), minTrustedBitsV6
+		switch {
+		case prefix.Addr().Is4():
+			min = minTrustedBitsV4
+		case prefix.Addr().Is4In6(): // ::ffff:a.b.c.d/n covers IPv4's a.b.c.d/(n−96)
+			bits, min = bits-96, minTrustedBitsV4
+		}
+		if bits < min {
+			fail("TRUSTED_PROXIES", "%s trusts far more than a proxy: every client could choose its own address; list the proxy's network (at least /%d)", prefix, min)
+			return nil, true
+		}
 		prefixes = append(prefixes, prefix)
 	}
 	return prefixes, true
 }
+
+// The widest networks TRUSTED_PROXIES takes: a cluster's pod network is at
+// most a /8 (10.0.0.0/8) in IPv4, far narrower than a /16 in IPv6.
+const (
+	minTrustedBitsV4 = 8
+	minTrustedBitsV6 = 16
+)
 
 func isLoopback(u *url.URL) bool {
 	addr, err := netip.ParseAddr(u.Hostname())

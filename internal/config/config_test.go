@@ -260,6 +260,21 @@ func TestTrustedProxiesRequiredOffLoopback(t *testing.T) {
 		}
 	}
 
+	// A network as wide as the internet is no proxy: every client would choose
+	// its own address.
+	for _, wide := range []string{"0.0.0.0/0", "10.0.0.0/8, 0.0.0.0/1", "::/0", "2000::/3", "::ffff:0.0.0.0/96"} {
+		m["TRUSTED_PROXIES"] = wide
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "trusts far more than a proxy") {
+			t.Errorf("TRUSTED_PROXIES=%q: %v", wide, err)
+		}
+	}
+	for _, narrow := range []string{"10.0.0.0/8", "fd00::/16", "fd12:3456::/48"} {
+		m["TRUSTED_PROXIES"] = narrow
+		if _, err := Load(env(m)); err != nil {
+			t.Errorf("TRUSTED_PROXIES=%q: %v", narrow, err)
+		}
+	}
+
 	// On a loopback PUBLIC_URL (a developer's machine) it may stay unset.
 	delete(m, "TRUSTED_PROXIES")
 	m["PUBLIC_URL"], m["DEV_MODE"] = "http://localhost:3000", "true"

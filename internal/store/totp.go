@@ -30,12 +30,18 @@ func (s *Store) TOTPFor(ctx context.Context, userID string) (TOTP, error) {
 // SaveTOTP stores (or replaces) a user's credential, records who did it and
 // queues the user's notification, in one transaction. lastStep, when set, is
 // the step of the code that confirmed the enrolment, so it cannot sign in.
+// Replacing a credential deletes the recovery codes made for the old one: an
+// operator replaces an authenticator because it (or its codes) leaked, and
+// the old codes must not go on standing in for the new one.
 func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, lastStep *int64, action, actor string, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO totp_credentials (user_id, sealed, last_step) VALUES ($1::uuid, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, last_step = excluded.last_step, created_at = now()`,
 			userID, sealed, lastStep); err != nil {
 			return fmt.Errorf("store: unable to save a TOTP credential: %w", err)
+		}
+		if err := replaceRecoveryCodes(ctx, tx, userID, nil); err != nil {
+			return err
 		}
 		return audit(ctx, tx, userID, action, actor, notify)
 	})
