@@ -378,13 +378,18 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 func TestChartRefusesUnknownValues(t *testing.T) {
 	helm := helmBin(t)
 	for _, set := range []string{"hydraAdminURL=http://hydra:4445", "smtp.form=Blink", "rateLimits.sendEmail=4 per hour",
-		"log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
+		"rateLimits.sendIp=of", "log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
 		out, err := exec.Command(helm, "template", "consent", chartDir, "--set", set).CombinedOutput()
 		if err == nil {
 			t.Errorf("--set %s rendered", set)
 		} else if !strings.Contains(string(out), "values don't meet the specifications of the schema") {
 			t.Errorf("--set %s failed for another reason: %s", set, out)
 		}
+	}
+	// "off" turns a limit off in the service (config's parseLimit), so the schema takes it.
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--values", requiredValues,
+		"--set-string", "rateLimits.sendIp=off,rateLimits.failIp=OFF,rateLimits.sendEmail=4/1h").CombinedOutput(); err != nil {
+		t.Errorf("helm lint refused rateLimits off: %v\n%s", err, out)
 	}
 }
 
