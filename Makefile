@@ -36,7 +36,7 @@ check:
 	$(GO) vet ./...
 	$(GO) vet $(DEVSTACK) ./...
 
-## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values (plus the required publicUrl), with every option on, and in DEV_MODE (deploy/chart_test.go decodes them strictly).
+## chart: helm lint and helm template of deploy/helm/blink-consent, for the default values (plus the required publicUrl and trustedProxies, ci/required-values.yaml), with every option on, and in DEV_MODE (deploy/chart_test.go decodes them strictly).
 CHART := deploy/helm/blink-consent
 chart: bin/helm
 	bin/helm lint --strict $(CHART) --values $(CHART)/ci/required-values.yaml

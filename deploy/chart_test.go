@@ -302,6 +302,16 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 	readYAML(t, filepath.Join(chartDir, "values.yaml"), &defaults)
 
 	for _, name := range settings {
+		// "—" in the chart table: the chart leaves it unset on purpose (PORT:
+		// the chart sets LISTEN_ADDR, which wins).
+		if mapping[name] == "—" {
+			for _, src := range sources {
+				if _, ok := findEnv(src.c, name); ok {
+					t.Errorf("%s: README's chart table says the chart does not set it, but %s's Deployment does", name, src.file)
+				}
+			}
+			continue
+		}
 		var e *corev1.EnvVar
 		var values map[string]any
 		for _, src := range sources {
@@ -378,13 +388,18 @@ func TestChartCoversEveryREADMESetting(t *testing.T) {
 func TestChartRefusesUnknownValues(t *testing.T) {
 	helm := helmBin(t)
 	for _, set := range []string{"hydraAdminURL=http://hydra:4445", "smtp.form=Blink", "rateLimits.sendEmail=4 per hour",
-		"log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
+		"rateLimits.sendIp=of", "log.level=verbose", "identitySource=kratos", "image.digest=latest", "databaseMaxConns=0", "databaseMaxConns=ten"} {
 		out, err := exec.Command(helm, "template", "consent", chartDir, "--set", set).CombinedOutput()
 		if err == nil {
 			t.Errorf("--set %s rendered", set)
 		} else if !strings.Contains(string(out), "values don't meet the specifications of the schema") {
 			t.Errorf("--set %s failed for another reason: %s", set, out)
 		}
+	}
+	// "off" turns a limit off in the service (config's parseLimit), so the schema takes it.
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "--values", requiredValues,
+		"--set-string", "rateLimits.sendIp=off,rateLimits.failIp=OFF,rateLimits.sendEmail=4/1h").CombinedOutput(); err != nil {
+		t.Errorf("helm lint refused rateLimits off: %v\n%s", err, out)
 	}
 }
 
@@ -622,7 +637,7 @@ func chartMapping(t *testing.T, doc string) map[string]string {
 	if !ok {
 		t.Fatal(`README has no "### The chart's values"`)
 	}
-	row := regexp.MustCompile("^\\| ((?:`[A-Z0-9_]+`(?:, )?)+) \\| (?:`([A-Za-z0-9.]+)`|(Secret) key)")
+	row := regexp.MustCompile("^\\| ((?:`[A-Z0-9_]+`(?:, )?)+) \\| (?:`([A-Za-z0-9.]+)`|(Secret) key|(—) )")
 	m := map[string]string{}
 	for _, line := range strings.Split(section, "\n") {
 		if strings.HasPrefix(line, "#") {
@@ -633,7 +648,7 @@ func chartMapping(t *testing.T, doc string) map[string]string {
 			continue
 		}
 		for _, name := range strings.Split(r[1], ", ") {
-			m[strings.Trim(name, "`")] = r[2] + r[3]
+			m[strings.Trim(name, "`")] = r[2] + r[3] + r[4]
 		}
 	}
 	if len(m) == 0 {
