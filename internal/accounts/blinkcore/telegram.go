@@ -59,7 +59,9 @@ func (c *Client) TelegramRequestParams(ctx context.Context, ip, phone string) (T
 	if a.status == http.StatusOK {
 		var p TelegramParams
 		if json.Unmarshal(a.body, &p) != nil || p.BotID == "" || p.PublicKey == "" || !ids.IsUUID(p.Nonce) || len(p.Scope) == 0 {
-			return TelegramParams{}, unexpected(route, a)
+			// Not core's text: a success body carries the nonce, which must
+			// not reach a log line through the error.
+			return TelegramParams{}, unexpected(route, answer{status: a.status, header: a.header})
 		}
 		return p, nil
 	}

@@ -3,6 +3,8 @@ package blinkcore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -95,5 +97,20 @@ func TestTelegramAgainstTheStandin(t *testing.T) {
 	core.SetTelegramDisabled(true)
 	if _, err := c.TelegramRequestParams(ctx, ip, phone); !errors.Is(err, ErrTelegramDisabled) {
 		t.Errorf("disabled: %v", err)
+	}
+}
+
+// A success answer that does not hold together is unexpected, and its body —
+// the nonce that lets its holder finish the sign-in — stays out of the error
+// a log line would show.
+func TestTelegramRequestParamsKeepsTheNonceOutOfErrors(t *testing.T) {
+	f := newFakeCore(t)
+	f.answer = canned{status: 200, body: `{"bot_id":7000000001,"scope":{"data":["phone_number"],"v":1},"public_key":"k","nonce":"` + uuid1 + `"}`}
+	_, err := f.client().TelegramRequestParams(context.Background(), ip, "+12015550123")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a 200 with a numeric bot_id: %v, want ErrUnavailable", err)
+	}
+	if text := CoreText(err) + err.Error() + fmt.Sprint(err.(interface{ LogValue() slog.Value }).LogValue()); strings.Contains(text, uuid1) {
+		t.Errorf("the nonce reached the error: %s", text)
 	}
 }
