@@ -58,7 +58,7 @@ generate:
 
 ## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's and the rules' tests run bin/helm and bin/promtool).
 unit: bin/helm bin/promtool
-	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/accounts$$')
+	$(GO) test $(DEVSTACK) -count=1 $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/identity$$')
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.
 fuzz:

@@ -14,9 +14,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -65,7 +65,7 @@ type Settings struct {
 	// CanNotify says which channels a notification can go out on, as the
 	// identity source was told: the confirmation of a two-step change says the
 	// user was told only when they were. Nil is every channel.
-	CanNotify accounts.CanSend
+	CanNotify identity.CanSend
 }
 
 // Deps is everything the account handlers stand on.
@@ -78,7 +78,7 @@ type Deps struct {
 	Keys secret.Keys
 	// TOTP turns two-step sign-in on and off through the identity source;
 	// nil leaves the two-step section out.
-	TOTP     accounts.TOTPManager
+	TOTP     identity.TOTPManager
 	Settings Settings
 }
 

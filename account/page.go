@@ -11,9 +11,9 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -58,14 +58,14 @@ func HandleShow(d Deps) http.Handler {
 // doneKey is the confirmation a page load after a change shows, from a fixed
 // list: the query cannot put any other text on the page. A two-step change
 // says the user was told by email or SMS only when a sender serves u's email
-// or phone (accounts.NoticeChannel, as the change itself chose).
-func doneKey(done string, u *store.User, can accounts.CanSend) string {
+// or phone (identity.NoticeChannel, as the change itself chose).
+func doneKey(done string, u *store.User, can identity.CanSend) string {
 	switch done {
 	case "totp_on", "totp_off":
 		if u == nil {
 			return "account.done." + done + "_untold"
 		}
-		if channel, _ := accounts.NoticeChannel(*u, can); channel == "" {
+		if channel, _ := identity.NoticeChannel(*u, can); channel == "" {
 			return "account.done." + done + "_untold"
 		}
 		return "account.done." + done

@@ -10,8 +10,8 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
@@ -27,8 +27,8 @@ const (
 	recoveryURL   = "/account/two-step/recovery"
 )
 
-func (d Deps) who(r *http.Request, s Session) accounts.Who {
-	return accounts.Who{Subject: s.Subject, SessionID: s.SID, IP: web.ClientIP(r, d.Settings.TrustedProxies), Lang: i18n.FromContext(r.Context())}
+func (d Deps) who(r *http.Request, s Session) identity.Who {
+	return identity.Who{Subject: s.Subject, SessionID: s.SID, IP: web.ClientIP(r, d.Settings.TrustedProxies), Lang: i18n.FromContext(r.Context())}
 }
 
 // twoStep is the two-step section of the account page. With Blink core the
@@ -42,13 +42,13 @@ func (d Deps) twoStep(r *http.Request, s Session) *views.TwoStepView {
 	switch {
 	case err == nil:
 		v := &views.TwoStepView{On: on}
-		if rc, ok := d.TOTP.(accounts.RecoveryCodes); ok && on {
+		if rc, ok := d.TOTP.(identity.RecoveryCodes); ok && on {
 			if left, err := rc.RecoveryCodesLeft(r.Context(), d.who(r, s)); err == nil {
 				v.Recovery, v.RecoveryLeft = true, left
 			}
 		}
 		return v
-	case errors.Is(err, accounts.ErrFreshSignIn):
+	case errors.Is(err, identity.ErrFreshSignIn):
 		return &views.TwoStepView{NeedsSignIn: true}
 	}
 	slog.WarnContext(r.Context(), "two-step sign-in status unknown", "subject", s.Subject, "err", err)
@@ -97,7 +97,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			}
 			var codes []string
 			var err error
-			if rc, ok := d.TOTP.(accounts.RecoveryCodes); ok {
+			if rc, ok := d.TOTP.(identity.RecoveryCodes); ok {
 				codes, err = rc.ConfirmTOTPWithRecoveryCodes(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
 			} else {
 				err = d.TOTP.ConfirmTOTP(ctx, d.who(r, s), r.PostFormValue("enrollment"), r.PostFormValue("code"))
@@ -112,7 +112,7 @@ func HandleTwoStep(d Deps) http.Handler {
 				http.Redirect(w, r, "/account?done=totp_on", http.StatusSeeOther)
 				return
 			}
-			if errors.Is(err, accounts.ErrWrongCode) {
+			if errors.Is(err, identity.ErrWrongCode) {
 				// The same enrolment again. Secret and URI come back from the
 				// form for display only: ConfirmTOTP checks codes against
 				// the enrolment the source keeps, so an edited one saves nothing.
@@ -133,7 +133,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			}
 			d.twoStepFailed(w, r, err, twoStepOnURL, startPage(err))
 		case "new_recovery_codes":
-			rc, ok := d.TOTP.(accounts.RecoveryCodes)
+			rc, ok := d.TOTP.(identity.RecoveryCodes)
 			if !ok {
 				web.Problem(w, r, http.StatusNotFound, "notfound")
 				return
@@ -170,15 +170,15 @@ func HandleTwoStep(d Deps) http.Handler {
 // other shows page with the error's message.
 func (d Deps) twoStepFailed(w http.ResponseWriter, r *http.Request, err error, retry string, page templ.Component) {
 	switch {
-	case errors.Is(err, accounts.ErrFreshSignIn):
+	case errors.Is(err, identity.ErrFreshSignIn):
 		d.startSignIn(w, r, true, retry)
-	case errors.Is(err, accounts.ErrTOTPOn):
+	case errors.Is(err, identity.ErrTOTPOn):
 		http.Redirect(w, r, "/account?done=totp_already_on", http.StatusSeeOther)
-	case errors.Is(err, accounts.ErrTOTPOff):
+	case errors.Is(err, identity.ErrTOTPOff):
 		http.Redirect(w, r, "/account?done=totp_already_off", http.StatusSeeOther)
-	case errors.Is(err, accounts.ErrEnrollmentGone):
+	case errors.Is(err, identity.ErrEnrollmentGone):
 		web.Render(w, r, http.StatusGone, page)
-	case errors.Is(err, accounts.ErrNotFound):
+	case errors.Is(err, identity.ErrNotFound):
 		web.Render(w, r, http.StatusNotFound, page)
 	default:
 		slog.ErrorContext(r.Context(), "two-step sign-in could not be changed", "err", err)
@@ -248,7 +248,7 @@ func HandleRecoveryCodes(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		if _, ok := d.TOTP.(accounts.RecoveryCodes); !ok {
+		if _, ok := d.TOTP.(identity.RecoveryCodes); !ok {
 			web.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -61,7 +61,7 @@ func (d Deps) renderCode(w http.ResponseWriter, r *http.Request, status int, v v
 	if v.CaptchaKey != "" {
 		web.AllowScriptAndFrameFrom(w, captcha.Origin)
 	}
-	if bc, ok := d.Accounts.(accounts.BotChecker); ok && v.Channel != "email" {
+	if bc, ok := d.Accounts.(identity.BotChecker); ok && v.Channel != "email" {
 		g, err := d.geetest(r, bc)
 		if err != nil {
 			slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
@@ -174,7 +174,7 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	browser := web.NewToken()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	verdict, verified, err := d.Accounts.VerifyCode(ctx, accounts.VerifyRequest{
+	verdict, verified, err := d.Accounts.VerifyCode(ctx, identity.VerifyRequest{
 		Flow: f, Code: r.PostFormValue("code"), ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 	})
 	if err != nil {
@@ -220,7 +220,7 @@ const warnTries = 2
 // triesLeft says how many wrong codes are left when that is warnTries or
 // fewer (else 0: no warning), and whether they are the code's own.
 func (d Deps) triesLeft(r *http.Request, f store.Flow, ip string) (int, bool) {
-	tc, ok := d.Accounts.(accounts.TriesCounter)
+	tc, ok := d.Accounts.(identity.TriesCounter)
 	if !ok {
 		return 0, false
 	}
@@ -240,10 +240,10 @@ func (d Deps) triesLeft(r *http.Request, f store.Flow, ip string) (int, bool) {
 // step (a registration refusal has its own page, see refused).
 func sourceRefusal(err error) (status int, key string, ok bool) {
 	switch {
-	case errors.Is(err, accounts.ErrDelivery):
-		return http.StatusBadGateway, "login.error." + accounts.ReasonOf(err, "provider"), true
-	case errors.Is(err, accounts.ErrRefused):
-		return http.StatusUnprocessableEntity, "login.error." + accounts.ReasonOf(err, "refused.phone"), true
+	case errors.Is(err, identity.ErrDelivery):
+		return http.StatusBadGateway, "login.error." + identity.ReasonOf(err, "provider"), true
+	case errors.Is(err, identity.ErrRefused):
+		return http.StatusUnprocessableEntity, "login.error." + identity.ReasonOf(err, "refused.phone"), true
 	}
 	return 0, "", false
 }

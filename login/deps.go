@@ -5,9 +5,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -23,7 +23,7 @@ type Hydra interface {
 // Store is the flow state the login pages keep in PostgreSQL, whichever
 // identity source signs people in. A sign-in is a state machine (identifier
 // → code sent → verified → second factor → done); the steps that prove an
-// identity are the source's (accounts.Source), each one transaction.
+// identity are the source's (identity.Source), each one transaction.
 type Store interface {
 	web.ChallengeStore
 	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
@@ -71,7 +71,7 @@ type Settings struct {
 type Deps struct {
 	Hydra    Hydra
 	Store    Store
-	Accounts accounts.Source
+	Accounts identity.Source
 	Captcha  captcha.Checker
 	Settings Settings
 	// Metrics counts sign-ins, codes and limit refusals; nil counts nothing.

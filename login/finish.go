@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -154,7 +154,7 @@ func acr(twoStep bool) string {
 }
 
 // loginContext passes the method and the verified identifiers to the consent step.
-func loginContext(f store.Flow, u accounts.Account, twoStep bool) map[string]any {
+func loginContext(f store.Flow, u identity.Account, twoStep bool) map[string]any {
 	c := map[string]any{"method": f.Channel, "two_step": twoStep}
 	if u.Email != "" {
 		c["email"], c["email_verified"] = u.Email, u.EmailVerified

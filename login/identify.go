@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -94,7 +94,7 @@ func (d Deps) fromSource(r *http.Request, v *identifyView) error {
 		return nil
 	}
 	countries, channels, err := d.phoneCountries(r.Context())
-	if errors.Is(err, accounts.ErrUnavailable) {
+	if errors.Is(err, identity.ErrUnavailable) {
 		slog.WarnContext(r.Context(), "phone sign-in unavailable: no country list", "err", err)
 		v.PhoneUnavailable = true
 		return nil
@@ -102,7 +102,7 @@ func (d Deps) fromSource(r *http.Request, v *identifyView) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := d.Accounts.(accounts.CountryLister); ok {
+	if _, ok := d.Accounts.(identity.CountryLister); ok {
 		v.Countries, v.Channels = nil, nil
 		for _, c := range countries {
 			v.Countries = append(v.Countries, views.Country{Code: c, Dial: contact.CountryCode(c)})
@@ -119,7 +119,7 @@ func (d Deps) fromSource(r *http.Request, v *identifyView) error {
 			v.Channel = v.Channels[0]
 		}
 	}
-	if bc, ok := d.Accounts.(accounts.BotChecker); ok && v.Method == "phone" {
+	if bc, ok := d.Accounts.(identity.BotChecker); ok && v.Method == "phone" {
 		g, err := d.geetest(r, bc)
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func (d Deps) fromSource(r *http.Request, v *identifyView) error {
 	return nil
 }
 
-func (d Deps) geetest(r *http.Request, bc accounts.BotChecker) (*views.Geetest, error) {
+func (d Deps) geetest(r *http.Request, bc identity.BotChecker) (*views.Geetest, error) {
 	c, err := bc.NewBotCheck(r.Context(), web.ClientIP(r, d.Settings.TrustedProxies))
 	if err != nil {
 		return nil, err
@@ -142,12 +142,12 @@ func (d Deps) geetest(r *http.Request, bc accounts.BotChecker) (*views.Geetest, 
 // with the channels configured here.
 func (d Deps) phoneCountries(ctx context.Context) ([]string, map[string][]string, error) {
 	channels := map[string][]string{}
-	if cl, ok := d.Accounts.(accounts.CountryLister); ok {
+	if cl, ok := d.Accounts.(identity.CountryLister); ok {
 		list, err := cl.Countries(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		_, telegram := d.Accounts.(accounts.TelegramPassport)
+		_, telegram := d.Accounts.(identity.TelegramPassport)
 		telegram = telegram && d.Settings.TelegramScriptURL != ""
 		var ids []string
 		for _, c := range list {
@@ -240,7 +240,7 @@ func HandleIdentify(d Deps) http.Handler {
 		} else {
 			v.Phone, v.Country, v.Channel = r.PostFormValue("phone"), r.PostFormValue("country"), r.PostFormValue("channel")
 			countries, channels, err := d.phoneCountries(r.Context())
-			if errors.Is(err, accounts.ErrUnavailable) {
+			if errors.Is(err, identity.ErrUnavailable) {
 				d.renderIdentify(w, r, http.StatusServiceUnavailable, v)
 				return
 			}
@@ -319,7 +319,7 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 ) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	req := accounts.SendRequest{
+	req := identity.SendRequest{
 		Flow: f, Channel: channel, Identifier: identifier, Remember: remember,
 		Lang: i18n.FromContext(ctx), ClientIP: ip, IPKey: web.LimitKey(ip),
 	}
@@ -337,25 +337,25 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		slog.InfoContext(ctx, "code refused: limit", "flow", f.ID, "client", f.ClientID, "limit", limited.Bucket)
 		again("login.error.wait", http.StatusTooManyRequests, limited.RetryAfter)
 		return
-	case errors.Is(err, accounts.ErrBotCheck):
+	case errors.Is(err, identity.ErrBotCheck):
 		slog.InfoContext(ctx, "code refused: bot check", "flow", f.ID, "client", f.ClientID, "ip", ip, "err", err)
-		again("login.error."+accounts.ReasonOf(err, "captcha"), http.StatusUnprocessableEntity, 0)
+		again("login.error."+identity.ReasonOf(err, "captcha"), http.StatusUnprocessableEntity, 0)
 		return
-	case errors.Is(err, accounts.ErrRefused):
+	case errors.Is(err, identity.ErrRefused):
 		slog.InfoContext(ctx, "code refused by the identity source", "flow", f.ID, "client", f.ClientID, "err", err)
-		again("login.error."+accounts.ReasonOf(err, "refused."+channelKind(channel)), http.StatusUnprocessableEntity, 0)
+		again("login.error."+identity.ReasonOf(err, "refused."+channelKind(channel)), http.StatusUnprocessableEntity, 0)
 		return
-	case errors.Is(err, accounts.ErrRegistrationRefused):
+	case errors.Is(err, identity.ErrRegistrationRefused):
 		slog.InfoContext(ctx, "code refused: registration", "flow", f.ID, "client", f.ClientID, "ip", ip)
-		again("login.error."+accounts.ReasonOf(err, "registration"), http.StatusForbidden, 0)
+		again("login.error."+identity.ReasonOf(err, "registration"), http.StatusForbidden, 0)
 		return
-	case errors.Is(err, accounts.ErrDelivery):
+	case errors.Is(err, identity.ErrDelivery):
 		// The source answers but cannot send now (its SMS provider): a
 		// message on the form, not the "unavailable" page.
 		slog.WarnContext(ctx, "code refused: the source cannot deliver", "flow", f.ID, "client", f.ClientID, "err", err)
-		again("login.error."+accounts.ReasonOf(err, "provider"), http.StatusBadGateway, 0)
+		again("login.error."+identity.ReasonOf(err, "provider"), http.StatusBadGateway, 0)
 		return
-	case errors.Is(err, accounts.ErrTelegramOff):
+	case errors.Is(err, identity.ErrTelegramOff):
 		slog.WarnContext(ctx, "telegram refused: not enabled at the source", "flow", f.ID, "client", f.ClientID, "err", err)
 		again("login.telegram.error.off", http.StatusServiceUnavailable, 0)
 		return

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
@@ -40,13 +40,13 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
 	case errors.Is(err, store.ErrNotFound):
 		web.Problem(w, r, http.StatusGone, "flow")
-	case errors.Is(err, accounts.ErrRegistrationRefused):
+	case errors.Is(err, identity.ErrRegistrationRefused):
 		slog.InfoContext(r.Context(), what+" refused: registration", "flow", f.ID, "client", f.ClientID, "err", err)
-		web.ProblemStartAgain(w, r, http.StatusForbidden, accounts.ReasonOf(err, "registration"), f.RequestURL)
-	case errors.Is(err, accounts.ErrStartAgain):
+		web.ProblemStartAgain(w, r, http.StatusForbidden, identity.ReasonOf(err, "registration"), f.RequestURL)
+	case errors.Is(err, identity.ErrStartAgain):
 		slog.InfoContext(r.Context(), what+" refused: the source's state is gone", "flow", f.ID, "client", f.ClientID, "err", err)
 		web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
-	case errors.Is(err, accounts.ErrUnavailable):
+	case errors.Is(err, identity.ErrUnavailable):
 		slog.WarnContext(r.Context(), what+" refused: identity source unavailable", "flow", f.ID, "client", f.ClientID, "err", err)
 		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 	default:

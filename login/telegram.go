@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -29,9 +29,9 @@ var telegramBackoff = []time.Duration{5 * time.Second, 10 * time.Second, 20 * ti
 
 func (d Deps) telegramView(r *http.Request, f store.Flow, errKey string) (views.TelegramView, error) {
 	v := views.TelegramView{FlowID: f.ID, AppName: f.ClientName, Destination: contact.MaskPhone(f.Identifier), Error: errKey}
-	tp, ok := d.Accounts.(accounts.TelegramPassport)
+	tp, ok := d.Accounts.(identity.TelegramPassport)
 	if !ok || d.Settings.TelegramScriptURL == "" {
-		return v, accounts.ErrTelegramOff
+		return v, identity.ErrTelegramOff
 	}
 	p, err := tp.TelegramParams(f)
 	if err != nil {
@@ -57,7 +57,7 @@ func (d Deps) renderTelegram(w http.ResponseWriter, r *http.Request, status int,
 func (d Deps) showTelegram(w http.ResponseWriter, r *http.Request, f store.Flow, status int, errKey string, mutate func(*views.TelegramView)) {
 	v, err := d.telegramView(r, f, errKey)
 	if err != nil {
-		if errors.Is(err, accounts.ErrTelegramOff) {
+		if errors.Is(err, identity.ErrTelegramOff) {
 			web.ProblemStartAgain(w, r, http.StatusServiceUnavailable, "telegram", f.RequestURL)
 			return
 		}
@@ -129,21 +129,21 @@ func (d Deps) checkTelegram(w http.ResponseWriter, r *http.Request, f store.Flow
 	ctx := r.Context()
 	browser := web.NewToken()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
-	verdict, verified, err := d.Accounts.VerifyCode(ctx, accounts.VerifyRequest{
+	verdict, verified, err := d.Accounts.VerifyCode(ctx, identity.VerifyRequest{
 		Flow: f, ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 	})
 	var key string
 	status := http.StatusUnprocessableEntity
 	switch {
-	case errors.Is(err, accounts.ErrTelegramGone):
+	case errors.Is(err, identity.ErrTelegramGone):
 		key, status = "login.telegram.error.gone", http.StatusGone
-	case errors.Is(err, accounts.ErrTelegramPhone):
+	case errors.Is(err, identity.ErrTelegramPhone):
 		key = "login.telegram.error.phone"
-	case errors.Is(err, accounts.ErrTelegramOff):
+	case errors.Is(err, identity.ErrTelegramOff):
 		key, status = "login.telegram.error.off", http.StatusServiceUnavailable
-	case errors.Is(err, accounts.ErrRefused):
+	case errors.Is(err, identity.ErrRefused):
 		key = "login.error.refused.phone"
-	case errors.Is(err, accounts.ErrRegistrationRefused):
+	case errors.Is(err, identity.ErrRegistrationRefused):
 		key, status = "login.error.registration", http.StatusForbidden
 	case err != nil:
 		d.countLimited(f, err)

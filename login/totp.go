@@ -7,7 +7,7 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/views"
@@ -37,7 +37,7 @@ func HandleTOTPPage(d Deps) http.Handler {
 
 // totpPage is the authenticator step with its errors (catalog keys).
 func (d Deps) totpPage(f store.Flow, codeError, recoveryError string) templ.Component {
-	_, recovery := d.Accounts.(accounts.RecoveryCodes)
+	_, recovery := d.Accounts.(identity.RecoveryCodes)
 	return views.LoginTOTP(views.TOTPView{FlowID: f.ID, AppName: f.ClientName, Error: codeError, Recovery: recovery, RecoveryError: recoveryError})
 }
 
@@ -65,14 +65,14 @@ func HandleTOTP(d Deps) http.Handler {
 		ip := web.ClientIP(r, d.Settings.TrustedProxies)
 		check, method, code := d.Accounts.CheckTOTP, "totp", r.PostFormValue("code")
 		if r.PostFormValue("action") == "recovery" {
-			rc, ok := d.Accounts.(accounts.RecoveryCodes)
+			rc, ok := d.Accounts.(identity.RecoveryCodes)
 			if !ok {
 				web.Problem(w, r, http.StatusBadRequest, "badrequest")
 				return
 			}
 			check, method, code = rc.CheckRecoveryCode, "recovery_code", r.PostFormValue("recovery_code")
 		}
-		verdict, f2, err := check(ctx, accounts.TOTPRequest{
+		verdict, f2, err := check(ctx, identity.TOTPRequest{
 			Flow: f, Code: code, ClientIP: ip, IPKey: web.LimitKey(ip), NewBrowserHash: browser.Hash,
 		})
 		if errors.Is(err, store.ErrFlowState) {

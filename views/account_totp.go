@@ -7,7 +7,7 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 )
 
 // TOTPEnrolView is the page that turns two-step sign-in on: a QR code, the
@@ -17,7 +17,7 @@ type TOTPEnrolView struct {
 	Action string
 	// BackURL leads back to the account page without changing anything.
 	BackURL string
-	// EnrollmentID, Secret and URI are accounts.Enrollment's.
+	// EnrollmentID, Secret and URI are identity.Enrollment's.
 	EnrollmentID string
 	Secret       string
 	URI          string
@@ -88,22 +88,22 @@ func groupedSecret(s string) string {
 }
 
 // TOTPErrorKey is the catalog key of the message for an error of
-// accounts.TOTPManager, for the enrol and remove pages.
+// identity.TOTPManager, for the enrol and remove pages.
 func TOTPErrorKey(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, accounts.ErrWrongCode):
+	case errors.Is(err, identity.ErrWrongCode):
 		return "account.totp.error.wrong_code"
-	case errors.Is(err, accounts.ErrEnrollmentGone):
+	case errors.Is(err, identity.ErrEnrollmentGone):
 		return "account.totp.error.expired"
-	case errors.Is(err, accounts.ErrFreshSignIn):
+	case errors.Is(err, identity.ErrFreshSignIn):
 		return "account.totp.error.fresh_sign_in"
-	case errors.Is(err, accounts.ErrTOTPOn):
+	case errors.Is(err, identity.ErrTOTPOn):
 		return "account.totp.error.already_on"
-	case errors.Is(err, accounts.ErrTOTPOff):
+	case errors.Is(err, identity.ErrTOTPOff):
 		return "account.totp.error.already_off"
-	case errors.Is(err, accounts.ErrNotFound):
+	case errors.Is(err, identity.ErrNotFound):
 		return "account.totp.error.not_found"
 	}
 	return "account.totp.error.unavailable"

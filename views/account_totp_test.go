@@ -12,8 +12,8 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
@@ -28,7 +28,7 @@ func TestAccountTOTPEnrolPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := TOTPEnrolView{Action: "/account/totp", BackURL: "/account", EnrollmentID: "6f1c7a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
-		Secret: totp.Base32(secret), URI: uri, QR: qr, ExpiresInMinutes: 10, Error: TOTPErrorKey(accounts.ErrWrongCode)}
+		Secret: totp.Base32(secret), URI: uri, QR: qr, ExpiresInMinutes: 10, Error: TOTPErrorKey(identity.ErrWrongCode)}
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
 		if err := AccountTOTPEnrol(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
@@ -70,7 +70,7 @@ func TestAccountTOTPEnrolPage(t *testing.T) {
 func TestAccountTOTPRemovePage(t *testing.T) {
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
-		v := TOTPRemoveView{Action: "/account/totp", BackURL: "/account", Error: TOTPErrorKey(accounts.ErrFreshSignIn)}
+		v := TOTPRemoveView{Action: "/account/totp", BackURL: "/account", Error: TOTPErrorKey(identity.ErrFreshSignIn)}
 		if err := AccountTOTPRemove(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestAccountTOTPRemovePage(t *testing.T) {
 func TestAccountTOTPStartPage(t *testing.T) {
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
-		v := TOTPStartView{Action: "/account/two-step", BackURL: "/account", Error: TOTPErrorKey(accounts.ErrEnrollmentGone)}
+		v := TOTPStartView{Action: "/account/two-step", BackURL: "/account", Error: TOTPErrorKey(identity.ErrEnrollmentGone)}
 		if err := AccountTOTPStart(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
 			t.Fatal(err)
 		}
@@ -196,13 +196,13 @@ func TestNewQR(t *testing.T) {
 func TestTOTPErrorKey(t *testing.T) {
 	for err, want := range map[error]string{
 		nil:                        "",
-		accounts.ErrWrongCode:      "account.totp.error.wrong_code",
-		accounts.ErrEnrollmentGone: "account.totp.error.expired",
-		accounts.ErrFreshSignIn:    "account.totp.error.fresh_sign_in",
-		accounts.ErrTOTPOn:         "account.totp.error.already_on",
-		accounts.ErrTOTPOff:        "account.totp.error.already_off",
-		accounts.ErrNotFound:       "account.totp.error.not_found",
-		accounts.ErrUnavailable:    "account.totp.error.unavailable",
+		identity.ErrWrongCode:      "account.totp.error.wrong_code",
+		identity.ErrEnrollmentGone: "account.totp.error.expired",
+		identity.ErrFreshSignIn:    "account.totp.error.fresh_sign_in",
+		identity.ErrTOTPOn:         "account.totp.error.already_on",
+		identity.ErrTOTPOff:        "account.totp.error.already_off",
+		identity.ErrNotFound:       "account.totp.error.not_found",
+		identity.ErrUnavailable:    "account.totp.error.unavailable",
 		errors.New("anything"):     "account.totp.error.unavailable",
 	} {
 		if got := TOTPErrorKey(err); got != want {

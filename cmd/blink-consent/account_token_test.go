@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
@@ -101,12 +101,12 @@ func TestBlinkAccountClientSignInKeepsASealedCoreToken(t *testing.T) {
 
 	// What is kept is the user's live core token: the Blink source, with the
 	// service's keys, reads core with it for that subject and sid only.
-	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), openStore(t, st), blinkKeys(t, st), accounts.Limits{}, blinkcore.Options{})
+	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), openStore(t, st), blinkKeys(t, st), identity.Limits{}, blinkcore.Options{})
 	ctx := context.Background()
-	if on, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: accountSID}); err != nil || on {
+	if on, err := src.TOTPStatus(ctx, identity.Who{Subject: id, SessionID: accountSID}); err != nil || on {
 		t.Errorf("TOTPStatus with the kept token: %v %v", on, err)
 	}
-	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: otherSID}); err != accounts.ErrFreshSignIn {
+	if _, err := src.TOTPStatus(ctx, identity.Who{Subject: id, SessionID: otherSID}); err != identity.ErrFreshSignIn {
 		t.Errorf("TOTPStatus for the other client's session: %v, want ErrFreshSignIn", err)
 	}
 }
@@ -122,7 +122,7 @@ func TestBlinkTwoStepSelfServiceWithTheKeptToken(t *testing.T) {
 	const email = "blink.selfservice@example.com"
 	id := core.AddIdentity(email, "")
 	account := blinkAccountClient(t, st)
-	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), openStore(t, st), blinkKeys(t, st), accounts.Limits{}, blinkcore.Options{})
+	src := blinkcore.NewSource(blinkcore.New(core.AuthURL(), core.GraphQLURL(), nil), openStore(t, st), blinkKeys(t, st), identity.Limits{}, blinkcore.Options{})
 	ctx := context.Background()
 
 	// signIn signs in to the account client; code, when set, answers the authenticator step.
@@ -146,7 +146,7 @@ func TestBlinkTwoStepSelfServiceWithTheKeptToken(t *testing.T) {
 	}
 
 	sid, _ := signIn(nil)
-	who := accounts.Who{Subject: id, SessionID: sid, IP: "198.51.100.77"}
+	who := identity.Who{Subject: id, SessionID: sid, IP: "198.51.100.77"}
 	e, err := src.BeginTOTP(ctx, who)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestBlinkTwoStepSelfServiceWithTheKeptToken(t *testing.T) {
 	if acr != "2" {
 		t.Errorf("the sign-in after enrolment has acr %q, want 2", acr)
 	}
-	if err := src.RemoveTOTP(ctx, accounts.Who{Subject: id, SessionID: sid2, IP: "198.51.100.77"}); err != nil {
+	if err := src.RemoveTOTP(ctx, identity.Who{Subject: id, SessionID: sid2, IP: "198.51.100.77"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, acr := signIn(nil); acr != "1" {

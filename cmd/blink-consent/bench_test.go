@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/login"
@@ -123,7 +123,7 @@ func BenchmarkSendCode(b *testing.B) {
 	d := login.Deps{
 		Store: db, Captcha: captcha.Off{},
 		Accounts: postgres.Source{Store: db, Keys: secret.NewKeys(benchKey), CodeTTL: 10 * time.Minute, Domain: "login.blink.test",
-			Limits: accounts.Limits{SendPerEmail: noLimit, SendPerPhone: noLimit, SendPerIP: noLimit, MaxSends: 5}},
+			Limits: identity.Limits{SendPerEmail: noLimit, SendPerPhone: noLimit, SendPerIP: noLimit, MaxSends: 5}},
 		Settings: login.Settings{FlowTTL: time.Hour, Email: true, SMSCountries: []string{"SV"}},
 	}
 	h := login.HandleIdentify(d)

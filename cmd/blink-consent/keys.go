@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
@@ -21,7 +21,7 @@ import (
 // authenticator app, as turning two-step sign-in on from /account does.
 func giveRecoveryCodes(t *testing.T, userID string) []string {
 	t.Helper()
-	codes, hashes, err := accounts.NewRecoveryCodeSet()
+	codes, hashes, err := identity.NewRecoveryCodeSet()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,13 +19,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blinkbitcoin/blink-consent/account"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/server"
@@ -189,16 +189,16 @@ const resendAfter = 30 * time.Second
 // sender of ours serves. With IDENTITY_SOURCE=blink and no SMTP or SMS
 // settings (core sends the codes) there is none, so no notice is queued for a
 // worker that could only mark it failed.
-func notifyChannels(senders map[string]delivery.Sender) accounts.CanSend {
+func notifyChannels(senders map[string]delivery.Sender) identity.CanSend {
 	return func(channel string) bool { return senders[channel] != nil }
 }
 
 // identitySource is where accounts live, as IDENTITY_SOURCE says: our users
 // table, or Blink core (then core is its client, for /readyz too).
-func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing, canNotify accounts.CanSend) (source accounts.Source, core *blinkcore.Client) {
+func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing, canNotify identity.CanSend) (source identity.Source, core *blinkcore.Client) {
 	s := cfg.SignIn
 	limit := func(l config.Limit) store.Limit { return store.Limit{Max: l.Max, Window: l.Window} }
-	limits := accounts.Limits{
+	limits := identity.Limits{
 		SendPerEmail: limit(s.SendPerEmail), SendPerPhone: limit(s.SendPerPhone), SendPerIP: limit(s.SendPerIP),
 		FailPerIdentifier: limit(s.FailPerIdentifier), FailPerIP: limit(s.FailPerIP),
 		Code:             store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: s.Lockout},
@@ -225,7 +225,7 @@ func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces
 	}, nil
 }
 
-func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source) login.Deps {
+func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source identity.Source) login.Deps {
 	s := cfg.SignIn
 	var checker captcha.Checker = captcha.Off{}
 	if s.CaptchaProvider == "turnstile" {
@@ -491,7 +491,7 @@ func useLogger(l *slog.Logger) (release func()) {
 
 // accountDeps is the /account page, or nil when ACCOUNT_CLIENT_ID is not set.
 // Two-step sign-in is turned on and off through the identity source.
-func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source accounts.Source, keys secret.Keys, canNotify accounts.CanSend) *account.Deps {
+func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source identity.Source, keys secret.Keys, canNotify identity.CanSend) *account.Deps {
 	a := cfg.Account
 	if !a.On() {
 		return nil
@@ -507,7 +507,7 @@ func accountDeps(cfg config.Config, db *store.Store, h *hydra.Client, source acc
 			SessionTTL: a.SessionTTL, TrustedProxies: cfg.SignIn.TrustedProxies, CanNotify: canNotify,
 		},
 	}
-	if m, ok := source.(accounts.TOTPManager); ok {
+	if m, ok := source.(identity.TOTPManager); ok {
 		d.TOTP = m
 	}
 	return d

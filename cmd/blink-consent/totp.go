@@ -12,11 +12,11 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -82,11 +82,11 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 
 	// enroll and remove are the very steps the account page takes, with "cli" as the actor.
 	src := postgres.Source{Store: db, Keys: keys, Seal: sealNotification}
-	who := accounts.Who{Subject: u.ID, Actor: "cli"}
+	who := identity.Who{Subject: u.ID, Actor: "cli"}
 	switch sub {
 	case "remove":
 		err := src.RemoveTOTP(ctx, who)
-		if errors.Is(err, accounts.ErrTOTPOff) {
+		if errors.Is(err, identity.ErrTOTPOff) {
 			return fmt.Errorf("users totp remove: %s has no authenticator app", u.ID)
 		}
 		if err != nil {
@@ -112,7 +112,7 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 
 	// enroll
 	e, err := src.BeginTOTP(ctx, who)
-	if errors.Is(err, accounts.ErrTOTPOn) {
+	if errors.Is(err, identity.ErrTOTPOn) {
 		return fmt.Errorf("users totp enroll: %s already has an authenticator app; remove it first with `users totp remove`", u.ID)
 	}
 	if err != nil {
@@ -126,7 +126,7 @@ func cmdTOTP(ctx context.Context, args []string, getenv func(string) string, std
 	line, _ := bufio.NewReader(stdin).ReadString('\n')
 	err = src.ConfirmTOTP(ctx, who, e.ID, strings.TrimSpace(line))
 	switch {
-	case errors.Is(err, accounts.ErrWrongCode):
+	case errors.Is(err, identity.ErrWrongCode):
 		return errors.New("users totp enroll: that code does not match; nothing was saved")
 	case err != nil:
 		return fmt.Errorf("users totp enroll: %w", err)
@@ -141,7 +141,7 @@ func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u stor
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(keys, u, i18n.English, "notify.totp.added", sealNotification, nil)
+	notice, err := identity.TOTPNotice(keys, u, i18n.English, "notify.totp.added", sealNotification, nil)
 	if err != nil {
 		return fmt.Errorf("users totp: %w", err)
 	}
@@ -154,7 +154,7 @@ func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u stor
 
 // sealNotification seals the message telling the user; a variable so a test
 // can make it fail.
-var sealNotification accounts.SealFunc = delivery.Seal
+var sealNotification identity.SealFunc = delivery.Seal
 
 // terminalQR draws a QR code with half-block characters, two modules a line.
 func terminalQR(bits [][]bool) string {

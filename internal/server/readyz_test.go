@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 )
 

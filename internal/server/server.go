@@ -17,9 +17,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/blinkbitcoin/blink-consent/account"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"

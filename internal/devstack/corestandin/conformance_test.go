@@ -5,7 +5,7 @@ import (
 )
 
 // The stand-in gives every answer of the conformance table exactly as core
-// does (the client's side of the table runs in accounts/blinkcore).
+// does (the client's side of the table runs in identity/blinkcore).
 func TestStandinConformsToCore(t *testing.T) {
 	for _, c := range Conformance() {
 		t.Run(c.Name, func(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/ids"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -39,13 +39,13 @@ func (s Source) keepToken(f store.Flow, subject, token string) (*store.KeptToken
 // token opens the core auth token kept for who's login session;
 // ErrFreshSignIn when there is none (a remembered sign-in, another client,
 // expired).
-func (s Source) token(ctx context.Context, who accounts.Who) (string, error) {
+func (s Source) token(ctx context.Context, who identity.Who) (string, error) {
 	if !ids.IsUUID(who.Subject) || who.SessionID == "" {
-		return "", accounts.ErrFreshSignIn
+		return "", identity.ErrFreshSignIn
 	}
 	sealed, err := s.store.CoreToken(ctx, who.Subject, who.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", accounts.ErrFreshSignIn
+		return "", identity.ErrFreshSignIn
 	}
 	if err != nil {
 		return "", err
@@ -53,7 +53,7 @@ func (s Source) token(ctx context.Context, who accounts.Who) (string, error) {
 	b, err := s.keys.Open(sealed, TokenAD(who.Subject, who.SessionID))
 	if err != nil {
 		// Sealed under a key no longer given: a new sign-in keeps a new one.
-		return "", fmt.Errorf("%w (the kept token cannot be opened)", accounts.ErrFreshSignIn)
+		return "", fmt.Errorf("%w (the kept token cannot be opened)", identity.ErrFreshSignIn)
 	}
 	return string(b), nil
 }
@@ -64,19 +64,19 @@ func selfServiceError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrSessionRejected):
-		return fmt.Errorf("%w (%w)", accounts.ErrFreshSignIn, err)
+		return fmt.Errorf("%w (%w)", identity.ErrFreshSignIn, err)
 	case errors.Is(err, ErrWrongCode):
-		return accounts.ErrWrongCode
+		return identity.ErrWrongCode
 	case errors.Is(err, ErrTOTPExists):
-		return accounts.ErrTOTPOn
+		return identity.ErrTOTPOn
 	case errors.Is(err, ErrRegistrationGone):
-		return accounts.ErrEnrollmentGone
+		return identity.ErrEnrollmentGone
 	}
-	return fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err)
+	return fmt.Errorf("%w (%w)", identity.ErrUnavailable, err)
 }
 
 // TOTPStatus is core's me.totpEnabled.
-func (s Source) TOTPStatus(ctx context.Context, who accounts.Who) (bool, error) {
+func (s Source) TOTPStatus(ctx context.Context, who identity.Who) (bool, error) {
 	token, err := s.token(ctx, who)
 	if err != nil {
 		return false, err
@@ -87,27 +87,27 @@ func (s Source) TOTPStatus(ctx context.Context, who accounts.Who) (bool, error) 
 
 // BeginTOTP asks core for a secret (userTotpRegistrationInitiate); core
 // keeps the pending registration, and saves nothing as active.
-func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrollment, error) {
+func (s Source) BeginTOTP(ctx context.Context, who identity.Who) (identity.Enrollment, error) {
 	u, err := s.user(ctx, who)
 	if err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	token, err := s.token(ctx, who)
 	if err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	r, err := s.core.TOTPRegistrationInitiate(ctx, token)
 	if err != nil {
-		return accounts.Enrollment{}, selfServiceError(err)
+		return identity.Enrollment{}, selfServiceError(err)
 	}
-	return accounts.Enrollment{ID: r.ID, Secret: totp.Base32(r.Secret), URI: totp.URI(r.Secret, accounts.TOTPAccountName(u))}, nil
+	return identity.Enrollment{ID: r.ID, Secret: totp.Base32(r.Secret), URI: totp.URI(r.Secret, identity.TOTPAccountName(u))}, nil
 }
 
 // ConfirmTOTP sends the code to core (userTotpRegistrationValidate), which
 // saves the authenticator only when the code is right; then the change is
 // audited and the user told. The notice is sealed before core is asked, so a
 // change the user cannot be told of is not made.
-func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string) error {
+func (s Source) ConfirmTOTP(ctx context.Context, who identity.Who, enrollmentID, code string) error {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return err
@@ -117,14 +117,14 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 		return err
 	}
 	if !ids.IsUUID(enrollmentID) {
-		return accounts.ErrEnrollmentGone
+		return identity.ErrEnrollmentGone
 	}
 	c, ok := codes.Normalize(code)
 	if !ok {
 		// Not six digits: wrong, without asking core.
-		return accounts.ErrWrongCode
+		return identity.ErrWrongCode
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, who.Lang, "notify.totp.added", s.opts.Seal, s.opts.CanNotify)
+	notice, err := identity.TOTPNotice(s.keys, u, who.Lang, "notify.totp.added", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 
 // RemoveTOTP asks core to delete the authenticator (userTotpDelete), then
 // audits the change and tells the user.
-func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
+func (s Source) RemoveTOTP(ctx context.Context, who identity.Who) error {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return err
@@ -146,9 +146,9 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 		return err
 	}
 	if !on {
-		return accounts.ErrTOTPOff
+		return identity.ErrTOTPOff
 	}
-	notice, err := accounts.TOTPNotice(s.keys, u, who.Lang, "notify.totp.removed", s.opts.Seal, s.opts.CanNotify)
+	notice, err := identity.TOTPNotice(s.keys, u, who.Lang, "notify.totp.removed", s.opts.Seal, s.opts.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -163,10 +163,10 @@ func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
 }
 
 // user is the account's claims kept at sign-in: where its notices go.
-func (s Source) user(ctx context.Context, who accounts.Who) (store.User, error) {
+func (s Source) user(ctx context.Context, who identity.Who) (store.User, error) {
 	u, err := s.store.UserByID(ctx, who.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		return u, accounts.ErrNotFound
+		return u, identity.ErrNotFound
 	}
 	return u, err
 }

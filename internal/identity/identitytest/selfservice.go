@@ -1,4 +1,4 @@
-package accountstest
+package identitytest
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
-// Two-step sign-in from the account page (accounts.TOTPManager), asserted
+// Two-step sign-in from the account page (identity.TOTPManager), asserted
 // where it matters: on the next sign-in through the source, on the audit
 // trail and on the outbox.
 
@@ -44,7 +44,7 @@ func signInTo(t *testing.T, h Harness, email, clientID, sid string, code func() 
 		if code == nil {
 			t.Fatal("the sign-in asked for an authenticator code")
 		}
-		tv, _, err := h.Source.CheckTOTP(ctx, accounts.TOTPRequest{Flow: verified, Code: code(), ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
+		tv, _, err := h.Source.CheckTOTP(ctx, identity.TOTPRequest{Flow: verified, Code: code(), ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
 			NewBrowserHash: append([]byte("second-"), verified.BrowserHash...)})
 		if err != nil || tv != store.TOTPAccepted {
 			t.Fatalf("the authenticator code of the enrolled secret: %v %v", tv, err)
@@ -66,19 +66,19 @@ func wrongTOTP(secret []byte) string {
 	return "333333"
 }
 
-func selfService(t *testing.T, h Harness, m accounts.TOTPManager) {
+func selfService(t *testing.T, h Harness, m identity.TOTPManager) {
 	ctx := context.Background()
 	since := time.Now().Add(-time.Minute)
 	email := uniqueEmail("self.service")
 	id, _ := h.NewAccount(t, email, false)
 	sid := newSessionID()
 	signInTo(t, h, email, h.AccountClientID, sid, nil)
-	who := accounts.Who{Subject: id, SessionID: sid, IP: selfServiceIP}
+	who := identity.Who{Subject: id, SessionID: sid, IP: selfServiceIP}
 
 	if on, err := m.TOTPStatus(ctx, who); err != nil || on {
 		t.Fatalf("TOTPStatus before: %v %v", on, err)
 	}
-	if err := m.RemoveTOTP(ctx, who); !errors.Is(err, accounts.ErrTOTPOff) {
+	if err := m.RemoveTOTP(ctx, who); !errors.Is(err, identity.ErrTOTPOff) {
 		t.Errorf("RemoveTOTP with nothing to remove: %v, want ErrTOTPOff", err)
 	}
 	e, err := m.BeginTOTP(ctx, who)
@@ -97,7 +97,7 @@ func selfService(t *testing.T, h Harness, m accounts.TOTPManager) {
 		t.Fatal("a begun enrolment made the sign-in ask for TOTP")
 	}
 	for _, bad := range []string{wrongTOTP(secret), "12345", "abcdef", ""} {
-		if err := m.ConfirmTOTP(ctx, who, e.ID, bad); !errors.Is(err, accounts.ErrWrongCode) {
+		if err := m.ConfirmTOTP(ctx, who, e.ID, bad); !errors.Is(err, identity.ErrWrongCode) {
 			t.Errorf("ConfirmTOTP with %q: %v, want ErrWrongCode", bad, err)
 		}
 	}
@@ -114,11 +114,11 @@ func selfService(t *testing.T, h Harness, m accounts.TOTPManager) {
 	if !signInTo(t, h, email, h.AccountClientID, sid2, func() string { return totp.Code(secret, time.Now().Add(totp.Period*time.Second)) }) {
 		t.Fatal("after enrolment the sign-in did not ask for TOTP")
 	}
-	who2 := accounts.Who{Subject: id, SessionID: sid2, IP: selfServiceIP}
+	who2 := identity.Who{Subject: id, SessionID: sid2, IP: selfServiceIP}
 	if on, err := m.TOTPStatus(ctx, who2); err != nil || !on {
 		t.Errorf("TOTPStatus after enrolment: %v %v", on, err)
 	}
-	if _, err := m.BeginTOTP(ctx, who2); !errors.Is(err, accounts.ErrTOTPOn) {
+	if _, err := m.BeginTOTP(ctx, who2); !errors.Is(err, identity.ErrTOTPOn) {
 		t.Errorf("BeginTOTP with TOTP on: %v, want ErrTOTPOn", err)
 	}
 	if err := m.RemoveTOTP(ctx, who2); err != nil {
@@ -170,20 +170,20 @@ func selfService(t *testing.T, h Harness, m accounts.TOTPManager) {
 	}
 }
 
-func enrolmentExpires(t *testing.T, h Harness, m accounts.TOTPManager) {
+func enrolmentExpires(t *testing.T, h Harness, m identity.TOTPManager) {
 	ctx := context.Background()
 	email := uniqueEmail("expires")
 	id, _ := h.NewAccount(t, email, false)
 	sid := newSessionID()
 	signInTo(t, h, email, h.AccountClientID, sid, nil)
-	who := accounts.Who{Subject: id, SessionID: sid, IP: selfServiceIP}
+	who := identity.Who{Subject: id, SessionID: sid, IP: selfServiceIP}
 	e, err := m.BeginTOTP(ctx, who)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret, _ := totp.ParseSecret(e.Secret)
 	h.ExpireEnrollments(t)
-	if err := m.ConfirmTOTP(ctx, who, e.ID, totp.Code(secret, time.Now())); !errors.Is(err, accounts.ErrEnrollmentGone) {
+	if err := m.ConfirmTOTP(ctx, who, e.ID, totp.Code(secret, time.Now())); !errors.Is(err, identity.ErrEnrollmentGone) {
 		t.Errorf("ConfirmTOTP of an expired enrolment: %v, want ErrEnrollmentGone", err)
 	}
 	if signInTo(t, h, email, "c", newSessionID(), nil) {
@@ -191,7 +191,7 @@ func enrolmentExpires(t *testing.T, h Harness, m accounts.TOTPManager) {
 	}
 }
 
-func enrolmentIsPersonal(t *testing.T, h Harness, m accounts.TOTPManager) {
+func enrolmentIsPersonal(t *testing.T, h Harness, m identity.TOTPManager) {
 	ctx := context.Background()
 	alice, mallory := uniqueEmail("alice"), uniqueEmail("mallory")
 	aliceID, _ := h.NewAccount(t, alice, false)
@@ -199,13 +199,13 @@ func enrolmentIsPersonal(t *testing.T, h Harness, m accounts.TOTPManager) {
 	aliceSID, mallorySID := newSessionID(), newSessionID()
 	signInTo(t, h, alice, h.AccountClientID, aliceSID, nil)
 	signInTo(t, h, mallory, h.AccountClientID, mallorySID, nil)
-	e, err := m.BeginTOTP(ctx, accounts.Who{Subject: aliceID, SessionID: aliceSID})
+	e, err := m.BeginTOTP(ctx, identity.Who{Subject: aliceID, SessionID: aliceSID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret, _ := totp.ParseSecret(e.Secret)
-	err = m.ConfirmTOTP(ctx, accounts.Who{Subject: malloryID, SessionID: mallorySID}, e.ID, totp.Code(secret, time.Now()))
-	if !errors.Is(err, accounts.ErrEnrollmentGone) {
+	err = m.ConfirmTOTP(ctx, identity.Who{Subject: malloryID, SessionID: mallorySID}, e.ID, totp.Code(secret, time.Now()))
+	if !errors.Is(err, identity.ErrEnrollmentGone) {
 		t.Errorf("another account confirming the enrolment: %v, want ErrEnrollmentGone", err)
 	}
 	if signInTo(t, h, mallory, "c", newSessionID(), nil) || signInTo(t, h, alice, "c", newSessionID(), nil) {

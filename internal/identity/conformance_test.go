@@ -1,4 +1,4 @@
-package accounts_test
+package identity_test
 
 import (
 	"bytes"
@@ -18,14 +18,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/accountstest"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/blinkcore"
-	"github.com/blinkbitcoin/blink-consent/internal/accounts/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/identitytest"
+	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -94,7 +94,7 @@ func exec(t *testing.T, conn *pgx.Conn, sql string) {
 var (
 	keys   = secret.NewKeys([]byte("conformance-key-0123456789abcdef"))
 	plenty = store.Limit{Max: 1000, Window: time.Hour}
-	limits = accounts.Limits{SendPerEmail: plenty, SendPerPhone: plenty, SendPerIP: plenty, FailPerIdentifier: plenty, FailPerIP: plenty,
+	limits = identity.Limits{SendPerEmail: plenty, SendPerPhone: plenty, SendPerIP: plenty, FailPerIdentifier: plenty, FailPerIP: plenty,
 		Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: time.Hour}, TOTPTriesPerFlow: 5, MaxSends: 5}
 	codePattern = regexp.MustCompile(`\b[0-9]{6}\b`)
 )
@@ -121,7 +121,7 @@ func TestPostgresSource(t *testing.T) {
 		}
 		return "", false
 	}
-	accountstest.Run(t, accountstest.Harness{
+	identitytest.Run(t, identitytest.Harness{
 		Source: src,
 		Store:  db,
 		NewAccount: func(t *testing.T, email string, withTOTP bool) (string, func() string) {
@@ -172,7 +172,7 @@ func TestBlinkCoreSource(t *testing.T) {
 	calls := &recorder{}
 	client := blinkcore.New(core.AuthURL(), core.GraphQLURL(), &http.Client{Transport: calls})
 	src := blinkcore.NewSource(client, db, keys, limits, blinkcore.Options{AccountClientID: accountClient})
-	accountstest.Run(t, accountstest.Harness{
+	identitytest.Run(t, identitytest.Harness{
 		Source: src,
 		Store:  db,
 		NewAccount: func(t *testing.T, email string, withTOTP bool) (string, func() string) {
@@ -299,10 +299,10 @@ func TestBlinkCoreKeepsTheTokenOnlyForTheAccountClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := src.SendCode(ctx, accounts.SendRequest{Flow: f, Channel: "email", Identifier: email, Lang: i18n.English, ClientIP: "192.0.2.9", IPKey: "192.0.2.9"}); err != nil {
+		if _, err := src.SendCode(ctx, identity.SendRequest{Flow: f, Channel: "email", Identifier: email, Lang: i18n.English, ClientIP: "192.0.2.9", IPKey: "192.0.2.9"}); err != nil {
 			t.Fatal(err)
 		}
-		if v, _, err := src.VerifyCode(ctx, accounts.VerifyRequest{Flow: f, Code: core.Code(email), ClientIP: "192.0.2.9", IPKey: "192.0.2.9", NewBrowserHash: b}); err != nil || v != store.CodeAccepted {
+		if v, _, err := src.VerifyCode(ctx, identity.VerifyRequest{Flow: f, Code: core.Code(email), ClientIP: "192.0.2.9", IPKey: "192.0.2.9", NewBrowserHash: b}); err != nil || v != store.CodeAccepted {
 			t.Fatalf("verify: %v %v", v, err)
 		}
 		a, _, err := src.CompleteFlow(ctx, f.ID)
@@ -318,7 +318,7 @@ func TestBlinkCoreKeepsTheTokenOnlyForTheAccountClient(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("a sign-in to another client kept %d core tokens", n)
 	}
-	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-other"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+	if _, err := src.TOTPStatus(ctx, identity.Who{Subject: id, SessionID: "sid-other"}); !errors.Is(err, identity.ErrFreshSignIn) {
 		t.Errorf("TOTPStatus without a kept token: %v, want ErrFreshSignIn", err)
 	}
 	signIn("kept@example.com", accountClient, "sid-account")
@@ -326,15 +326,15 @@ func TestBlinkCoreKeepsTheTokenOnlyForTheAccountClient(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("the account client's sign-in kept %d core tokens for its session, want 1", n)
 	}
-	if on, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-account"}); err != nil || on {
+	if on, err := src.TOTPStatus(ctx, identity.Who{Subject: id, SessionID: "sid-account"}); err != nil || on {
 		t.Errorf("TOTPStatus with the kept token: %v %v", on, err)
 	}
-	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: "00000000-0000-4000-8000-000000000000", SessionID: "sid-account"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+	if _, err := src.TOTPStatus(ctx, identity.Who{Subject: "00000000-0000-4000-8000-000000000000", SessionID: "sid-account"}); !errors.Is(err, identity.ErrFreshSignIn) {
 		t.Errorf("another subject with that sid: %v, want ErrFreshSignIn", err)
 	}
 	// Core no longer takes the token (its session ended): a fresh sign-in.
 	exec(t, conn, `UPDATE core_tokens SET expires_at = now() - interval '1 second'`)
-	if _, err := src.TOTPStatus(ctx, accounts.Who{Subject: id, SessionID: "sid-account"}); !errors.Is(err, accounts.ErrFreshSignIn) {
+	if _, err := src.TOTPStatus(ctx, identity.Who{Subject: id, SessionID: "sid-account"}); !errors.Is(err, identity.ErrFreshSignIn) {
 		t.Errorf("an expired token: %v, want ErrFreshSignIn", err)
 	}
 }

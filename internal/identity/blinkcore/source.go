@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
@@ -24,7 +24,7 @@ type Source struct {
 	core      *Client
 	store     *store.Store
 	keys      secret.Keys
-	limits    accounts.Limits
+	limits    identity.Limits
 	opts      Options
 	countries *countryCache
 }
@@ -39,18 +39,18 @@ type Options struct {
 	// TokenTTL is how long such a token is kept; 0 is DefaultTokenTTL.
 	TokenTTL time.Duration
 	// Seal seals the users' notifications; nil is delivery.Seal.
-	Seal accounts.SealFunc
+	Seal identity.SealFunc
 	// CanNotify says which channels notifications can go out on (a sender of
 	// ours serves them); nil is all. Core sends the codes, so without SMTP or
 	// SMS settings of our own, no notice is queued.
-	CanNotify accounts.CanSend
+	CanNotify identity.CanSend
 }
 
 // DefaultTokenTTL is how long a core auth token is kept for the account page.
 const DefaultTokenTTL = time.Hour
 
 // NewSource is the Blink core identity source.
-func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.Limits, opts Options) Source {
+func NewSource(core *Client, st *store.Store, keys secret.Keys, limits identity.Limits, opts Options) Source {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
 	}
@@ -58,20 +58,20 @@ func NewSource(core *Client, st *store.Store, keys secret.Keys, limits accounts.
 }
 
 var (
-	_ accounts.Source        = Source{}
-	_ accounts.BotChecker    = Source{}
-	_ accounts.TriesCounter  = Source{}
-	_ accounts.CountryLister = Source{}
-	_ accounts.TOTPManager   = Source{}
+	_ identity.Source        = Source{}
+	_ identity.BotChecker    = Source{}
+	_ identity.TriesCounter  = Source{}
+	_ identity.CountryLister = Source{}
+	_ identity.TOTPManager   = Source{}
 )
 
 // NewBotCheck asks core for a Geetest challenge (/phone/captcha).
-func (s Source) NewBotCheck(ctx context.Context, clientIP string) (accounts.BotCheck, error) {
+func (s Source) NewBotCheck(ctx context.Context, clientIP string) (identity.BotCheck, error) {
 	c, err := s.core.PhoneCaptcha(ctx, clientIP)
 	if err != nil {
-		return accounts.BotCheck{}, mapError(err)
+		return identity.BotCheck{}, mapError(err)
 	}
-	return accounts.BotCheck{ID: c.ID, Challenge: c.ChallengeCode, NewCaptcha: c.NewCaptcha, Offline: c.FailbackMode}, nil
+	return identity.BotCheck{ID: c.ID, Challenge: c.ChallengeCode, NewCaptcha: c.NewCaptcha, Offline: c.FailbackMode}, nil
 }
 
 // countriesFor is how long core's country list is used before it is asked
@@ -87,7 +87,7 @@ const (
 // configuration, not state, so each replica may hold its own.
 type countryCache struct {
 	mu      sync.Mutex
-	list    []accounts.Country
+	list    []identity.Country
 	fetched time.Time
 	failed  time.Time
 }
@@ -95,9 +95,9 @@ type countryCache struct {
 // Countries is core's globals.supportedCountries with the channels a sign-in
 // can use here: SMS, WhatsApp and Telegram Passport. When
 // core cannot be asked, the last list it gave is used (stale); with no list
-// yet, it is accounts.ErrUnavailable, and the phone form says so while email
+// yet, it is identity.ErrUnavailable, and the phone form says so while email
 // sign-in goes on.
-func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
+func (s Source) Countries(ctx context.Context) ([]identity.Country, error) {
 	c := s.countries
 	c.mu.Lock()
 	list, fresh, failedLately := c.list, time.Since(c.fetched) < countriesFor, time.Since(c.failed) < countriesRetry
@@ -120,7 +120,7 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 		}
 		return nil, mapError(err)
 	}
-	list = []accounts.Country{}
+	list = []identity.Country{}
 	for _, country := range got {
 		var channels []string
 		for _, ch := range country.Channels {
@@ -129,7 +129,7 @@ func (s Source) Countries(ctx context.Context) ([]accounts.Country, error) {
 			}
 		}
 		if len(channels) > 0 {
-			list = append(list, accounts.Country{ID: country.ID, Channels: channels})
+			list = append(list, identity.Country{ID: country.ID, Channels: channels})
 		}
 	}
 	c.list, c.fetched, c.failed = list, time.Now(), time.Time{}
@@ -157,7 +157,7 @@ func (s Source) seal(flowID string, state []byte) ([]byte, error) {
 
 func (s Source) open(f store.Flow) (string, error) {
 	if len(f.SourceState) == 0 {
-		return "", accounts.ErrStartAgain
+		return "", identity.ErrStartAgain
 	}
 	b, err := s.keys.Open(f.SourceState, StateAD(f.ID))
 	if err != nil {
@@ -168,7 +168,7 @@ func (s Source) open(f store.Flow) (string, error) {
 
 // SendCode asks core to send the code: /email/code (keeping the emailLoginId
 // it answers, sealed) or /phone/code with the page's Geetest answer.
-func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (accounts.SendResult, error) {
+func (s Source) SendCode(ctx context.Context, req identity.SendRequest) (identity.SendResult, error) {
 	perIdentifier, bucket := s.limits.SendPerEmail, "send-email"
 	if req.Channel != "email" {
 		perIdentifier, bucket = s.limits.SendPerPhone, "send-phone"
@@ -194,18 +194,18 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 			}
 			g := GeetestResult{Challenge: req.BotCheck["geetest_challenge"], Validate: req.BotCheck["geetest_validate"], Seccode: req.BotCheck["geetest_seccode"]}
 			if g.Challenge == "" || g.Validate == "" || g.Seccode == "" {
-				return nil, accounts.ErrBotCheck
+				return nil, identity.ErrBotCheck
 			}
 			return nil, mapError(s.core.PhoneCode(ctx, req.ClientIP, req.Identifier, req.Channel, g))
 		},
 	})
 	// Core does not say whether an email has an account (it answers the
 	// same for both); what it sends is its business.
-	return accounts.SendResult{Queued: err == nil}, err
+	return identity.SendResult{Queued: err == nil}, err
 }
 
 // TriesLeft is how many more wrong codes the flow may get
-// (accounts.TriesCounter): the tries we allow each code core sent, and our
+// (identity.TriesCounter): the tries we allow each code core sent, and our
 // failure limits when an operator set them. A Telegram flow has no code to
 // type, so no warning.
 func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int, bool, error) {
@@ -225,7 +225,7 @@ func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int,
 // the id core's login answer names and `me` gives the claims (claims); the
 // auth token is then dropped. With one, the token is kept sealed for the
 // authenticator step.
-func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
+func (s Source) VerifyCode(ctx context.Context, req identity.VerifyRequest) (store.Verdict, store.Flow, error) {
 	f := req.Flow
 	tries := s.limits.Code.TriesPerCode
 	if f.Channel == "telegram" {
@@ -282,7 +282,7 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 
 // CheckTOTP checks the authenticator code with /totp/validate and the kept
 // auth token, then reads the account with `me`.
-func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
+func (s Source) CheckTOTP(ctx context.Context, req identity.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
 	f := req.Flow
 	return s.store.VerifyRemoteTOTP(ctx, store.RemoteVerify{
 		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
@@ -342,7 +342,7 @@ func (s Source) account(ctx context.Context, token string) (store.RemoteAccount,
 func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccount {
 	a, err := s.account(ctx, token)
 	if err == nil && a.ID != id {
-		err = fmt.Errorf("%w: me names another account than the login answer", accounts.ErrUnavailable)
+		err = fmt.Errorf("%w: me names another account than the login answer", identity.ErrUnavailable)
 	}
 	if err != nil {
 		slog.WarnContext(ctx, "blink core: me unavailable, signing in with the verified identifier only", "err", err)
@@ -353,22 +353,22 @@ func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccoun
 
 // CompleteFlow completes the flow with the account core proved (kept in the
 // users table at the step that proved it).
-func (s Source) CompleteFlow(ctx context.Context, flowID string) (accounts.Account, bool, error) {
+func (s Source) CompleteFlow(ctx context.Context, flowID string) (identity.Account, bool, error) {
 	u, done, err := s.store.CompleteFlow(ctx, flowID)
 	if errors.Is(err, store.ErrNotFound) {
-		return accounts.Account{}, false, accounts.ErrNotFound
+		return identity.Account{}, false, identity.ErrNotFound
 	}
-	return accounts.FromUser(u), done, err
+	return identity.FromUser(u), done, err
 }
 
 // Account reads the claims kept when the account last signed in: core has no
 // lookup by id without the user's token.
-func (s Source) Account(ctx context.Context, id string) (accounts.Account, error) {
+func (s Source) Account(ctx context.Context, id string) (identity.Account, error) {
 	u, err := s.store.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return accounts.Account{}, accounts.ErrNotFound
+		return identity.Account{}, identity.ErrNotFound
 	}
-	return accounts.FromUser(u), err
+	return identity.FromUser(u), err
 }
 
 // mapError turns core's answers into the seam's errors; the page for each is
@@ -391,14 +391,14 @@ func mapError(err error) error {
 		}
 		return &store.LimitError{Bucket: "core-" + orUnknown(limited.What), RetryAfter: retry}
 	case errors.Is(err, ErrSessionRejected):
-		return fmt.Errorf("%w (%w)", accounts.ErrStartAgain, err)
+		return fmt.Errorf("%w (%w)", identity.ErrStartAgain, err)
 	}
 	for _, r := range refusals {
 		if errors.Is(err, r.core) {
-			return &accounts.Refusal{Kind: r.kind, Reason: r.reason, Err: err}
+			return &identity.Refusal{Kind: r.kind, Reason: r.reason, Err: err}
 		}
 	}
-	return fmt.Errorf("%w (%w)", accounts.ErrUnavailable, err)
+	return fmt.Errorf("%w (%w)", identity.ErrUnavailable, err)
 }
 
 // refusals are core's refusals and their messages (login.error.<reason>).
@@ -406,18 +406,18 @@ var refusals = []struct {
 	core, kind error
 	reason     string
 }{
-	{ErrCaptchaFailed, accounts.ErrBotCheck, "captcha"},
-	{ErrCaptchaUnavailable, accounts.ErrBotCheck, "captcha_unchecked"},
-	{ErrNotAllowedToRegister, accounts.ErrRegistrationRefused, "registration"},
-	{ErrNetworkNotAllowedToRegister, accounts.ErrRegistrationRefused, "registration_network"},
-	{ErrInvalidChannel, accounts.ErrRefused, "refused.phone"},
-	{ErrInvalidPhone, accounts.ErrRefused, "phone_invalid"},
-	{ErrNotMobile, accounts.ErrRefused, "mobile"},
-	{ErrRegionRestricted, accounts.ErrRefused, "country"},
-	{ErrOptedOut, accounts.ErrRefused, "opted_out"},
-	{ErrPhoneCheck, accounts.ErrDelivery, "phone_check"},
-	{ErrProviderUnavailable, accounts.ErrDelivery, "provider"},
-	{ErrInvalidInput, accounts.ErrRefused, ""},
+	{ErrCaptchaFailed, identity.ErrBotCheck, "captcha"},
+	{ErrCaptchaUnavailable, identity.ErrBotCheck, "captcha_unchecked"},
+	{ErrNotAllowedToRegister, identity.ErrRegistrationRefused, "registration"},
+	{ErrNetworkNotAllowedToRegister, identity.ErrRegistrationRefused, "registration_network"},
+	{ErrInvalidChannel, identity.ErrRefused, "refused.phone"},
+	{ErrInvalidPhone, identity.ErrRefused, "phone_invalid"},
+	{ErrNotMobile, identity.ErrRefused, "mobile"},
+	{ErrRegionRestricted, identity.ErrRefused, "country"},
+	{ErrOptedOut, identity.ErrRefused, "opted_out"},
+	{ErrPhoneCheck, identity.ErrDelivery, "phone_check"},
+	{ErrProviderUnavailable, identity.ErrDelivery, "provider"},
+	{ErrInvalidInput, identity.ErrRefused, ""},
 }
 
 func orUnknown(what string) string {

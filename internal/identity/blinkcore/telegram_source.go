@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
@@ -16,7 +16,7 @@ import (
 // per IP per 6 hours), so the page asks politely and this bounds it.
 const TelegramChecks = 6
 
-var _ accounts.TelegramPassport = Source{}
+var _ identity.TelegramPassport = Source{}
 
 // telegramRequest asks core for a Telegram request for the flow's phone and
 // returns it sealed, for the flow's source_state.
@@ -33,19 +33,19 @@ func (s Source) telegramRequest(ctx context.Context, flowID, clientIP, phone str
 }
 
 // TelegramParams opens the flow's Telegram request.
-func (s Source) TelegramParams(f store.Flow) (accounts.TelegramParams, error) {
+func (s Source) TelegramParams(f store.Flow) (identity.TelegramParams, error) {
 	if f.Channel != "telegram" {
-		return accounts.TelegramParams{}, accounts.ErrStartAgain
+		return identity.TelegramParams{}, identity.ErrStartAgain
 	}
 	raw, err := s.open(f)
 	if err != nil {
-		return accounts.TelegramParams{}, err
+		return identity.TelegramParams{}, err
 	}
 	var p TelegramParams
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return accounts.TelegramParams{}, fmt.Errorf("blinkcore: the flow's telegram request cannot be read: %w", err)
+		return identity.TelegramParams{}, fmt.Errorf("blinkcore: the flow's telegram request cannot be read: %w", err)
 	}
-	return accounts.TelegramParams{BotID: p.BotID, Scope: string(p.Scope), PublicKey: p.PublicKey, Nonce: p.Nonce}, nil
+	return identity.TelegramParams{BotID: p.BotID, Scope: string(p.Scope), PublicKey: p.PublicKey, Nonce: p.Nonce}, nil
 }
 
 // telegramLogin asks core whether Telegram confirmed the flow's request.
@@ -66,11 +66,11 @@ func (s Source) telegramLogin(ctx context.Context, f store.Flow, clientIP string
 func mapTelegram(err error) error {
 	switch {
 	case errors.Is(err, ErrTelegramDisabled):
-		return fmt.Errorf("%w (%w)", accounts.ErrTelegramOff, err)
+		return fmt.Errorf("%w (%w)", identity.ErrTelegramOff, err)
 	case errors.Is(err, ErrTelegramNonce):
-		return fmt.Errorf("%w (%w)", accounts.ErrTelegramGone, err)
+		return fmt.Errorf("%w (%w)", identity.ErrTelegramGone, err)
 	case errors.Is(err, ErrTelegramPhone):
-		return fmt.Errorf("%w (%w)", accounts.ErrTelegramPhone, err)
+		return fmt.Errorf("%w (%w)", identity.ErrTelegramPhone, err)
 	}
 	return nil
 }

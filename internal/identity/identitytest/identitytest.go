@@ -1,8 +1,8 @@
-// Package accountstest is the one conformance suite every identity source
+// Package identitytest is the one conformance suite every identity source
 // passes: the same sign-in steps and the same refusals, asserted on the flow
 // rows in PostgreSQL and on the accounts the source returns. A source's test
 // gives it a Harness and calls Run (Dex does this for its connectors).
-package accountstest
+package identitytest
 
 import (
 	"context"
@@ -13,15 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
 // Harness is what the suite needs from a source under test.
 type Harness struct {
-	Source accounts.Source
+	Source identity.Source
 	// Store holds the flows (ours in every mode).
 	Store *store.Store
 	// NewAccount creates an account with email; with totp it also enrols an
@@ -33,7 +33,7 @@ type Harness struct {
 	// reached email (a notice that there is no account is not one).
 	CodeDelivered func(t *testing.T, email string) bool
 
-	// For a source that is an accounts.TOTPManager:
+	// For a source that is an identity.TOTPManager:
 
 	// AccountClientID is the Hydra client of the account page (whose
 	// sign-ins keep what the page's calls need).
@@ -55,11 +55,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("an account with an authenticator needs its code", func(t *testing.T) { secondFactor(t, h) })
 	t.Run("an unknown email gets no message and cannot sign in", func(t *testing.T) { unknownEmail(t, h) })
 	t.Run("accounts are looked up by id", func(t *testing.T) { lookup(t, h) })
-	if m, ok := h.Source.(accounts.TOTPManager); ok {
+	if m, ok := h.Source.(identity.TOTPManager); ok {
 		t.Run("two-step sign-in is turned on and off by its user", func(t *testing.T) { selfService(t, h, m) })
 		t.Run("a pending enrolment expires", func(t *testing.T) { enrolmentExpires(t, h, m) })
 		t.Run("an enrolment works only for the account that began it", func(t *testing.T) { enrolmentIsPersonal(t, h, m) })
-		if rc, ok := h.Source.(accounts.RecoveryCodes); ok {
+		if rc, ok := h.Source.(identity.RecoveryCodes); ok {
 			t.Run("a recovery code stands in for the authenticator once", func(t *testing.T) { recoveryCodes(t, h, m, rc) })
 		}
 	}
@@ -90,9 +90,9 @@ func newFlowFor(t *testing.T, h Harness, clientID, sid string) store.Flow {
 	return f
 }
 
-func send(t *testing.T, h Harness, f store.Flow, email string) accounts.SendResult {
+func send(t *testing.T, h Harness, f store.Flow, email string) identity.SendResult {
 	t.Helper()
-	res, err := h.Source.SendCode(context.Background(), accounts.SendRequest{Flow: f, Channel: "email", Identifier: email,
+	res, err := h.Source.SendCode(context.Background(), identity.SendRequest{Flow: f, Channel: "email", Identifier: email,
 		Lang: i18n.English, ClientIP: "192.0.2.10", IPKey: "192.0.2.10"})
 	if err != nil {
 		t.Fatalf("SendCode: %v", err)
@@ -101,7 +101,7 @@ func send(t *testing.T, h Harness, f store.Flow, email string) accounts.SendResu
 }
 
 func verify(h Harness, f store.Flow, code string) (store.Verdict, store.Flow, error) {
-	return h.Source.VerifyCode(context.Background(), accounts.VerifyRequest{Flow: f, Code: code,
+	return h.Source.VerifyCode(context.Background(), identity.VerifyRequest{Flow: f, Code: code,
 		ClientIP: "192.0.2.10", IPKey: "192.0.2.10", NewBrowserHash: append([]byte("rebound-"), f.BrowserHash...)})
 }
 
@@ -190,7 +190,7 @@ func frozen(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.Source.SendCode(context.Background(), accounts.SendRequest{Flow: verified, Channel: "email", Identifier: victim,
+	_, err = h.Source.SendCode(context.Background(), identity.SendRequest{Flow: verified, Channel: "email", Identifier: victim,
 		Lang: i18n.English, ClientIP: "192.0.2.10", IPKey: "192.0.2.10"})
 	if !errors.Is(err, store.ErrFlowState) {
 		t.Errorf("SendCode to another email on a verified flow: %v, want store.ErrFlowState", err)
@@ -218,7 +218,7 @@ func secondFactor(t *testing.T, h Harness) {
 		t.Errorf("CompleteFlow before the authenticator code: %v, want store.ErrFlowState", err)
 	}
 	check := func(code string) (store.TOTPVerdict, store.Flow, error) {
-		return h.Source.CheckTOTP(ctx, accounts.TOTPRequest{Flow: verified, Code: code, ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
+		return h.Source.CheckTOTP(ctx, identity.TOTPRequest{Flow: verified, Code: code, ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
 			NewBrowserHash: append([]byte("second-"), verified.BrowserHash...)})
 	}
 	right := totpCode()
@@ -275,8 +275,8 @@ func lookup(t *testing.T, h Harness) {
 		t.Errorf("Account(%s): %+v %v", id, a, err)
 	}
 	for _, missing := range []string{"00000000-0000-4000-8000-000000000000", "not-a-uuid"} {
-		if _, err := h.Source.Account(context.Background(), missing); !errors.Is(err, accounts.ErrNotFound) {
-			t.Errorf("Account(%q): %v, want accounts.ErrNotFound", missing, err)
+		if _, err := h.Source.Account(context.Background(), missing); !errors.Is(err, identity.ErrNotFound) {
+			t.Errorf("Account(%q): %v, want identity.ErrNotFound", missing, err)
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/ids"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -33,16 +33,16 @@ func (s Source) now() time.Time {
 	return time.Now()
 }
 
-func (s Source) user(ctx context.Context, who accounts.Who) (store.User, error) {
+func (s Source) user(ctx context.Context, who identity.Who) (store.User, error) {
 	u, err := s.Store.UserByID(ctx, who.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		return u, accounts.ErrNotFound
+		return u, identity.ErrNotFound
 	}
 	return u, err
 }
 
 // TOTPStatus reports whether the account has a credential.
-func (s Source) TOTPStatus(ctx context.Context, who accounts.Who) (bool, error) {
+func (s Source) TOTPStatus(ctx context.Context, who identity.Who) (bool, error) {
 	if _, err := s.user(ctx, who); err != nil {
 		return false, err
 	}
@@ -60,25 +60,25 @@ func PendingAD(enrollmentID, userID string) []byte {
 
 // BeginTOTP makes a secret and keeps it sealed in totp_enrollments until a
 // code confirms it or it expires; nothing is active yet.
-func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrollment, error) {
+func (s Source) BeginTOTP(ctx context.Context, who identity.Who) (identity.Enrollment, error) {
 	u, err := s.user(ctx, who)
 	if err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	if on, err := s.TOTPStatus(ctx, who); err != nil || on {
 		if on {
-			err = accounts.ErrTOTPOn
+			err = identity.ErrTOTPOn
 		}
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	secret, err := totp.NewSecret()
 	if err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	id := newUUID()
 	sealed, err := s.Keys.Seal(secret, PendingAD(id, u.ID))
 	if err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
 	ttl := s.EnrollmentTTL
 	if ttl <= 0 {
@@ -86,23 +86,23 @@ func (s Source) BeginTOTP(ctx context.Context, who accounts.Who) (accounts.Enrol
 	}
 	expires := time.Now().Add(ttl)
 	if err := s.Store.SavePendingTOTP(ctx, id, u.ID, sealed, expires); err != nil {
-		return accounts.Enrollment{}, err
+		return identity.Enrollment{}, err
 	}
-	return accounts.Enrollment{ID: id, Secret: totp.Base32(secret), URI: totp.URI(secret, accounts.TOTPAccountName(u)), ExpiresAt: expires}, nil
+	return identity.Enrollment{ID: id, Secret: totp.Base32(secret), URI: totp.URI(secret, identity.TOTPAccountName(u)), ExpiresAt: expires}, nil
 }
 
 // ConfirmTOTP saves the pending secret as the account's credential when code
 // is a current code of it, with that code's step recorded so it cannot also
 // sign in; audited and notified in the same transaction. It makes no
 // recovery codes (the command line's enrolment: nobody would see them).
-func (s Source) ConfirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string) error {
+func (s Source) ConfirmTOTP(ctx context.Context, who identity.Who, enrollmentID, code string) error {
 	return s.confirmTOTP(ctx, who, enrollmentID, code, nil)
 }
 
 // ConfirmTOTPWithRecoveryCodes is ConfirmTOTP that also stores the hashes
 // of ten new recovery codes with the credential, and returns the codes.
-func (s Source) ConfirmTOTPWithRecoveryCodes(ctx context.Context, who accounts.Who, enrollmentID, code string) ([]string, error) {
-	codes, hashes, err := accounts.NewRecoveryCodeSet()
+func (s Source) ConfirmTOTPWithRecoveryCodes(ctx context.Context, who identity.Who, enrollmentID, code string) ([]string, error) {
+	codes, hashes, err := identity.NewRecoveryCodeSet()
 	if err != nil {
 		return nil, err
 	}
@@ -112,15 +112,15 @@ func (s Source) ConfirmTOTPWithRecoveryCodes(ctx context.Context, who accounts.W
 	return codes, nil
 }
 
-func (s Source) confirmTOTP(ctx context.Context, who accounts.Who, enrollmentID, code string, recoveryHashes [][]byte) error {
+func (s Source) confirmTOTP(ctx context.Context, who identity.Who, enrollmentID, code string, recoveryHashes [][]byte) error {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return err
 	}
 	if !ids.IsUUID(enrollmentID) {
-		return accounts.ErrEnrollmentGone
+		return identity.ErrEnrollmentGone
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.added", s.Seal, s.CanNotify)
+	notice, err := identity.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.added", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
@@ -146,35 +146,35 @@ func (s Source) confirmTOTP(ctx context.Context, who accounts.Who, enrollmentID,
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errUnreadable):
-		return accounts.ErrEnrollmentGone
+		return identity.ErrEnrollmentGone
 	case errors.Is(err, store.ErrTOTPExists):
-		return accounts.ErrTOTPOn
+		return identity.ErrTOTPOn
 	case err != nil:
 		return err
 	case !ok:
-		return accounts.ErrWrongCode
+		return identity.ErrWrongCode
 	}
 	return nil
 }
 
 // NewRecoveryCodes replaces the account's recovery codes, audited and
 // notified in the same transaction.
-func (s Source) NewRecoveryCodes(ctx context.Context, who accounts.Who) ([]string, error) {
+func (s Source) NewRecoveryCodes(ctx context.Context, who identity.Who) ([]string, error) {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return nil, err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.recovery.new", s.Seal, s.CanNotify)
+	notice, err := identity.TOTPNotice(s.Keys, u, who.Lang, "notify.recovery.new", s.Seal, s.CanNotify)
 	if err != nil {
 		return nil, err
 	}
-	codes, hashes, err := accounts.NewRecoveryCodeSet()
+	codes, hashes, err := identity.NewRecoveryCodeSet()
 	if err != nil {
 		return nil, err
 	}
 	err = s.Store.ReplaceRecoveryCodes(ctx, hashes, store.AuditEvent{UserID: u.ID, Action: "recovery codes made", Actor: who.ActorName(), IP: who.IP, Method: "recovery_code", Result: "ok"}, notice)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, accounts.ErrTOTPOff
+		return nil, identity.ErrTOTPOff
 	}
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func (s Source) NewRecoveryCodes(ctx context.Context, who accounts.Who) ([]strin
 }
 
 // RecoveryCodesLeft counts the account's unused recovery codes.
-func (s Source) RecoveryCodesLeft(ctx context.Context, who accounts.Who) (int, error) {
+func (s Source) RecoveryCodesLeft(ctx context.Context, who identity.Who) (int, error) {
 	if _, err := s.user(ctx, who); err != nil {
 		return 0, err
 	}
@@ -199,18 +199,18 @@ func (s Source) RecoveryCodesLeft(ctx context.Context, who accounts.Who) (int, e
 
 // RemoveTOTP deletes the account's credential, audited and notified in the
 // same transaction.
-func (s Source) RemoveTOTP(ctx context.Context, who accounts.Who) error {
+func (s Source) RemoveTOTP(ctx context.Context, who identity.Who) error {
 	u, err := s.user(ctx, who)
 	if err != nil {
 		return err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.removed", s.Seal, s.CanNotify)
+	notice, err := identity.TOTPNotice(s.Keys, u, who.Lang, "notify.totp.removed", s.Seal, s.CanNotify)
 	if err != nil {
 		return err
 	}
 	err = s.Store.RemoveTOTP(ctx, store.AuditEvent{UserID: u.ID, Action: "totp removed", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
 	if errors.Is(err, store.ErrNotFound) {
-		return accounts.ErrTOTPOff
+		return identity.ErrTOTPOff
 	}
 	return err
 }
@@ -223,4 +223,4 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-var _ accounts.RecoveryCodes = Source{}
+var _ identity.RecoveryCodes = Source{}

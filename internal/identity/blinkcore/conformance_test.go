@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 )
 
 // meanings are the conformance table's words for this client's answers.
@@ -111,7 +111,7 @@ func TestEveryRefusalHasItsMessage(t *testing.T) {
 		if !i18n.Has("login.error." + r.reason) {
 			t.Errorf("%v: no login.error.%s in the catalog", r.core, r.reason)
 		}
-		if errors.Is(r.kind, accounts.ErrRegistrationRefused) && !i18n.Has("error."+r.reason+".title") {
+		if errors.Is(r.kind, identity.ErrRegistrationRefused) && !i18n.Has("error."+r.reason+".title") {
 			t.Errorf("%v: no error page error.%s.*", r.core, r.reason)
 		}
 	}

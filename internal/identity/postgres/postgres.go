@@ -9,10 +9,10 @@ import (
 	"errors"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
@@ -22,7 +22,7 @@ import (
 type Source struct {
 	Store  *store.Store
 	Keys   secret.Keys
-	Limits accounts.Limits
+	Limits identity.Limits
 	// CodeTTL is a code's lifetime (10 minutes).
 	CodeTTL time.Duration
 	// Domain is this service's host, for the SMS autofill line.
@@ -35,15 +35,15 @@ type Source struct {
 	// confirming code; 0 is DefaultEnrollmentTTL.
 	EnrollmentTTL time.Duration
 	// Seal seals the users' notifications; nil is delivery.Seal.
-	Seal accounts.SealFunc
+	Seal identity.SealFunc
 	// CanNotify says which channels notifications can go out on; nil is all.
-	CanNotify accounts.CanSend
+	CanNotify identity.CanSend
 }
 
 var (
-	_ accounts.Source       = Source{}
-	_ accounts.TOTPManager  = Source{}
-	_ accounts.TriesCounter = Source{}
+	_ identity.Source       = Source{}
+	_ identity.TOTPManager  = Source{}
+	_ identity.TriesCounter = Source{}
 )
 
 // SendCode makes a code, seals its message and stores both in one
@@ -51,23 +51,23 @@ var (
 // that may not become one) does the very same work: its sealed message is
 // stored as a decoy that is never sent, and the code stored is one nobody
 // knows.
-func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (accounts.SendResult, error) {
+func (s Source) SendCode(ctx context.Context, req identity.SendRequest) (identity.SendResult, error) {
 	perIdentifier, bucket := s.Limits.SendPerEmail, "send-email"
 	if req.Channel != "email" {
 		perIdentifier, bucket = s.Limits.SendPerPhone, "send-phone"
 	}
 	code, err := codes.Generate()
 	if err != nil {
-		return accounts.SendResult{}, err
+		return identity.SendResult{}, err
 	}
 	decoy, err := codes.Generate()
 	if err != nil {
-		return accounts.SendResult{}, err
+		return identity.SendResult{}, err
 	}
 	env := delivery.CodeEnvelope(req.Lang, req.Channel, req.Identifier, code, s.CodeTTL, s.Domain)
 	msg, err := delivery.Seal(s.Keys, env, time.Now().Add(s.CodeTTL))
 	if err != nil {
-		return accounts.SendResult{}, err
+		return identity.SendResult{}, err
 	}
 	key := s.Keys.Derive("code")
 	f := req.Flow
@@ -84,12 +84,12 @@ func (s Source) SendCode(ctx context.Context, req accounts.SendRequest) (account
 		},
 		CreatePhoneUsers: s.CreatePhoneUsers,
 	})
-	return accounts.SendResult{Queued: res.Queued}, err
+	return identity.SendResult{Queued: res.Queued}, err
 }
 
 // VerifyCode checks the code against the flow's live code (HMAC, constant
 // time, under every active key) in the flow's transaction.
-func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (store.Verdict, store.Flow, error) {
+func (s Source) VerifyCode(ctx context.Context, req identity.VerifyRequest) (store.Verdict, store.Flow, error) {
 	code, wellFormed := codes.Normalize(req.Code)
 	keys := s.Keys.DeriveAll("code")
 	f := req.Flow
@@ -104,7 +104,7 @@ func (s Source) VerifyCode(ctx context.Context, req accounts.VerifyRequest) (sto
 	})
 }
 
-// TriesLeft is how many more wrong codes the flow may get (accounts.TriesCounter).
+// TriesLeft is how many more wrong codes the flow may get (identity.TriesCounter).
 func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int, bool, error) {
 	return s.Store.TriesLeft(ctx, f.ID, []store.LimitKey{
 		{Bucket: "fail-ip", Key: ipKey, Limit: s.Limits.FailPerIP},
@@ -114,7 +114,7 @@ func (s Source) TriesLeft(ctx context.Context, f store.Flow, ipKey string) (int,
 
 // CheckTOTP opens the account's sealed secret and checks the code for the
 // current time step ±1, claiming the step so it never signs in twice.
-func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
+func (s Source) CheckTOTP(ctx context.Context, req identity.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
 	now := time.Now
 	if s.Clock != nil {
 		now = s.Clock
@@ -139,13 +139,13 @@ func (s Source) CheckTOTP(ctx context.Context, req accounts.TOTPRequest) (store.
 // store's CheckTOTP transition with the code's hash instead of a TOTP match,
 // so the same limits, tries and state checks hold, and the code is used up,
 // audited and its notice queued in that one transaction.
-func (s Source) CheckRecoveryCode(ctx context.Context, req accounts.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
+func (s Source) CheckRecoveryCode(ctx context.Context, req identity.TOTPRequest) (store.TOTPVerdict, store.Flow, error) {
 	f := req.Flow
 	u, err := s.Store.UserByID(ctx, f.UserID)
 	if err != nil {
 		return store.TOTPWrong, store.Flow{}, err
 	}
-	notice, err := accounts.TOTPNotice(s.Keys, u, i18n.Lang(f.Lang), "notify.recovery.used", s.Seal, s.CanNotify)
+	notice, err := identity.TOTPNotice(s.Keys, u, i18n.Lang(f.Lang), "notify.recovery.used", s.Seal, s.CanNotify)
 	if err != nil {
 		return store.TOTPWrong, store.Flow{}, err
 	}
@@ -153,7 +153,7 @@ func (s Source) CheckRecoveryCode(ctx context.Context, req accounts.TOTPRequest)
 		FlowID: f.ID, BrowserHash: f.BrowserHash, NewBrowserHash: req.NewBrowserHash,
 		IPKey: req.IPKey, PerIP: s.Limits.FailPerIP, PerUser: s.Limits.FailPerIdentifier,
 		TriesPerFlow: s.Limits.TOTPTriesPerFlow,
-		RecoveryHash: accounts.RecoveryCodeHash(req.Code),
+		RecoveryHash: identity.RecoveryCodeHash(req.Code),
 		Recovered: store.RecoveryUse{
 			Audit: store.AuditEvent{UserID: u.ID, Action: "recovery code used", Actor: "user", ClientID: f.ClientID,
 				IP: req.ClientIP, Method: "recovery_code", Result: "ok"},
@@ -164,19 +164,19 @@ func (s Source) CheckRecoveryCode(ctx context.Context, req accounts.TOTPRequest)
 
 // CompleteFlow completes the flow and returns the account the verifying code
 // was issued to.
-func (s Source) CompleteFlow(ctx context.Context, flowID string) (accounts.Account, bool, error) {
+func (s Source) CompleteFlow(ctx context.Context, flowID string) (identity.Account, bool, error) {
 	u, done, err := s.Store.CompleteFlow(ctx, flowID)
 	if errors.Is(err, store.ErrNotFound) {
-		return accounts.Account{}, false, accounts.ErrNotFound
+		return identity.Account{}, false, identity.ErrNotFound
 	}
-	return accounts.FromUser(u), done, err
+	return identity.FromUser(u), done, err
 }
 
 // Account reads the users table.
-func (s Source) Account(ctx context.Context, id string) (accounts.Account, error) {
+func (s Source) Account(ctx context.Context, id string) (identity.Account, error) {
 	u, err := s.Store.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return accounts.Account{}, accounts.ErrNotFound
+		return identity.Account{}, identity.ErrNotFound
 	}
-	return accounts.FromUser(u), err
+	return identity.FromUser(u), err
 }

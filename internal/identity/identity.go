@@ -5,12 +5,12 @@
 // browser binding, our own limits, the single-use challenge — is ours in every
 // mode; a source applies our limits as a second layer to its own.
 //
-// Sources: accounts/postgres (our users table) and accounts/blinkcore (Blink
+// Sources: identity/postgres (our users table) and identity/blinkcore (Blink
 // core's auth API; the users table then only keeps the claims of accounts
 // that signed in, under core's ids). One conformance suite,
-// accounts/accountstest, runs against each, so a new source is a suite run
+// identity/identitytest, runs against each, so a new source is a suite run
 // away from done.
-package accounts
+package identity
 
 import (
 	"context"

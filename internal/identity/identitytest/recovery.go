@@ -1,4 +1,4 @@
-package accountstest
+package identitytest
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/accounts"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
+	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
@@ -22,16 +22,16 @@ var recoveryCodeShape = regexp.MustCompile(`^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}
 // that makes recovery codes, and checks on the recovery_codes rows, the
 // flows, the audit trail and the outbox that each code completes the
 // authenticator step exactly once, also when two sign-ins race for it.
-func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.RecoveryCodes) {
+func recoveryCodes(t *testing.T, h Harness, m identity.TOTPManager, rc identity.RecoveryCodes) {
 	ctx := context.Background()
 	since := time.Now().Add(-time.Minute)
 	email := uniqueEmail("recovery")
 	id, _ := h.NewAccount(t, email, false)
 	sid := newSessionID()
 	signInTo(t, h, email, h.AccountClientID, sid, nil)
-	who := accounts.Who{Subject: id, SessionID: sid, IP: selfServiceIP, Lang: i18n.Spanish}
+	who := identity.Who{Subject: id, SessionID: sid, IP: selfServiceIP, Lang: i18n.Spanish}
 
-	if _, err := rc.NewRecoveryCodes(ctx, who); !errors.Is(err, accounts.ErrTOTPOff) {
+	if _, err := rc.NewRecoveryCodes(ctx, who); !errors.Is(err, identity.ErrTOTPOff) {
 		t.Errorf("NewRecoveryCodes without an authenticator: %v, want ErrTOTPOff", err)
 	}
 	e, err := m.BeginTOTP(ctx, who)
@@ -42,7 +42,7 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rc.ConfirmTOTPWithRecoveryCodes(ctx, who, e.ID, wrongTOTP(secret)); !errors.Is(err, accounts.ErrWrongCode) {
+	if _, err := rc.ConfirmTOTPWithRecoveryCodes(ctx, who, e.ID, wrongTOTP(secret)); !errors.Is(err, identity.ErrWrongCode) {
 		t.Errorf("a wrong confirming code: %v", err)
 	}
 	if rows := recoveryRows(t, h, id); len(rows) != 0 {
@@ -59,7 +59,7 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 		}
 		seen[c] = true
 	}
-	if len(codes) != accounts.RecoveryCodeCount || countUnused(recoveryRows(t, h, id)) != accounts.RecoveryCodeCount {
+	if len(codes) != identity.RecoveryCodeCount || countUnused(recoveryRows(t, h, id)) != identity.RecoveryCodeCount {
 		t.Fatalf("%d codes shown, rows %+v", len(codes), recoveryRows(t, h, id))
 	}
 
@@ -74,7 +74,7 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 		return verified
 	}
 	use := func(f store.Flow, code string) (store.TOTPVerdict, store.Flow, error) {
-		return rc.CheckRecoveryCode(ctx, accounts.TOTPRequest{Flow: f, Code: code, ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
+		return rc.CheckRecoveryCode(ctx, identity.TOTPRequest{Flow: f, Code: code, ClientIP: "192.0.2.10", IPKey: "192.0.2.10",
 			NewBrowserHash: append([]byte("second-"), f.BrowserHash...)})
 	}
 
@@ -92,7 +92,7 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 		t.Fatalf("CompleteFlow after a recovery code: %+v %v %v", a, ok, err)
 	}
 	rows := recoveryRows(t, h, id)
-	if countUnused(rows) != accounts.RecoveryCodeCount-1 || usedBy(rows) != f.ID {
+	if countUnused(rows) != identity.RecoveryCodeCount-1 || usedBy(rows) != f.ID {
 		t.Errorf("after one use the rows are %+v, want one used by flow %s", rows, f.ID)
 	}
 
@@ -104,7 +104,7 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 	if _, _, err := h.Source.CompleteFlow(ctx, f2.ID); !errors.Is(err, store.ErrFlowState) {
 		t.Errorf("CompleteFlow after a used recovery code: %v, want ErrFlowState", err)
 	}
-	if got := countUnused(recoveryRows(t, h, id)); got != accounts.RecoveryCodeCount-1 {
+	if got := countUnused(recoveryRows(t, h, id)); got != identity.RecoveryCodeCount-1 {
 		t.Errorf("a refused code changed the rows: %d unused", got)
 	}
 
@@ -123,22 +123,22 @@ func recoveryCodes(t *testing.T, h Harness, m accounts.TOTPManager, rc accounts.
 	if (verdicts[0] == store.TOTPAccepted) == (verdicts[1] == store.TOTPAccepted) {
 		t.Errorf("two flows racing with one recovery code: %v, want exactly one accepted", verdicts)
 	}
-	if got := countUnused(recoveryRows(t, h, id)); got != accounts.RecoveryCodeCount-2 {
-		t.Errorf("after the race %d codes are unused, want %d", got, accounts.RecoveryCodeCount-2)
+	if got := countUnused(recoveryRows(t, h, id)); got != identity.RecoveryCodeCount-2 {
+		t.Errorf("after the race %d codes are unused, want %d", got, identity.RecoveryCodeCount-2)
 	}
 
 	// New codes replace the old ones, used or not.
 	fresh, err := rc.NewRecoveryCodes(ctx, who)
-	if err != nil || len(fresh) != accounts.RecoveryCodeCount {
+	if err != nil || len(fresh) != identity.RecoveryCodeCount {
 		t.Fatalf("NewRecoveryCodes: %d %v", len(fresh), err)
 	}
-	if got := recoveryRows(t, h, id); len(got) != accounts.RecoveryCodeCount || countUnused(got) != accounts.RecoveryCodeCount {
+	if got := recoveryRows(t, h, id); len(got) != identity.RecoveryCodeCount || countUnused(got) != identity.RecoveryCodeCount {
 		t.Errorf("after NewRecoveryCodes the rows are %+v", got)
 	}
 	if v, _, err := use(waiting(), codes[2]); err != nil || v == store.TOTPAccepted {
 		t.Errorf("an old recovery code after new ones were made: %v %v", v, err)
 	}
-	if n, err := rc.RecoveryCodesLeft(ctx, who); err != nil || n != accounts.RecoveryCodeCount {
+	if n, err := rc.RecoveryCodesLeft(ctx, who); err != nil || n != identity.RecoveryCodeCount {
 		t.Errorf("RecoveryCodesLeft: %d %v", n, err)
 	}
 
