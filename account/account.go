@@ -20,6 +20,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 )
 
 // Hydra is the part of Hydra's admin API the account page uses.
@@ -95,19 +96,12 @@ const (
 )
 
 const (
-	sessionCookie = "blink_account"
-	loginCookie   = "blink_account_login"
+	loginCookie = "blink_account_login"
 )
 
 // BackChannelLogoutPath is where Hydra posts a logout token when a login
 // session ends (the client's backchannel_logout_uri, after PUBLIC_URL).
 const BackChannelLogoutPath = "/account/backchannel-logout"
-
-// ClearSessionCookie removes the account page's session cookie: the logout
-// page calls it once the session's rows are gone.
-func ClearSessionCookie(w http.ResponseWriter, secure bool) {
-	web.ClearCookie(w, sessionCookie, secure)
-}
 
 var errUnavailable = errors.New("account: unavailable")
 
@@ -129,7 +123,7 @@ func (s Session) Fresh(now time.Time) bool {
 // Session returns the request's account session, when its cookie names an
 // unexpired one.
 func (d Deps) Session(r *http.Request) (Session, bool, error) {
-	hash := web.TokenHash(r, sessionCookie, d.Settings.SecureCookies)
+	hash := web.TokenHash(r, web.AccountCookie, d.Settings.SecureCookies)
 	if hash == nil {
 		return Session{}, false, nil
 	}
@@ -156,8 +150,8 @@ func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, b
 				return Session{}, false
 			}
 			d.forgetCoreToken(r.Context(), s.SID)
-			web.ClearCookie(w, sessionCookie, d.Settings.SecureCookies)
-			web.Problem(w, r, http.StatusForbidden, "disabled")
+			web.ClearCookie(w, web.AccountCookie, d.Settings.SecureCookies)
+			pages.Problem(w, r, http.StatusForbidden, "disabled")
 			return Session{}, false
 		}
 		if uerr == nil {
@@ -272,24 +266,24 @@ func HandleCallback(d Deps) http.Handler {
 		state, code := r.URL.Query().Get("state"), r.URL.Query().Get("code")
 		l, ok := d.takePendingLogin(r, state)
 		if !ok {
-			web.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.lost"))
+			pages.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.lost"))
 			return
 		}
 		// Single use: the cookie goes now; Hydra's code is single use too.
 		web.ClearCookie(w, loginCookie, d.Settings.SecureCookies)
 		if r.URL.Query().Get("error") != "" || code == "" {
 			slog.InfoContext(ctx, "account sign-in did not finish", "error", capped(r.URL.Query().Get("error")))
-			web.Render(w, r, http.StatusOK, signInAgainPage("account.callback.cancelled"))
+			pages.Render(w, r, http.StatusOK, signInAgainPage("account.callback.cancelled"))
 			return
 		}
 		id, err := d.OIDC.Exchange(ctx, code, l.Verifier, l.Nonce)
 		if err != nil {
 			slog.WarnContext(ctx, "account sign-in refused", "err", err)
 			if errors.Is(err, errUnavailable) {
-				web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+				pages.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 				return
 			}
-			web.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.refused"))
+			pages.Render(w, r, http.StatusBadRequest, signInAgainPage("account.callback.refused"))
 			return
 		}
 		if l.Fresh && !(Session{AccountSession: store.AccountSession{AuthTime: id.AuthTime}}).Fresh(time.Now()) {
@@ -297,10 +291,10 @@ func HandleCallback(d Deps) http.Handler {
 			// dropped on the way, or its clock says otherwise): the change
 			// waits for a sign-in that really happened now.
 			slog.WarnContext(ctx, "account fresh sign-in refused: auth_time is not recent", "subject", id.Subject, "auth_time", id.AuthTime)
-			web.Render(w, r, http.StatusForbidden, signInAgainPage("account.fresh.stale"))
+			pages.Render(w, r, http.StatusForbidden, signInAgainPage("account.fresh.stale"))
 			return
 		}
-		replaced := web.TokenHash(r, sessionCookie, d.Settings.SecureCookies)
+		replaced := web.TokenHash(r, web.AccountCookie, d.Settings.SecureCookies)
 		var old store.AccountSession
 		if replaced != nil {
 			if old, err = d.Store.AccountSession(ctx, replaced); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -332,7 +326,7 @@ func HandleCallback(d Deps) http.Handler {
 			// The replaced session's Blink core token is of no use to anyone now.
 			d.forgetCoreToken(ctx, old.SID)
 		}
-		web.SetTokenCookie(w, sessionCookie, token, cookieAge, d.Settings.SecureCookies)
+		web.SetTokenCookie(w, web.AccountCookie, token, cookieAge, d.Settings.SecureCookies)
 		slog.InfoContext(ctx, "account page signed in", "subject", id.Subject, "fresh", l.Fresh)
 		http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther)
 	})
@@ -344,8 +338,8 @@ func HandleCallback(d Deps) http.Handler {
 func HandleSignOut(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		signedOut := d.Settings.PublicURL + "/account/signed-out"
-		hash := web.TokenHash(r, sessionCookie, d.Settings.SecureCookies)
-		web.ClearCookie(w, sessionCookie, d.Settings.SecureCookies)
+		hash := web.TokenHash(r, web.AccountCookie, d.Settings.SecureCookies)
+		web.ClearCookie(w, web.AccountCookie, d.Settings.SecureCookies)
 		if hash == nil {
 			http.Redirect(w, r, signedOut, http.StatusSeeOther)
 			return
@@ -369,7 +363,7 @@ func HandleSignOut(d Deps) http.Handler {
 // browser after its logout.
 func HandleSignedOut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		web.Render(w, r, http.StatusOK, signInAgainPage("account.signed_out"))
+		pages.Render(w, r, http.StatusOK, signInAgainPage("account.signed_out"))
 	})
 }
 
@@ -421,7 +415,7 @@ func (d Deps) forgetCoreToken(ctx context.Context, sid string) {
 }
 
 func fail(w http.ResponseWriter, r *http.Request, err error) {
-	web.Fail(w, r, err)
+	pages.Fail(w, r, err)
 }
 
 // capped keeps text from a URL short enough for a log line.

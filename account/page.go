@@ -16,6 +16,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -51,7 +52,7 @@ func HandleShow(d Deps) http.Handler {
 			fail(w, r, err)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.AccountPage(v))
+		pages.Render(w, r, http.StatusOK, views.AccountPage(v))
 	})
 }
 
@@ -142,7 +143,7 @@ func (d Deps) connectedApps(ctx context.Context, subject string) ([]views.Connec
 func HandleApps(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
 		s, ok := d.RequireSession(w, r)
@@ -191,7 +192,7 @@ func HandleApps(d Deps) http.Handler {
 			}
 			http.Redirect(w, r, "/account?done=revoked_all", http.StatusSeeOther)
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -230,7 +231,7 @@ func HandleConfirmRemoveAll(d Deps) http.Handler {
 			fail(w, r, err)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.AccountConfirmRemoveAll(len(apps)))
+		pages.Render(w, r, http.StatusOK, views.AccountConfirmRemoveAll(len(apps)))
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -62,7 +63,7 @@ func (d Deps) twoStep(r *http.Request, s Session) *views.TwoStepView {
 func HandleTwoStep(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
 		s, ok := d.RequireSession(w, r)
@@ -70,7 +71,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			return
 		}
 		if d.TOTP == nil {
-			web.Problem(w, r, http.StatusNotFound, "notfound")
+			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
 		ctx := r.Context()
@@ -105,7 +106,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			if err == nil && len(codes) > 0 {
 				// The only time the codes are ever shown: never cached.
 				w.Header().Set("Cache-Control", "no-store")
-				web.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=totp_on"}))
+				pages.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=totp_on"}))
 				return
 			}
 			if err == nil {
@@ -135,7 +136,7 @@ func HandleTwoStep(d Deps) http.Handler {
 		case "new_recovery_codes":
 			rc, ok := d.TOTP.(identity.RecoveryCodes)
 			if !ok {
-				web.Problem(w, r, http.StatusNotFound, "notfound")
+				pages.Problem(w, r, http.StatusNotFound, "notfound")
 				return
 			}
 			if !d.RequireFresh(w, r, s, recoveryURL) {
@@ -144,7 +145,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			codes, err := rc.NewRecoveryCodes(ctx, d.who(r, s))
 			if err == nil {
 				w.Header().Set("Cache-Control", "no-store")
-				web.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=recovery_new"}))
+				pages.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=recovery_new"}))
 				return
 			}
 			d.twoStepFailed(w, r, err, recoveryURL, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
@@ -159,7 +160,7 @@ func HandleTwoStep(d Deps) http.Handler {
 			}
 			d.twoStepFailed(w, r, err, twoStepOffURL, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -177,12 +178,12 @@ func (d Deps) twoStepFailed(w http.ResponseWriter, r *http.Request, err error, r
 	case errors.Is(err, identity.ErrTOTPOff):
 		http.Redirect(w, r, "/account?done=totp_already_off", http.StatusSeeOther)
 	case errors.Is(err, identity.ErrEnrollmentGone):
-		web.Render(w, r, http.StatusGone, page)
+		pages.Render(w, r, http.StatusGone, page)
 	case errors.Is(err, identity.ErrNotFound):
-		web.Render(w, r, http.StatusNotFound, page)
+		pages.Render(w, r, http.StatusNotFound, page)
 	default:
 		slog.ErrorContext(r.Context(), "two-step sign-in could not be changed", "err", err)
-		web.Render(w, r, http.StatusServiceUnavailable, page)
+		pages.Render(w, r, http.StatusServiceUnavailable, page)
 	}
 }
 
@@ -201,7 +202,7 @@ func renderEnrol(w http.ResponseWriter, r *http.Request, status int, v views.TOT
 		}
 		v.QR = qr
 	}
-	web.Render(w, r, status, views.AccountTOTPEnrol(v))
+	pages.Render(w, r, status, views.AccountTOTPEnrol(v))
 }
 
 // HandleTwoStepOn answers GET /account/two-step/on, where the fresh sign-in
@@ -213,10 +214,10 @@ func HandleTwoStepOn(d Deps) http.Handler {
 			return
 		}
 		if d.TOTP == nil {
-			web.Problem(w, r, http.StatusNotFound, "notfound")
+			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
-		web.Render(w, r, http.StatusOK, startPage(nil))
+		pages.Render(w, r, http.StatusOK, startPage(nil))
 	})
 }
 
@@ -229,13 +230,13 @@ func HandleTwoStepOff(d Deps) http.Handler {
 			return
 		}
 		if d.TOTP == nil {
-			web.Problem(w, r, http.StatusNotFound, "notfound")
+			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
 		if !d.RequireFresh(w, r, s, twoStepOffURL) {
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
+		pages.Render(w, r, http.StatusOK, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
 	})
 }
 
@@ -249,12 +250,12 @@ func HandleRecoveryCodes(d Deps) http.Handler {
 			return
 		}
 		if _, ok := d.TOTP.(identity.RecoveryCodes); !ok {
-			web.Problem(w, r, http.StatusNotFound, "notfound")
+			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
 		if !d.RequireFresh(w, r, s, recoveryURL) {
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
+		pages.Render(w, r, http.StatusOK, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
 	})
 }

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -27,7 +29,7 @@ type Hydra interface {
 
 // Store is what the consent flow keeps and reads.
 type Store interface {
-	web.ChallengeStore
+	challenges.Store
 	UseChallengeForUser(ctx context.Context, challenge, subject string) (store.User, bool, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
@@ -64,14 +66,14 @@ func account(ctx context.Context, st Store, subject string, accountsElsewhere bo
 // otherwise the consent page asks.
 func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cr, challenge, r, ok := web.Load(w, r, st, "consent_challenge", h.Consent, locales)
+		cr, challenge, r, ok := pages.Load(w, r, st, "consent_challenge", h.Consent, locales)
 		if !ok {
 			return
 		}
 		if cr.Skip || cr.Client.SkipConsent {
 			redirect, err := acceptWithoutAsking(r.Context(), h, st, cr, web.ClientIP(r, s.TrustedProxies), s.AccountsElsewhere)
 			if err != nil {
-				web.FailFlow(w, r, st, challenge, err)
+				pages.FailFlow(w, r, st, challenge, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
@@ -79,10 +81,10 @@ func HandleShow(h Hydra, st Store, s Settings) http.Handler {
 		}
 		u, err := account(r.Context(), st, cr.Subject, s.AccountsElsewhere)
 		if err != nil {
-			web.FailFlow(w, r, st, challenge, err)
+			pages.FailFlow(w, r, st, challenge, err)
 			return
 		}
-		if !web.ShowPage(w, r, st, challenge, cr.RequestURL) {
+		if !pages.ShowPage(w, r, st, challenge, cr.RequestURL) {
 			return
 		}
 		render(w, r, cr, u)
@@ -97,17 +99,17 @@ func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.Consen
 		return "", err
 	}
 	if !first {
-		return "", web.ErrChallengeUsed
+		return "", challenges.ErrUsed
 	}
 	if errors.Is(err, store.ErrNotFound) && accountsElsewhere {
 		u, err = store.User{ID: cr.Subject}, nil
 	}
 	if errors.Is(err, store.ErrNotFound) || !u.Active() {
-		return web.Finish(ctx, st, cr.Challenge, func() (string, error) {
+		return challenges.Finish(ctx, st, cr.Challenge, func() (string, error) {
 			return h.RejectConsent(ctx, cr.Challenge, hydra.Rejection{Error: "access_denied", Description: "This account can no longer sign in."})
 		})
 	}
-	redirect, err := web.Finish(ctx, st, cr.Challenge, func() (string, error) {
+	redirect, err := challenges.Finish(ctx, st, cr.Challenge, func() (string, error) {
 		return h.AcceptConsent(ctx, cr.Challenge, grant(cr.RequestedScope, cr.RequestedAudience, u, false, 0))
 	})
 	if err == nil {
@@ -123,20 +125,20 @@ func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.Consen
 func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
-		cr, challenge, r, ok := web.Load(w, r, st, "consent_challenge", h.Consent, locales)
+		cr, challenge, r, ok := pages.Load(w, r, st, "consent_challenge", h.Consent, locales)
 		if !ok {
 			return
 		}
 		done := func() {
-			web.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", cr.Client.DisplayName(), web.HTTPURL(cr.Client.ClientURI)))
+			pages.Render(w, r, http.StatusOK, views.Notice("consent.done.title", "consent.done.body", cr.Client.DisplayName(), web.HTTPURL(cr.Client.ClientURI)))
 		}
 		switch r.PostFormValue("action") {
 		case "deny":
 			slog.InfoContext(r.Context(), "consent denied", "client", cr.Client.ID, "subject", cr.Subject)
-			web.Answer(w, r, st, challenge, func() (string, error) {
+			pages.Answer(w, r, st, challenge, func() (string, error) {
 				redirect, err := h.RejectConsent(r.Context(), challenge, hydra.Rejection{
 					Error: "access_denied", Description: "The user denied the app access to their Blink account.",
 				})
@@ -149,7 +151,7 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 			scopes, audience := r.PostForm["scope"], r.PostForm["audience"]
 			if !subset(scopes, cr.RequestedScope) || !subset(audience, cr.RequestedAudience) {
 				slog.WarnContext(r.Context(), "consent form asked for more than the app requested", "client", cr.Client.ID)
-				web.Render(w, r, http.StatusBadRequest, views.ErrorPage(views.Problem{
+				pages.Render(w, r, http.StatusBadRequest, views.ErrorPage(views.Problem{
 					TitleKey: "consent.tampered.title", BodyKey: "consent.tampered.body", RequestID: web.RequestID(r.Context()),
 				}))
 				return
@@ -160,15 +162,15 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 			}
 			u, err := account(r.Context(), st, cr.Subject, s.AccountsElsewhere)
 			if err != nil {
-				web.FailFlow(w, r, st, challenge, err)
+				pages.FailFlow(w, r, st, challenge, err)
 				return
 			}
 			if !u.Active() {
-				web.Problem(w, r, http.StatusForbidden, "disabled")
+				pages.Problem(w, r, http.StatusForbidden, "disabled")
 				return
 			}
 			remember := r.PostFormValue("remember") == "true"
-			web.Answer(w, r, st, challenge, func() (string, error) {
+			pages.Answer(w, r, st, challenge, func() (string, error) {
 				redirect, err := h.AcceptConsent(r.Context(), challenge, grant(scopes, audience, u, remember, s.RememberFor))
 				if err == nil {
 					slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject,
@@ -178,7 +180,7 @@ func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
 				return redirect, err
 			}, done)
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -259,5 +261,5 @@ func render(w http.ResponseWriter, r *http.Request, cr hydra.ConsentRequest, u s
 		v.LogoURI = cr.Client.LogoURI
 		web.AllowImagesFrom(w, origin)
 	}
-	web.Render(w, r, http.StatusOK, views.ConsentPage(v))
+	pages.Render(w, r, http.StatusOK, views.ConsentPage(v))
 }

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges/challengestest"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
-	"github.com/blinkbitcoin/blink-consent/internal/web/webtest"
 )
 
 type fakeHydra struct {
@@ -70,7 +70,7 @@ func TestSkipPathsAcceptRequestedScopesAudienceAndClaims(t *testing.T) {
 		req.RequestedScope = []string{"openid", "read", "email"}
 		req.RequestedAudience = []string{"https://api.blink.sv"}
 		hy := &fakeHydra{req: req}
-		st := webtest.NewStore(maria)
+		st := challengestest.NewStore(maria)
 		rec := show(hy, st)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "http://hydra.test/oauth2/auth?consent_verifier=v" {
 			t.Errorf("%s: %d %q", name, rec.Code, rec.Header().Get("Location"))
@@ -121,7 +121,7 @@ func TestConsentPageExplainsAndEscapes(t *testing.T) {
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid", "read", "write", "teleport"},
 		Client: hydra.OAuthClient{ID: "c", Name: "Third <i>Party</i>", LogoURI: "https://cdn.example.com/logo.png",
 			PolicyURI: "javascript:alert(1)", TosURI: "https://example.com/tos"}}}
-	rec := show(hy, webtest.NewStore(maria))
+	rec := show(hy, challengestest.NewStore(maria))
 	body := rec.Body.String()
 	for _, want := range []string{
 		"Third &lt;i&gt;Party&lt;/i&gt; wants to use your Blink account",
@@ -162,7 +162,7 @@ func TestSubmitGrantsOnlyWhatWasRequested(t *testing.T) {
 		"no action":        {url.Values{"scope": {"openid"}}, 400, 0, nil},
 	} {
 		hy := &fakeHydra{req: req}
-		rec := submit(hy, webtest.NewStore(maria), tc.form)
+		rec := submit(hy, challengestest.NewStore(maria), tc.form)
 		if rec.Code != tc.status || hy.accepts != tc.accepts {
 			t.Errorf("%s: %d accepts %d", name, rec.Code, hy.accepts)
 			continue
@@ -175,7 +175,7 @@ func TestSubmitGrantsOnlyWhatWasRequested(t *testing.T) {
 
 func TestDenyAndDoubleSubmit(t *testing.T) {
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}}}
-	st := webtest.NewStore(maria)
+	st := challengestest.NewStore(maria)
 	rec := submit(hy, st, url.Values{"action": {"deny"}})
 	if rec.Code != 303 || hy.rejects != 1 || hy.rejected.Error != "access_denied" {
 		t.Fatalf("deny: %d rejects %d %+v", rec.Code, hy.rejects, hy.rejected)
@@ -191,7 +191,7 @@ func TestDenyAndDoubleSubmit(t *testing.T) {
 
 func TestRememberUsesTheSetting(t *testing.T) {
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}}}
-	submit(hy, webtest.NewStore(maria), url.Values{"action": {"allow"}, "scope": {"openid"}, "remember": {"true"}})
+	submit(hy, challengestest.NewStore(maria), url.Values{"action": {"allow"}, "scope": {"openid"}, "remember": {"true"}})
 	if !hy.accepted.Remember || hy.accepted.RememberFor != 60 {
 		t.Errorf("remember: %v for %d", hy.accepted.Remember, hy.accepted.RememberFor)
 	}
@@ -201,7 +201,7 @@ func TestRememberUsesTheSetting(t *testing.T) {
 // the consent once it passed, while the app's refresh token still works.
 func TestNoRememberForWithoutRemember(t *testing.T) {
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}}}
-	submit(hy, webtest.NewStore(maria), url.Values{"action": {"allow"}, "scope": {"openid"}})
+	submit(hy, challengestest.NewStore(maria), url.Values{"action": {"allow"}, "scope": {"openid"}})
 	if hy.accepts != 1 || hy.accepted.Remember || hy.accepted.RememberFor != 0 {
 		t.Errorf("not remembered: %d accepts, remember %v for %d, want remember_for 0", hy.accepts, hy.accepted.Remember, hy.accepted.RememberFor)
 	}
@@ -210,7 +210,7 @@ func TestNoRememberForWithoutRemember(t *testing.T) {
 func BenchmarkSkipConsent(b *testing.B) {
 	quiet(b)
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", Client: hydra.OAuthClient{ID: "c", SkipConsent: true}, RequestedScope: []string{"openid", "read", "write"}}}
-	st := webtest.NewStore(maria)
+	st := challengestest.NewStore(maria)
 	h := HandleShow(hy, st, Settings{})
 	req := httptest.NewRequest(http.MethodGet, "/consent?consent_challenge="+strings.Repeat("x", 1200), nil)
 	b.ReportAllocs()
@@ -237,7 +237,7 @@ func quiet(b *testing.B) {
 func TestDoneConsentGoesBackToTheApp(t *testing.T) {
 	for uri, want := range map[string]bool{"https://app.example/home": true, "": false, "javascript:alert(1)": false} {
 		hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", RequestedScope: []string{"openid"}, Client: hydra.OAuthClient{ID: "c", Name: "App", ClientURI: uri}}}
-		st := webtest.NewStore(maria)
+		st := challengestest.NewStore(maria)
 		st.Mark("abc")
 		rec := submit(hy, st, url.Values{"action": {"allow"}, "scope": {"openid"}})
 		body := rec.Body.String()

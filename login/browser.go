@@ -7,25 +7,16 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
 
-// The browser cookie binds a sign-in flow to the browser that started it. Its
-// value is 256 random bits; only its SHA-256 is stored (web.Token).
-const browserCookie = "blink_browser"
-
 // browserHash returns the hash of the request's browser cookie, or nil.
 func browserHash(r *http.Request, secure bool) []byte {
-	return web.TokenHash(r, browserCookie, secure)
+	return web.TokenHash(r, web.BrowserCookie, secure)
 }
 
 // setBrowserCookie hands the browser a cookie whose hash is already stored:
 // it is set only after the write, so a failed write never leaves the browser
 // holding a cookie no flow knows. It lasts as long as the browser session.
 func setBrowserCookie(w http.ResponseWriter, t web.Token, secure bool) {
-	web.SetTokenCookie(w, browserCookie, t, 0, secure)
-}
-
-// ClearBrowserCookie removes the cookie; logout calls it.
-func ClearBrowserCookie(w http.ResponseWriter, secure bool) {
-	web.ClearCookie(w, browserCookie, secure)
+	web.SetTokenCookie(w, web.BrowserCookie, t, 0, secure)
 }
 
 // methodCookie remembers the tab (email or phone) this browser last asked a

@@ -13,6 +13,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -65,13 +66,13 @@ func (d Deps) renderCode(w http.ResponseWriter, r *http.Request, status int, v v
 		g, err := d.geetest(r, bc)
 		if err != nil {
 			slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
-			web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+			pages.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 			return
 		}
 		v.Geetest = g
 		web.AllowFrom(w, d.Settings.GeetestOrigins, "script-src", "style-src", "img-src", "connect-src", "frame-src")
 	}
-	web.Render(w, r, status, views.LoginCode(v))
+	pages.Render(w, r, status, views.LoginCode(v))
 }
 
 // HandleCodePage answers GET /login/code?flow=…: where the code went (masked)
@@ -124,7 +125,7 @@ func HandleCode(d Deps) http.Handler {
 			channel := f.Channel
 			if action == "resend_other" {
 				if channel = d.otherChannel(r.Context(), f); channel == "" {
-					web.Problem(w, r, http.StatusBadRequest, "badrequest")
+					pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 					return
 				}
 			}
@@ -146,7 +147,7 @@ func HandleCode(d Deps) http.Handler {
 		case "change":
 			d.changeIdentifier(w, r, f, "")
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -156,7 +157,7 @@ func HandleCode(d Deps) http.Handler {
 func (d Deps) changeIdentifier(w http.ResponseWriter, r *http.Request, f store.Flow, method string) {
 	if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {
 		if !d.refused(w, r, f, "change of identifier", err) {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 		}
 		return
 	}
@@ -188,7 +189,7 @@ func (d Deps) verify(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			return
 		}
 		if !d.refused(w, r, f, "code check", err) {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 		}
 		return
 	}

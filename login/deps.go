@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
-	"github.com/blinkbitcoin/blink-consent/internal/web"
 )
 
 // Hydra is the part of Hydra's admin API the login flow uses.
@@ -25,7 +25,7 @@ type Hydra interface {
 // → code sent → verified → second factor → done); the steps that prove an
 // identity are the source's (identity.Source), each one transaction.
 type Store interface {
-	web.ChallengeStore
+	challenges.Store
 	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
 	RecordSignIn(ctx context.Context, sessionID string, k store.SignInKind, e store.AuditEvent) error
 	Audit(ctx context.Context, e store.AuditEvent) error

@@ -7,7 +7,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
-	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -23,12 +23,12 @@ type Messages interface {
 func HandleDevMessages(st Messages, keys secret.Keys, devMode bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !devMode {
-			web.Problem(w, r, http.StatusNotFound, "notfound")
+			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
 		ms, err := st.DevMessages(r.Context(), 20)
 		if err != nil {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 			return
 		}
 		var list []views.DevMessage
@@ -40,6 +40,6 @@ func HandleDevMessages(st Messages, keys secret.Keys, devMode bool) http.Handler
 			list = append(list, views.DevMessage{When: m.CreatedAt.Format("15:04:05"), Channel: m.Channel,
 				To: m.Destination, Subject: e.Subject, Text: e.Text, Status: m.Status})
 		}
-		web.Render(w, r, http.StatusOK, views.DevMessages(list))
+		pages.Render(w, r, http.StatusOK, views.DevMessages(list))
 	})
 }

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 )
 
 // The end of a sign-in, shared by the code and authenticator steps.
@@ -32,12 +34,12 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
 	twoStep := f.TOTPVerifiedAt != nil
-	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+	pages.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		// Only the request that won the challenge gets here.
 		u, done, err := d.Accounts.CompleteFlow(ctx, f.ID)
 		switch {
 		case errors.Is(err, store.ErrFlowState):
-			return "", web.ErrChallengeUsed
+			return "", challenges.ErrUsed
 		case err != nil:
 			return "", err
 		case !done:
@@ -48,7 +50,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			}); err != nil {
 				return "", err
 			}
-			return "", web.ErrAccountDisabled
+			return "", challenges.ErrAccountDisabled
 		}
 		accept := hydra.AcceptLogin{
 			Subject:     u.ID,
@@ -76,7 +78,7 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 			"method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
 		d.Metrics.SignIn(f.Channel, "success")
 		return redirect, nil
-	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+	}, func() { pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrUsed) })
 }
 
 // cancel rejects the login with access_denied. What the identity source kept
@@ -85,14 +87,14 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 func (d Deps) cancel(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	slog.InfoContext(r.Context(), "sign-in cancelled", "flow", f.ID, "client", f.ClientID)
 	d.Metrics.SignIn(f.Channel, "cancelled")
-	web.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
+	pages.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
 		if err := d.Store.ForgetFlowState(r.Context(), f.ID); err != nil {
 			return "", err
 		}
 		return d.Hydra.RejectLogin(r.Context(), f.Challenge, hydra.Rejection{
 			Error: "access_denied", Description: "The resource owner denied the request",
 		})
-	}, func() { web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed) })
+	}, func() { pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrUsed) })
 }
 
 // signInMethod names the sign-in in the audit trail: the channel of the code,

@@ -10,10 +10,12 @@ import (
 	// person's zone, whatever the image carries.
 	_ "time/tzdata"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/ids"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -22,27 +24,27 @@ import (
 // Otherwise it renders the right page and returns ok=false.
 func (d Deps) loadFlow(w http.ResponseWriter, r *http.Request) (store.Flow, *http.Request, bool) {
 	if err := r.ParseForm(); err != nil {
-		web.Problem(w, r, http.StatusBadRequest, "badrequest")
+		pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		return store.Flow{}, r, false
 	}
 	id := r.FormValue("flow")
 	bh := browserHash(r, d.Settings.SecureCookies)
 	if !ids.IsUUID(id) || bh == nil {
-		web.Problem(w, r, http.StatusGone, "flow")
+		pages.Problem(w, r, http.StatusGone, "flow")
 		return store.Flow{}, r, false
 	}
 	f, err := d.Store.FlowForBrowser(r.Context(), id, bh)
 	if errors.Is(err, store.ErrNotFound) {
-		web.Problem(w, r, http.StatusGone, "flow")
+		pages.Problem(w, r, http.StatusGone, "flow")
 		return f, r, false
 	}
 	if err != nil {
-		web.Fail(w, r, err)
+		pages.Fail(w, r, err)
 		return f, r, false
 	}
 	r = r.WithContext(i18n.WithLang(r.Context(), i18n.Lang(f.Lang)))
 	if f.CompletedAt != nil {
-		web.FailFlow(w, r, d.Store, f.Challenge, web.ErrChallengeUsed)
+		pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrUsed)
 		return f, r, false
 	}
 	return f, r, true
@@ -62,7 +64,7 @@ func (d Deps) tooMany(w http.ResponseWriter, r *http.Request, f store.Flow, limi
 		v.FlowID = f.ID
 		v.Limited = limitedIdentifier(limited.Bucket, f.Channel)
 	}
-	web.Render(w, r, http.StatusTooManyRequests, views.TooMany(v))
+	pages.Render(w, r, http.StatusTooManyRequests, views.TooMany(v))
 }
 
 // limitedIdentifier says what a limit counts, "email" or "phone" when it is

@@ -16,6 +16,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -65,7 +66,7 @@ func (d Deps) identifyView(f store.Flow, method string) identifyView {
 func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int, v identifyView) {
 	if err := d.fromSource(r, &v); err != nil {
 		slog.WarnContext(r.Context(), "identity source unavailable", "err", err)
-		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+		pages.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	if v.PhoneUnavailable && v.Defaulted && v.HasEmail {
@@ -81,7 +82,7 @@ func (d Deps) renderIdentify(w http.ResponseWriter, r *http.Request, status int,
 	if v.Geetest != nil {
 		web.AllowFrom(w, d.Settings.GeetestOrigins, "script-src", "style-src", "img-src", "connect-src", "frame-src")
 	}
-	web.Render(w, r, status, views.LoginIdentify(v))
+	pages.Render(w, r, status, views.LoginIdentify(v))
 }
 
 // fromSource fills in what the identity source decides for the phone form:
@@ -188,7 +189,7 @@ func HandleIdentifyPage(d Deps) http.Handler {
 		if f.Channel != "" {
 			if err := d.Store.ClearIdentifier(r.Context(), f.ID, f.BrowserHash); err != nil {
 				if !d.refused(w, r, f, "identifier page", err) {
-					web.Fail(w, r, err)
+					pages.Fail(w, r, err)
 				}
 				return
 			}
@@ -218,7 +219,7 @@ func HandleIdentify(d Deps) http.Handler {
 				return
 			}
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
 
@@ -246,7 +247,7 @@ func HandleIdentify(d Deps) http.Handler {
 			}
 			if err != nil {
 				if !d.refused(w, r, f, "identifier", err) {
-					web.Fail(w, r, err)
+					pages.Fail(w, r, err)
 				}
 				return
 			}
@@ -361,7 +362,7 @@ func (d Deps) sendCode(w http.ResponseWriter, r *http.Request, f store.Flow, cha
 		return
 	case err != nil:
 		if !d.refused(w, r, f, "code", err) {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 		}
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 )
 
 // countLimited counts a code or authenticator check refused by a limit as a
@@ -31,24 +32,24 @@ func (d Deps) refused(w http.ResponseWriter, r *http.Request, f store.Flow, what
 		slog.InfoContext(r.Context(), what+" refused: limit", "flow", f.ID, "client", f.ClientID,
 			"ip", web.ClientIP(r, d.Settings.TrustedProxies), "method", f.Channel, "limit", limited.Bucket)
 		if limited.Bucket == "flow-sends" {
-			web.ProblemStartAgain(w, r, http.StatusTooManyRequests, "sends", f.RequestURL)
+			pages.ProblemStartAgain(w, r, http.StatusTooManyRequests, "sends", f.RequestURL)
 			return true
 		}
 		d.tooMany(w, r, f, limited)
 	case errors.Is(err, store.ErrFlowState):
 		slog.WarnContext(r.Context(), what+" refused: not at that step", "flow", f.ID, "client", f.ClientID)
-		web.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
+		pages.ProblemStartAgain(w, r, http.StatusConflict, "verified", f.RequestURL)
 	case errors.Is(err, store.ErrNotFound):
-		web.Problem(w, r, http.StatusGone, "flow")
+		pages.Problem(w, r, http.StatusGone, "flow")
 	case errors.Is(err, identity.ErrRegistrationRefused):
 		slog.InfoContext(r.Context(), what+" refused: registration", "flow", f.ID, "client", f.ClientID, "err", err)
-		web.ProblemStartAgain(w, r, http.StatusForbidden, identity.ReasonOf(err, "registration"), f.RequestURL)
+		pages.ProblemStartAgain(w, r, http.StatusForbidden, identity.ReasonOf(err, "registration"), f.RequestURL)
 	case errors.Is(err, identity.ErrStartAgain):
 		slog.InfoContext(r.Context(), what+" refused: the source's state is gone", "flow", f.ID, "client", f.ClientID, "err", err)
-		web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
+		pages.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 	case errors.Is(err, identity.ErrUnavailable):
 		slog.WarnContext(r.Context(), what+" refused: identity source unavailable", "flow", f.ID, "client", f.ClientID, "err", err)
-		web.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
+		pages.Problem(w, r, http.StatusServiceUnavailable, "unavailable")
 	default:
 		return false
 	}

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 )
 
 func loginLocales(lr hydra.LoginRequest) []string { return lr.UILocales }
@@ -26,20 +28,20 @@ func loginLocales(lr hydra.LoginRequest) []string { return lr.UILocales }
 // Otherwise the browser gets a sign-in flow and the identifier page.
 func HandleShow(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lr, challenge, r, ok := web.Load(w, r, d.Store, "login_challenge", d.Hydra.Login, loginLocales)
+		lr, challenge, r, ok := pages.Load(w, r, d.Store, "login_challenge", d.Hydra.Login, loginLocales)
 		if !ok {
 			return
 		}
 		if lr.Skip {
 			redirect, err := acceptRemembered(r.Context(), d.Hydra, d.Store, lr, web.ClientIP(r, d.Settings.TrustedProxies), d.Settings.AccountsElsewhere, d.Metrics)
 			if err != nil {
-				web.FailFlow(w, r, d.Store, challenge, err)
+				pages.FailFlow(w, r, d.Store, challenge, err)
 				return
 			}
 			web.SeeOther(w, r, redirect)
 			return
 		}
-		if !web.ShowPage(w, r, d.Store, challenge, lr.RequestURL) {
+		if !pages.ShowPage(w, r, d.Store, challenge, lr.RequestURL) {
 			return
 		}
 		bh := browserHash(r, d.Settings.SecureCookies)
@@ -54,7 +56,7 @@ func HandleShow(d Deps) http.Handler {
 			HydraSessionID: lr.SessionID,
 		}, d.Settings.FlowTTL)
 		if err != nil {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 			return
 		}
 		if fresh != nil {
@@ -93,7 +95,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 		return "", err
 	}
 	if !first {
-		return "", web.ErrChallengeUsed
+		return "", challenges.ErrUsed
 	}
 	// An account kept elsewhere (Blink core) that has not signed in here yet
 	// — remembered by Hydra from apps/consent — is not a deleted one.
@@ -101,7 +103,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 	if gone || (err == nil && !u.Active()) {
 		slog.InfoContext(ctx, "remembered sign-in refused", "reason", "account disabled or deleted", "client", lr.Client.ID, "ip", ip)
 		m.SignIn("remembered", "disabled")
-		return web.Finish(ctx, st, lr.Challenge, func() (string, error) {
+		return challenges.Finish(ctx, st, lr.Challenge, func() (string, error) {
 			return h.RejectLogin(ctx, lr.Challenge, hydra.Rejection{
 				Error:       "access_denied",
 				Description: "This account can no longer sign in.",
@@ -110,7 +112,7 @@ func acceptRemembered(ctx context.Context, h Hydra, st Store, lr hydra.LoginRequ
 	}
 	// Hydra takes acr, amr and context from this body only: say again what the
 	// session's sign-in really was.
-	redirect, err := web.Finish(ctx, st, lr.Challenge, func() (string, error) {
+	redirect, err := challenges.Finish(ctx, st, lr.Challenge, func() (string, error) {
 		return h.AcceptLogin(ctx, lr.Challenge, hydra.AcceptLogin{
 			Subject: lr.Subject,
 			AMR:     kind.AMR,

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges/challengestest"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
-	"github.com/blinkbitcoin/blink-consent/internal/web/webtest"
 )
 
 // fakeHydra answers like Hydra's admin API and counts the calls.
@@ -46,7 +46,7 @@ func (f *fakeHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.
 // call hits the nil interface and panics, failing the test.
 type skipStore struct {
 	Store
-	fake *webtest.Store
+	fake *challengestest.Store
 }
 
 func (s skipStore) UseRememberedLogin(ctx context.Context, c, subject, sessionID string) (store.User, store.SignInKind, bool, error) {
@@ -60,7 +60,9 @@ func (s skipStore) SeenRequestURL(ctx context.Context, c string) (string, error)
 	return s.fake.SeenRequestURL(ctx, c)
 }
 
-func newFakeStore(users ...store.User) skipStore { return skipStore{fake: webtest.NewStore(users...)} }
+func newFakeStore(users ...store.User) skipStore {
+	return skipStore{fake: challengestest.NewStore(users...)}
+}
 
 func deps(hy Hydra, st Store) Deps { return Deps{Hydra: hy, Store: st} }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -49,7 +50,7 @@ func (d Deps) renderTelegram(w http.ResponseWriter, r *http.Request, status int,
 		web.AllowFrom(w, []string{u.Scheme + "://" + u.Host}, "script-src")
 		web.AllowFrom(w, []string{"tg:"}, "frame-src")
 	}
-	web.Render(w, r, status, views.LoginTelegram(v))
+	pages.Render(w, r, status, views.LoginTelegram(v))
 }
 
 // showTelegram renders the flow's Telegram page with a message, or the
@@ -58,11 +59,11 @@ func (d Deps) showTelegram(w http.ResponseWriter, r *http.Request, f store.Flow,
 	v, err := d.telegramView(r, f, errKey)
 	if err != nil {
 		if errors.Is(err, identity.ErrTelegramOff) {
-			web.ProblemStartAgain(w, r, http.StatusServiceUnavailable, "telegram", f.RequestURL)
+			pages.ProblemStartAgain(w, r, http.StatusServiceUnavailable, "telegram", f.RequestURL)
 			return
 		}
 		if !d.refused(w, r, f, "telegram page", err) {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 		}
 		return
 	}
@@ -118,7 +119,7 @@ func HandleTelegram(d Deps) http.Handler {
 		case "cancel":
 			d.cancel(w, r, f)
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -148,7 +149,7 @@ func (d Deps) checkTelegram(w http.ResponseWriter, r *http.Request, f store.Flow
 	case err != nil:
 		d.countLimited(f, err)
 		if !d.refused(w, r, f, "telegram check", err) {
-			web.Fail(w, r, err)
+			pages.Fail(w, r, err)
 		}
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -28,10 +29,10 @@ func HandleTOTPPage(d Deps) http.Handler {
 			return
 		}
 		if !secondStepDue(f) {
-			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
+			pages.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
-		web.Render(w, r, http.StatusOK, d.totpPage(f, "", ""))
+		pages.Render(w, r, http.StatusOK, d.totpPage(f, "", ""))
 	})
 }
 
@@ -53,7 +54,7 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		if !secondStepDue(f) {
 			slog.WarnContext(r.Context(), "authenticator code refused: no first step", "flow", f.ID, "client", f.ClientID)
-			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
+			pages.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if r.PostFormValue("action") == "cancel" {
@@ -67,7 +68,7 @@ func HandleTOTP(d Deps) http.Handler {
 		if r.PostFormValue("action") == "recovery" {
 			rc, ok := d.Accounts.(identity.RecoveryCodes)
 			if !ok {
-				web.Problem(w, r, http.StatusBadRequest, "badrequest")
+				pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 				return
 			}
 			check, method, code = rc.CheckRecoveryCode, "recovery_code", r.PostFormValue("recovery_code")
@@ -77,13 +78,13 @@ func HandleTOTP(d Deps) http.Handler {
 		})
 		if errors.Is(err, store.ErrFlowState) {
 			slog.WarnContext(ctx, "authenticator code refused: not at that step", "flow", f.ID, "client", f.ClientID)
-			web.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
+			pages.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
 		if err != nil {
 			d.countLimited(f, err)
 			if !d.refused(w, r, f, "authenticator code", err) {
-				web.Fail(w, r, err)
+				pages.Fail(w, r, err)
 			}
 			return
 		}
@@ -96,7 +97,7 @@ func HandleTOTP(d Deps) http.Handler {
 			if method == "recovery_code" {
 				page = d.totpPage(f, "", "login.totp.recovery.error")
 			}
-			web.Render(w, r, http.StatusUnprocessableEntity, page)
+			pages.Render(w, r, http.StatusUnprocessableEntity, page)
 			return
 		}
 		// A completed factor gets a new browser cookie, now that the flow knows it.

@@ -9,10 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
-	"github.com/blinkbitcoin/blink-consent/login"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -31,13 +30,13 @@ type Store interface {
 }
 
 func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRequest, string, bool) {
-	challenge, ok := web.RequireChallenge(w, r, "logout_challenge")
+	challenge, ok := pages.RequireChallenge(w, r, "logout_challenge")
 	if !ok {
 		return hydra.LogoutRequest{}, "", false
 	}
 	lr, err := h.Logout(r.Context(), challenge)
 	if err != nil {
-		web.Fail(w, r, err)
+		pages.Fail(w, r, err)
 		return lr, "", false
 	}
 	return lr, challenge, true
@@ -55,7 +54,7 @@ func HandleShow(h Hydra, st Store, secureCookies bool) http.Handler {
 			acceptLogout(w, r, h, st, challenge, lr, secureCookies)
 			return
 		}
-		web.Render(w, r, http.StatusOK, views.LogoutConfirm(challenge, lr.Client.DisplayName()))
+		pages.Render(w, r, http.StatusOK, views.LogoutConfirm(challenge, lr.Client.DisplayName()))
 	})
 }
 
@@ -64,7 +63,7 @@ func HandleShow(h Hydra, st Store, secureCookies bool) http.Handler {
 func HandleSubmit(h Hydra, st Store, secureCookies bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 			return
 		}
 		lr, challenge, ok := loadLogout(w, r, h)
@@ -76,13 +75,13 @@ func HandleSubmit(h Hydra, st Store, secureCookies bool) http.Handler {
 			acceptLogout(w, r, h, st, challenge, lr, secureCookies)
 		case "no":
 			if err := h.RejectLogout(r.Context(), challenge); err != nil {
-				web.Fail(w, r, err)
+				pages.Fail(w, r, err)
 				return
 			}
 			slog.InfoContext(r.Context(), "logout declined", "client", lr.Client.ID, "subject", lr.Subject)
-			web.Render(w, r, http.StatusOK, views.LogoutKept(lr.Client.DisplayName(), web.HTTPURL(lr.Client.ClientURI)))
+			pages.Render(w, r, http.StatusOK, views.LogoutKept(lr.Client.DisplayName(), web.HTTPURL(lr.Client.ClientURI)))
 		default:
-			web.Problem(w, r, http.StatusBadRequest, "badrequest")
+			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
 	})
 }
@@ -95,7 +94,7 @@ func HandleSubmit(h Hydra, st Store, secureCookies bool) http.Handler {
 func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, st Store, challenge string, lr hydra.LogoutRequest, secureCookies bool) {
 	ended, err := st.EndLoginSession(r.Context(), lr.SessionID)
 	if err != nil {
-		web.Fail(w, r, err)
+		pages.Fail(w, r, err)
 		return
 	}
 	redirect, err := h.AcceptLogout(r.Context(), challenge)
@@ -105,11 +104,10 @@ func acceptLogout(w http.ResponseWriter, r *http.Request, h Hydra, st Store, cha
 		redirect, err = handled.RedirectTo, nil
 	}
 	if err != nil {
-		web.Fail(w, r, err)
+		pages.Fail(w, r, err)
 		return
 	}
 	slog.InfoContext(r.Context(), "logout accepted", "client", lr.Client.ID, "subject", lr.Subject, "account_sessions_ended", ended)
-	login.ClearBrowserCookie(w, secureCookies)
-	account.ClearSessionCookie(w, secureCookies)
+	web.ClearSignInCookies(w, secureCookies)
 	web.SeeOther(w, r, redirect)
 }

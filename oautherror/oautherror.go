@@ -7,6 +7,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -26,7 +27,7 @@ func Handle() http.Handler {
 		if code != "" && i18n.Has("oauth."+code) {
 			explanation = "oauth." + code
 		}
-		web.Render(w, r, http.StatusBadRequest, views.OAuthErrorPage(views.OAuthError{
+		pages.Render(w, r, http.StatusBadRequest, views.OAuthErrorPage(views.OAuthError{
 			ExplanationKey: explanation,
 			Code:           capped(code),
 			Description:    capped(q.Get("error_description")),

@@ -14,6 +14,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -134,7 +135,7 @@ func recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				slog.ErrorContext(r.Context(), "panic", "value", v, "stack", string(debug.Stack()))
-				web.Problem(w, r, http.StatusInternalServerError, "internal")
+				pages.Problem(w, r, http.StatusInternalServerError, "internal")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -156,7 +157,7 @@ func crossOriginProtection(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slog.WarnContext(r.Context(), "cross-origin request refused", "path", r.URL.Path,
 			"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "origin", strings.SplitN(r.Header.Get("Origin"), "?", 2)[0])
-		web.Problem(w, r, http.StatusForbidden, "badrequest")
+		pages.Problem(w, r, http.StatusForbidden, "badrequest")
 	}))
 	return cop.Handler(next)
 }

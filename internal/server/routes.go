@@ -8,10 +8,10 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/consent"
-	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
 	"github.com/blinkbitcoin/blink-consent/logout"
 	"github.com/blinkbitcoin/blink-consent/oautherror"
+	"github.com/blinkbitcoin/blink-consent/pages"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
@@ -52,9 +52,9 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodGet, views.AssetPrefix+"*", views.Assets())
 	r.Method(http.MethodGet, "/favicon.ico", http.RedirectHandler(views.Asset("logo.svg"), http.StatusMovedPermanently))
 
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { web.Problem(w, r, http.StatusNotFound, "notfound") })
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { pages.Problem(w, r, http.StatusNotFound, "notfound") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		web.Problem(w, r, http.StatusMethodNotAllowed, "badrequest")
+		pages.Problem(w, r, http.StatusMethodNotAllowed, "badrequest")
 	})
 }
 

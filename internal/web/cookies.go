@@ -95,3 +95,18 @@ func MaskIP(ip string) string {
 	}
 	return strings.Join(groups[:3], ":") + ":…"
 }
+
+// The sign-in cookies. BrowserCookie binds a sign-in flow to the browser that
+// started it; AccountCookie is the account page's session. Each value is 256
+// random bits, of which only the SHA-256 is stored (Token).
+const (
+	BrowserCookie = "blink_browser"
+	AccountCookie = "blink_account"
+)
+
+// ClearSignInCookies removes both sign-in cookies: signing out of Blink
+// ends the browser's flows and its account page here.
+func ClearSignInCookies(w http.ResponseWriter, secure bool) {
+	ClearCookie(w, BrowserCookie, secure)
+	ClearCookie(w, AccountCookie, secure)
+}

@@ -1,14 +1,15 @@
-// Package webtest holds in-memory fakes of the stores the flows use, for unit tests.
-package webtest
+// Package challengestest holds in-memory fakes of the stores the flows use, for unit tests.
+package challengestest
 
 import (
 	"context"
 	"sync"
 
+	"github.com/blinkbitcoin/blink-consent/internal/challenges"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
-// Challenges is web.ChallengeStore in memory; Queries counts round trips.
+// Challenges is challenges.Store in memory; Queries counts round trips.
 type Challenges struct {
 	mu        sync.Mutex
 	used      map[string]bool
@@ -150,3 +151,5 @@ func (c *Challenges) count() {
 	defer c.mu.Unlock()
 	c.Queries++
 }
+
+var _ challenges.Store = (*Challenges)(nil)

@@ -1,4 +1,4 @@
-package web
+package challenges
 
 import (
 	"net/http/httptest"
@@ -13,13 +13,13 @@ func FuzzChallenge(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		r := httptest.NewRequest("GET", "/login?login_challenge="+url.QueryEscape(s), nil)
-		got, present, malformed := Challenge(r, "login_challenge")
+		got, present, malformed := Parse(r, "login_challenge")
 		if !present && s != "" {
 			t.Fatalf("a given challenge %q was not seen", s)
 		}
 		if present && !malformed {
 			if got != s || len(got) > 8192 || strings.ContainsAny(got, " <>\"'&/\\\r\n") {
-				t.Fatalf("Challenge accepted %q as %q", s, got)
+				t.Fatalf("Parse accepted %q as %q", s, got)
 			}
 		}
 	})
