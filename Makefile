@@ -66,7 +66,7 @@ fuzz:
 
 ## bench: the handler benchmarks quoted in docs/performance.md.
 bench:
-	$(GO) test $(DEVSTACK) -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp ./internal/store ./internal/hydra ./internal/server
+	$(GO) test $(DEVSTACK) -run '^$$' -bench . -benchmem -count 5 ./login ./consent ./internal/totp ./internal/store ./internal/hydra ./server
 
 ## loadtest: real sign-ins through Hydra against this service and a minimal provider (the floor), round by round; prints flows/s, latency, CPU per flow, peak RSS and the ratios to the floor (docs/performance.md).
 # Its defaults: -path skip,email (the skip path's CPU floor, then the email path's time to code) -concurrency 8,64 -duration 15s -rounds 3; LOADTEST_MODE=soak makes it the soak.

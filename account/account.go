@@ -361,7 +361,7 @@ func HandleSignOut(d Deps) http.Handler {
 
 // HandleSignedOut answers GET /account/signed-out, where Hydra sends the
 // browser after its logout.
-func HandleSignedOut() http.Handler {
+func HandleSignedOut(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pages.Render(w, r, http.StatusOK, signInAgainPage("account.signed_out"))
 	})

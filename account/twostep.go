@@ -128,7 +128,7 @@ func HandleTwoStep(d Deps) http.Handler {
 					expires = 0
 				}
 				renderEnrol(w, r, http.StatusUnprocessableEntity, views.TOTPEnrolView{Action: twoStepAction, BackURL: "/account",
-					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: views.TOTPErrorKey(err),
+					EnrollmentID: r.PostFormValue("enrollment"), Secret: r.PostFormValue("secret"), URI: uri, Error: totpErrorKey(err),
 					ExpiresInMinutes: expires})
 				return
 			}
@@ -148,7 +148,7 @@ func HandleTwoStep(d Deps) http.Handler {
 				pages.Render(w, r, http.StatusOK, views.AccountRecoveryCodes(views.RecoveryCodesView{Codes: codes, DoneURL: "/account?done=recovery_new"}))
 				return
 			}
-			d.twoStepFailed(w, r, err, recoveryURL, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+			d.twoStepFailed(w, r, err, recoveryURL, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: totpErrorKey(err)}))
 		case "remove_totp":
 			if !d.RequireFresh(w, r, s, twoStepOffURL) {
 				return
@@ -158,7 +158,7 @@ func HandleTwoStep(d Deps) http.Handler {
 				http.Redirect(w, r, "/account?done=totp_off", http.StatusSeeOther)
 				return
 			}
-			d.twoStepFailed(w, r, err, twoStepOffURL, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)}))
+			d.twoStepFailed(w, r, err, twoStepOffURL, views.AccountTOTPRemove(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account", Error: totpErrorKey(err)}))
 		default:
 			pages.Problem(w, r, http.StatusBadRequest, "badrequest")
 		}
@@ -190,7 +190,7 @@ func (d Deps) twoStepFailed(w http.ResponseWriter, r *http.Request, err error, r
 // startPage asks whether to turn two-step sign-in on, with err's message
 // when err is not nil.
 func startPage(err error) templ.Component {
-	return views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: views.TOTPErrorKey(err)})
+	return views.AccountTOTPStart(views.TOTPStartView{Action: twoStepAction, BackURL: "/account", Error: totpErrorKey(err)})
 }
 
 func renderEnrol(w http.ResponseWriter, r *http.Request, status int, v views.TOTPEnrolView) {
@@ -258,4 +258,27 @@ func HandleRecoveryCodes(d Deps) http.Handler {
 		}
 		pages.Render(w, r, http.StatusOK, views.AccountRecoveryNew(views.TOTPRemoveView{Action: twoStepAction, BackURL: "/account"}))
 	})
+}
+
+// totpErrorKey is the catalog key of the message for an error of
+// identity.TOTPManager, for the enrol and remove pages: the flow knows the
+// errors, the views only the keys.
+func totpErrorKey(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, identity.ErrWrongCode):
+		return "account.totp.error.wrong_code"
+	case errors.Is(err, identity.ErrEnrollmentGone):
+		return "account.totp.error.expired"
+	case errors.Is(err, identity.ErrFreshSignIn):
+		return "account.totp.error.fresh_sign_in"
+	case errors.Is(err, identity.ErrTOTPOn):
+		return "account.totp.error.already_on"
+	case errors.Is(err, identity.ErrTOTPOff):
+		return "account.totp.error.already_off"
+	case errors.Is(err, identity.ErrNotFound):
+		return "account.totp.error.not_found"
+	}
+	return "account.totp.error.unavailable"
 }

@@ -35,6 +35,13 @@ type Store interface {
 	Audit(ctx context.Context, e store.AuditEvent) error
 }
 
+// Deps is everything the consent handlers stand on.
+type Deps struct {
+	Hydra    Hydra
+	Store    Store
+	Settings Settings
+}
+
 // Settings are the consent flow's knobs.
 type Settings struct {
 	// RememberFor is how long a remembered decision lasts, in seconds (0 = until revoked).
@@ -64,7 +71,8 @@ func account(ctx context.Context, st Store, subject string, accountsElsewhere bo
 // already remembered (skip=true), or one for a client trusted with
 // skip_consent, is accepted at once with the requested scopes and audience;
 // otherwise the consent page asks.
-func HandleShow(h Hydra, st Store, s Settings) http.Handler {
+func HandleShow(d Deps) http.Handler {
+	h, st, s := d.Hydra, d.Store, d.Settings
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cr, challenge, r, ok := pages.Load(w, r, st, "consent_challenge", h.Consent, locales)
 		if !ok {
@@ -122,7 +130,8 @@ func acceptWithoutAsking(ctx context.Context, h Hydra, st Store, cr hydra.Consen
 // HandleSubmit answers POST /consent. It fetches the consent request again and
 // grants only scopes and audiences that were requested: a form that carries
 // anything else is refused and nothing is granted.
-func HandleSubmit(h Hydra, st Store, s Settings) http.Handler {
+func HandleSubmit(d Deps) http.Handler {
+	h, st, s := d.Hydra, d.Store, d.Settings
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			pages.Problem(w, r, http.StatusBadRequest, "badrequest")

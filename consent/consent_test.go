@@ -47,7 +47,7 @@ var maria = store.User{ID: "u-1", Email: "maria@example.com", EmailVerified: tru
 func show(h *fakeHydra, st Store) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	rec.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'") // as the middleware sets it
-	HandleShow(h, st, Settings{RememberFor: 60}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?consent_challenge=abc", nil))
+	HandleShow(Deps{Hydra: h, Store: st, Settings: Settings{RememberFor: 60}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?consent_challenge=abc", nil))
 	return rec
 }
 
@@ -56,7 +56,7 @@ func submit(h *fakeHydra, st Store, form url.Values) *httptest.ResponseRecorder 
 	req := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
-	HandleSubmit(h, st, Settings{RememberFor: 60}).ServeHTTP(rec, req)
+	HandleSubmit(Deps{Hydra: h, Store: st, Settings: Settings{RememberFor: 60}}).ServeHTTP(rec, req)
 	return rec
 }
 
@@ -211,7 +211,7 @@ func BenchmarkSkipConsent(b *testing.B) {
 	quiet(b)
 	hy := &fakeHydra{req: hydra.ConsentRequest{Subject: "u-1", Client: hydra.OAuthClient{ID: "c", SkipConsent: true}, RequestedScope: []string{"openid", "read", "write"}}}
 	st := challengestest.NewStore(maria)
-	h := HandleShow(hy, st, Settings{})
+	h := HandleShow(Deps{Hydra: hy, Store: st})
 	req := httptest.NewRequest(http.MethodGet, "/consent?consent_challenge="+strings.Repeat("x", 1200), nil)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -176,7 +176,7 @@ func TestChartSecurityContext(t *testing.T) {
 }
 
 // Liveness is /healthz and readiness /readyz, both on the port METRICS_ADDR
-// listens on (internal/server: healthRoutes).
+// listens on (server: healthRoutes).
 func TestChartProbes(t *testing.T) {
 	for name, files := range map[string][]string{"default": nil, "all-on": {allOnValues}} {
 		t.Run(name, func(t *testing.T) {

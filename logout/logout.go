@@ -29,6 +29,19 @@ type Store interface {
 	EndLoginSession(ctx context.Context, sid string) (int64, error)
 }
 
+// Deps is everything the logout handlers stand on.
+type Deps struct {
+	Hydra    Hydra
+	Store    Store
+	Settings Settings
+}
+
+// Settings are the logout flow's knobs.
+type Settings struct {
+	// SecureCookies: the cookies cleared carry the __Host- prefix (https PUBLIC_URL).
+	SecureCookies bool
+}
+
 func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRequest, string, bool) {
 	challenge, ok := pages.RequireChallenge(w, r, "logout_challenge")
 	if !ok {
@@ -44,7 +57,8 @@ func loadLogout(w http.ResponseWriter, r *http.Request, h Hydra) (hydra.LogoutRe
 
 // HandleShow answers GET /logout?logout_challenge=…: a client trusted with
 // skip_logout_consent signs the user out at once; otherwise the user confirms.
-func HandleShow(h Hydra, st Store, secureCookies bool) http.Handler {
+func HandleShow(d Deps) http.Handler {
+	h, st, secureCookies := d.Hydra, d.Store, d.Settings.SecureCookies
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lr, challenge, ok := loadLogout(w, r, h)
 		if !ok {
@@ -60,7 +74,8 @@ func HandleShow(h Hydra, st Store, secureCookies bool) http.Handler {
 
 // HandleSubmit answers POST /logout: yes signs out, no keeps the user
 // signed in and says so, with a link back to the app when it has one.
-func HandleSubmit(h Hydra, st Store, secureCookies bool) http.Handler {
+func HandleSubmit(d Deps) http.Handler {
+	h, st, secureCookies := d.Hydra, d.Store, d.Settings.SecureCookies
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			pages.Problem(w, r, http.StatusBadRequest, "badrequest")

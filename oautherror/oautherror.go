@@ -15,11 +15,15 @@ import (
 // own descriptions, too little for a convincing letter on Blink's domain.
 const maxDetail = 200
 
+// Deps is what the error page stands on: nothing yet, but it is built like
+// every other flow, so a setting it gains has one place to go.
+type Deps struct{}
+
 // Handle renders the error page. Anyone can craft an /error link, so the page
 // leads with our own explanation of the error code (a general one for codes
 // we do not know); the URL's error, error_description and error_hint appear
 // only below it, capped and marked as technical details Blink did not write.
-func Handle() http.Handler {
+func Handle(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		code := q.Get("error")

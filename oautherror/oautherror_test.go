@@ -15,7 +15,7 @@ func errorPage(t *testing.T, lang i18n.Lang, q url.Values) string {
 	req := httptest.NewRequest(http.MethodGet, "/error?"+q.Encode(), nil)
 	req = req.WithContext(i18n.WithLang(req.Context(), lang))
 	rec := httptest.NewRecorder()
-	Handle().ServeHTTP(rec, req)
+	Handle(Deps{}).ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("status %d", rec.Code)
 	}

@@ -1,13 +1,10 @@
 package views
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/skip2/go-qrcode"
-
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
 )
 
 // TOTPEnrolView is the page that turns two-step sign-in on: a QR code, the
@@ -25,7 +22,7 @@ type TOTPEnrolView struct {
 	QR QR
 	// ExpiresInMinutes, when more than 0, says how long the setup stays valid.
 	ExpiresInMinutes int
-	// Error is a catalog key (TOTPErrorKey), "" for none.
+	// Error is a catalog key (the account page maps errors to keys), "" for none.
 	Error string
 }
 
@@ -85,26 +82,4 @@ func groupedSecret(s string) string {
 		s = s[4:]
 	}
 	return strings.Join(append(groups, s), " ")
-}
-
-// TOTPErrorKey is the catalog key of the message for an error of
-// identity.TOTPManager, for the enrol and remove pages.
-func TOTPErrorKey(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, identity.ErrWrongCode):
-		return "account.totp.error.wrong_code"
-	case errors.Is(err, identity.ErrEnrollmentGone):
-		return "account.totp.error.expired"
-	case errors.Is(err, identity.ErrFreshSignIn):
-		return "account.totp.error.fresh_sign_in"
-	case errors.Is(err, identity.ErrTOTPOn):
-		return "account.totp.error.already_on"
-	case errors.Is(err, identity.ErrTOTPOff):
-		return "account.totp.error.already_off"
-	case errors.Is(err, identity.ErrNotFound):
-		return "account.totp.error.not_found"
-	}
-	return "account.totp.error.unavailable"
 }

@@ -3,7 +3,6 @@ package views
 import (
 	"bytes"
 	"context"
-	"errors"
 	"html"
 	"regexp"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
-	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
@@ -28,7 +26,7 @@ func TestAccountTOTPEnrolPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := TOTPEnrolView{Action: "/account/totp", BackURL: "/account", EnrollmentID: "6f1c7a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
-		Secret: totp.Base32(secret), URI: uri, QR: qr, ExpiresInMinutes: 10, Error: TOTPErrorKey(identity.ErrWrongCode)}
+		Secret: totp.Base32(secret), URI: uri, QR: qr, ExpiresInMinutes: 10, Error: "account.totp.error.wrong_code"}
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
 		if err := AccountTOTPEnrol(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
@@ -70,7 +68,7 @@ func TestAccountTOTPEnrolPage(t *testing.T) {
 func TestAccountTOTPRemovePage(t *testing.T) {
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
-		v := TOTPRemoveView{Action: "/account/totp", BackURL: "/account", Error: TOTPErrorKey(identity.ErrFreshSignIn)}
+		v := TOTPRemoveView{Action: "/account/totp", BackURL: "/account", Error: "account.totp.error.fresh_sign_in"}
 		if err := AccountTOTPRemove(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +88,7 @@ func TestAccountTOTPRemovePage(t *testing.T) {
 func TestAccountTOTPStartPage(t *testing.T) {
 	for _, lang := range []i18n.Lang{i18n.English, i18n.Spanish} {
 		var b bytes.Buffer
-		v := TOTPStartView{Action: "/account/two-step", BackURL: "/account", Error: TOTPErrorKey(identity.ErrEnrollmentGone)}
+		v := TOTPStartView{Action: "/account/two-step", BackURL: "/account", Error: "account.totp.error.expired"}
 		if err := AccountTOTPStart(v).Render(i18n.WithLang(context.Background(), lang), &b); err != nil {
 			t.Fatal(err)
 		}
@@ -190,27 +188,6 @@ func TestNewQR(t *testing.T) {
 	}
 	if _, err := NewQR(strings.Repeat("x", 5000)); err == nil {
 		t.Error("a text too long for a QR code was drawn")
-	}
-}
-
-func TestTOTPErrorKey(t *testing.T) {
-	for err, want := range map[error]string{
-		nil:                        "",
-		identity.ErrWrongCode:      "account.totp.error.wrong_code",
-		identity.ErrEnrollmentGone: "account.totp.error.expired",
-		identity.ErrFreshSignIn:    "account.totp.error.fresh_sign_in",
-		identity.ErrTOTPOn:         "account.totp.error.already_on",
-		identity.ErrTOTPOff:        "account.totp.error.already_off",
-		identity.ErrNotFound:       "account.totp.error.not_found",
-		identity.ErrUnavailable:    "account.totp.error.unavailable",
-		errors.New("anything"):     "account.totp.error.unavailable",
-	} {
-		if got := TOTPErrorKey(err); got != want {
-			t.Errorf("TOTPErrorKey(%v) = %q, want %q", err, got, want)
-		}
-		if want != "" && !i18n.Has(want) {
-			t.Errorf("%s is not in the catalog", want)
-		}
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blinkbitcoin/blink-consent/account"
+	"github.com/blinkbitcoin/blink-consent/consent"
+	"github.com/blinkbitcoin/blink-consent/devmessages"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/delivery"
@@ -28,11 +30,12 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
-	"github.com/blinkbitcoin/blink-consent/internal/server"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
 	"github.com/blinkbitcoin/blink-consent/login"
+	"github.com/blinkbitcoin/blink-consent/logout"
+	"github.com/blinkbitcoin/blink-consent/server"
 )
 
 // hydraTimeout bounds every admin call; Hydra answers in milliseconds when healthy.
@@ -54,7 +57,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			"sslmode", mode)
 	}
 
-	traces, err := tracing.New(ctx, cfg.Tracing, version)
+	traces, err := tracing.New(ctx, tracing.Settings(cfg.Tracing), version)
 	if err != nil {
 		return err
 	}
@@ -93,17 +96,26 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
 	deps := server.Deps{
-		Config:  cfg,
-		Logger:  logger,
-		Store:   db,
-		Hydra:   h,
-		Keys:    keys,
-		Login:   signIn,
-		Core:    core,
-		Metrics: m,
-		Tracing: traces,
-		Account: accountDeps(cfg, db, h, source, keys, canNotify),
+		Settings: server.Settings{
+			ListenAddr: cfg.ListenAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL.String(),
+			ShutdownDelay: cfg.ShutdownDelay, TrustedProxies: cfg.SignIn.TrustedProxies,
+			Secure: cfg.Secure(), SupportURL: cfg.SupportURL,
+		},
+		Logger: logger,
+		Store:  db,
+		Hydra:  h,
+		Login:  signIn,
+		Consent: consent.Deps{Hydra: h, Store: db, Settings: consent.Settings{
+			RememberFor: int64(cfg.ConsentRememberFor.Seconds()), TrustedProxies: cfg.SignIn.TrustedProxies, AccountsElsewhere: cfg.Blink(),
+		}},
+		Logout:      logout.Deps{Hydra: h, Store: db, Settings: logout.Settings{SecureCookies: cfg.Secure()}},
+		DevMessages: devmessages.Deps{Store: db, Keys: keys, DevMode: cfg.DevMode},
+		Core:        core,
+		Metrics:     m,
+		Tracing:     traces,
+		Account:     accountDeps(cfg, db, h, source, keys, canNotify),
 	}
+
 	if deps.Account != nil {
 		go checkAccountClient(ctx, h, cfg, logger)
 	}

@@ -9,8 +9,6 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-
-	"github.com/blinkbitcoin/blink-consent/internal/config"
 )
 
 type grpcCollector struct {
@@ -45,7 +43,7 @@ func TestGRPCExport(t *testing.T) {
 	defer server.Stop()
 
 	u, _ := url.Parse("http://" + l.Addr().String())
-	tr, err := New(context.Background(), config.Tracing{Endpoint: u, Protocol: config.OTLPGRPC, ServiceName: "grpc-test"}, "v")
+	tr, err := New(context.Background(), Settings{Endpoint: u, Protocol: ProtocolGRPC, ServiceName: "grpc-test"}, "v")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/blinkbitcoin/blink-consent/internal/config"
+	"net/url"
 )
 
 // The exporter's bounds: a collector that is slow or gone costs a replica at
@@ -58,10 +58,34 @@ type Tracing struct {
 	propagator propagation.TextMapPropagator
 }
 
+// Settings say where spans go; config.Tracing reads them from the
+// environment (the OpenTelemetry variables) and converts to this.
+type Settings struct {
+	// Endpoint is the collector: for http/protobuf the full traces URL
+	// (…/v1/traces), for grpc the collector's address as a URL; nil is off.
+	Endpoint *url.URL
+	// Protocol is ProtocolGRPC or ProtocolHTTP.
+	Protocol string
+	// ServiceName is the resource's service.name.
+	ServiceName string
+	// BatchDelay is how long finished spans wait to be sent together; 0
+	// means the SDK's 5 s.
+	BatchDelay time.Duration
+}
+
+// The OTLP protocols, as OTEL_EXPORTER_OTLP_PROTOCOL names them.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http/protobuf"
+)
+
+// On reports whether spans are recorded and exported.
+func (s Settings) On() bool { return s.Endpoint != nil }
+
 // New starts exporting to cfg's collector, or returns nil (off) when cfg has
 // no endpoint. Exporting starts lazily: an unreachable collector is not an
 // error here, and never becomes one for a request.
-func New(ctx context.Context, cfg config.Tracing, version string) (*Tracing, error) {
+func New(ctx context.Context, cfg Settings, version string) (*Tracing, error) {
 	if !cfg.On() {
 		return nil, nil
 	}
@@ -71,7 +95,7 @@ func New(ctx context.Context, cfg config.Tracing, version string) (*Tracing, err
 		initial, max, total time.Duration
 	}{time.Second, 4 * time.Second, retryFor}
 	switch cfg.Protocol {
-	case config.OTLPGRPC:
+	case ProtocolGRPC:
 		exporter, err = otlptracegrpc.New(ctx,
 			otlptracegrpc.WithEndpointURL(cfg.Endpoint.String()),
 			otlptracegrpc.WithTimeout(exportTimeout),

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing/otlptest"
 )
 
@@ -24,7 +23,7 @@ func newTracing(t *testing.T, endpoint string, delay time.Duration) *Tracing {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := New(context.Background(), config.Tracing{Endpoint: u, Protocol: config.OTLPHTTP, ServiceName: "consent-test", BatchDelay: delay}, "v-test")
+	tr, err := New(context.Background(), Settings{Endpoint: u, Protocol: ProtocolHTTP, ServiceName: "consent-test", BatchDelay: delay}, "v-test")
 	if err != nil || tr == nil {
 		t.Fatalf("New: %v %v", tr, err)
 	}
@@ -112,7 +111,7 @@ func TestSpansCarryTheRouteAndNoSecret(t *testing.T) {
 
 // Tracing off is nothing: no wrapping of handlers, transports or queries.
 func TestOffWrapsNothing(t *testing.T) {
-	tr, err := New(context.Background(), config.Tracing{ServiceName: "x"}, "v")
+	tr, err := New(context.Background(), Settings{ServiceName: "x"}, "v")
 	if err != nil || tr != nil {
 		t.Fatalf("New without an endpoint: %v %v, want nil", tr, err)
 	}
@@ -219,7 +218,7 @@ func BenchmarkRequests(b *testing.B) {
 	rcv := otlptest.Start()
 	defer rcv.Close()
 	u, _ := url.Parse(rcv.URL + "/v1/traces")
-	on, err := New(context.Background(), config.Tracing{Endpoint: u, Protocol: config.OTLPHTTP, ServiceName: "bench"}, "v")
+	on, err := New(context.Background(), Settings{Endpoint: u, Protocol: ProtocolHTTP, ServiceName: "bench"}, "v")
 	if err != nil {
 		b.Fatal(err)
 	}

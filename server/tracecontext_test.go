@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing/otlptest"
 )
@@ -27,14 +26,12 @@ func TestTraceContextIsTakenOnlyFromTrustedProxies(t *testing.T) {
 	rcv := otlptest.Start()
 	defer rcv.Close()
 	endpoint, _ := url.Parse(rcv.URL + "/v1/traces")
-	tr, err := tracing.New(context.Background(), config.Tracing{Endpoint: endpoint, Protocol: config.OTLPHTTP, ServiceName: "consent-test"}, "v-test")
+	tr, err := tracing.New(context.Background(), tracing.Settings{Endpoint: endpoint, Protocol: tracing.ProtocolHTTP, ServiceName: "consent-test"}, "v-test")
 	if err != nil || tr == nil {
 		t.Fatalf("tracing: %v %v", tr, err)
 	}
-	public, _ := url.Parse("https://login.blink.sv")
-	cfg := config.Config{PublicURL: public}
-	cfg.SignIn.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	h := NewHandler(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), Tracing: tr})
+	s := Settings{Secure: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	h := NewHandler(Deps{Settings: s, Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), Tracing: tr})
 
 	for _, peer := range []string{"203.0.113.9:4000", "10.1.2.3:4000"} {
 		req := httptest.NewRequest(http.MethodGet, "/no-such-page?from="+peer, nil)

@@ -11,13 +11,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
 func testDeps(publicURL string) Deps {
 	u, _ := url.Parse(publicURL)
-	return Deps{Config: config.Config{PublicURL: u}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return Deps{Settings: Settings{PublicURL: u.String(), Secure: u.Scheme == "https"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func TestHeadersOnErrorPages(t *testing.T) {

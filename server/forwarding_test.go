@@ -7,23 +7,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
 )
 
 // forwardingHandler is the public handler with its log captured in buf.
 func forwardingHandler(buf *bytes.Buffer, trusted ...string) http.Handler {
-	u, _ := url.Parse("https://login.blink.sv")
-	cfg := config.Config{PublicURL: u}
+	s := Settings{Secure: true}
 	for _, p := range trusted {
-		cfg.SignIn.TrustedProxies = append(cfg.SignIn.TrustedProxies, netip.MustParsePrefix(p))
+		s.TrustedProxies = append(s.TrustedProxies, netip.MustParsePrefix(p))
 	}
-	return NewHandler(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	return NewHandler(Deps{Settings: s, Logger: slog.New(slog.NewTextHandler(buf, nil))})
 }
 
 func getFrom(h http.Handler, peer, xff string) {
@@ -71,10 +68,8 @@ func TestTrustedForwardingIsNotWarnedAbout(t *testing.T) {
 // /readyz's body, so a proxy missing from the list shows beyond one log line.
 func TestUntrustedForwardingIsCounted(t *testing.T) {
 	m := metrics.New()
-	u, _ := url.Parse("https://login.blink.sv")
-	cfg := config.Config{PublicURL: u}
-	cfg.SignIn.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	h := NewHandler(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	s := Settings{Secure: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	h := NewHandler(Deps{Settings: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	getFrom(h, "192.0.2.9:4000", "198.51.100.7") // untrusted peer, forwarded: counted
 	getFrom(h, "192.0.2.9:4000", "198.51.100.8") // again
 	getFrom(h, "192.0.2.9:4000", "")             // no header: not counted

@@ -1,4 +1,8 @@
-// Package server assembles the HTTP handlers and runs the listeners.
+// Package server is the composition root's HTTP half: the routes table (one
+// place that shows every endpoint), the middleware every request goes
+// through, the health listener and the graceful shutdown. It stands above the
+// flows (login, consent, logout, account, oautherror, devmessages) and hands
+// each its Deps; cmd/blink-consent builds those Deps from the configuration.
 package server
 
 import (
@@ -17,24 +21,30 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/blinkbitcoin/blink-consent/account"
-	"github.com/blinkbitcoin/blink-consent/internal/config"
-	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/consent"
+	"github.com/blinkbitcoin/blink-consent/devmessages"
 	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
-	"github.com/blinkbitcoin/blink-consent/internal/secret"
-	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing"
 	"github.com/blinkbitcoin/blink-consent/login"
+	"github.com/blinkbitcoin/blink-consent/logout"
+	"github.com/blinkbitcoin/blink-consent/oautherror"
+	"net/netip"
 )
 
-// Deps is everything the handlers stand on.
+// Deps is everything the listeners stand on: each flow's own Deps, and what
+// the middleware and /readyz need.
 type Deps struct {
-	Config config.Config
-	Logger *slog.Logger
-	Store  *store.Store
-	Hydra  *hydra.Client
-	Keys   secret.Keys
-	Login  login.Deps
+	Settings Settings
+	Logger   *slog.Logger
+	// Store and Hydra are pinged by /readyz.
+	Store       pinger
+	Hydra       readier
+	Login       login.Deps
+	Consent     consent.Deps
+	Logout      logout.Deps
+	Errors      oautherror.Deps
+	DevMessages devmessages.Deps
 	// Core is Blink core with IDENTITY_SOURCE=blink, nil otherwise; /readyz
 	// then reports it next to PostgreSQL and Hydra.
 	Core *blinkcore.Client
@@ -47,6 +57,22 @@ type Deps struct {
 	Account *account.Deps
 }
 
+// Settings are the listeners' and the middleware's knobs.
+type Settings struct {
+	// ListenAddr is the public listener's address, MetricsAddr the health one's.
+	ListenAddr, MetricsAddr string
+	// PublicURL is where people reach the service (logged at start).
+	PublicURL string
+	// ShutdownDelay is how long both listeners keep serving once stopping.
+	ShutdownDelay time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// Secure: PUBLIC_URL is https (HSTS, __Host- cookies).
+	Secure bool
+	// SupportURL is offered on every page when set.
+	SupportURL string
+}
+
 // NewHandler returns the public listener's handler with every middleware.
 func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
@@ -57,11 +83,11 @@ func NewHandler(d Deps) http.Handler {
 	// read once chi has routed.
 	if d.Tracing != nil {
 		// Only the tracing reads a trace context; without it there is nothing to drop.
-		r.Use(dropUntrustedTraceContext(d.Config.SignIn.TrustedProxies))
+		r.Use(dropUntrustedTraceContext(d.Settings.TrustedProxies))
 	}
 	r.Use(d.Tracing.Requests, d.Metrics.Requests)
-	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Config.SignIn.TrustedProxies, d.Metrics),
-		securityHeaders(d.Config.Secure()), language, offerSupport(d.Config.SupportURL), recoverPanics, limitBody, crossOriginProtection)
+	r.Use(requestID, accessLog(d.Logger), warnUntrustedForwarding(d.Logger, d.Settings.TrustedProxies, d.Metrics),
+		securityHeaders(d.Settings.Secure), language, offerSupport(d.Settings.SupportURL), recoverPanics, limitBody, crossOriginProtection)
 	if d.Account != nil {
 		r.Use(offerAccountPage)
 	}
@@ -151,18 +177,18 @@ func handleReadyz(db pinger, h readier, core readier, stopping *atomic.Bool, m *
 
 // Run serves the public and health listeners until ctx is done, then shuts
 // down gracefully: /readyz answers 503 at once, both listeners keep serving
-// for d.Config.ShutdownDelay (while load balancers take the replica out),
+// for d.Settings.ShutdownDelay (while load balancers take the replica out),
 // then they close and in-flight requests get up to shutdownGrace to finish.
 func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error {
 	const shutdownGrace = 20 * time.Second
-	publicLn, err := net.Listen("tcp", d.Config.ListenAddr)
+	publicLn, err := net.Listen("tcp", d.Settings.ListenAddr)
 	if err != nil {
-		return fmt.Errorf("server: LISTEN_ADDR %s: %w", d.Config.ListenAddr, err)
+		return fmt.Errorf("server: LISTEN_ADDR %s: %w", d.Settings.ListenAddr, err)
 	}
-	healthLn, err := net.Listen("tcp", d.Config.MetricsAddr)
+	healthLn, err := net.Listen("tcp", d.Settings.MetricsAddr)
 	if err != nil {
 		publicLn.Close()
-		return fmt.Errorf("server: METRICS_ADDR %s: %w", d.Config.MetricsAddr, err)
+		return fmt.Errorf("server: METRICS_ADDR %s: %w", d.Settings.MetricsAddr, err)
 	}
 	var stopping atomic.Bool
 	errLog := slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)
@@ -185,7 +211,7 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(publicLn) }()
 	go func() { errc <- health.Serve(healthLn) }()
-	d.Logger.Info("listening", "public", publicLn.Addr().String(), "health", healthLn.Addr().String(), "public_url", d.Config.PublicURL.String())
+	d.Logger.Info("listening", "public", publicLn.Addr().String(), "health", healthLn.Addr().String(), "public_url", d.Settings.PublicURL)
 	// Serving from now on, whether or not anything probes /readyz: the
 	// BlinkConsentDown alert reads this gauge.
 	d.Metrics.SetReady(true)
@@ -202,13 +228,13 @@ func Run(ctx context.Context, d Deps, ready func(public, health net.Addr)) error
 	}
 	stopping.Store(true)
 	d.Metrics.SetReady(false)
-	d.Logger.Info("shutting down: readiness answers 503; closing the listeners after the delay", "delay", d.Config.ShutdownDelay.String())
+	d.Logger.Info("shutting down: readiness answers 503; closing the listeners after the delay", "delay", d.Settings.ShutdownDelay.String())
 	select {
 	case err := <-errc:
 		public.Close()
 		health.Close()
 		return fmt.Errorf("server: %w", err)
-	case <-time.After(d.Config.ShutdownDelay):
+	case <-time.After(d.Settings.ShutdownDelay):
 	}
 	d.Logger.Info("shutting down: letting in-flight requests finish")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

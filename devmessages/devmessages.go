@@ -1,4 +1,7 @@
-package login
+// Package devmessages is the development page /dev/messages: in DEV_MODE,
+// the messages the development logger handled, codes included, so a person
+// trying the service signs in without a mail server or an SMS provider.
+package devmessages
 
 import (
 	"context"
@@ -11,29 +14,38 @@ import (
 	"github.com/blinkbitcoin/blink-consent/views"
 )
 
-// Messages lists what the development logger handled, for the development page.
-type Messages interface {
+// Store lists what the development logger handled.
+type Store interface {
 	DevMessages(ctx context.Context, limit int) ([]store.OutboxMessage, error)
 }
 
-// HandleDevMessages answers GET /dev/messages in DEV_MODE: the newest messages
+// Deps is what the page stands on.
+type Deps struct {
+	Store Store
+	// Keys open the messages' sealed bodies.
+	Keys secret.Keys
+	// DevMode: outside it the page does not exist.
+	DevMode bool
+}
+
+// Handle answers GET /dev/messages in DEV_MODE: the newest messages
 // the development logger handled, with their codes. A message given to a real
 // sender (SMTP, Twilio, webhook) never shows here, even in DEV_MODE. Outside
 // DEV_MODE the page does not exist (404).
-func HandleDevMessages(st Messages, keys secret.Keys, devMode bool) http.Handler {
+func Handle(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !devMode {
+		if !d.DevMode {
 			pages.Problem(w, r, http.StatusNotFound, "notfound")
 			return
 		}
-		ms, err := st.DevMessages(r.Context(), 20)
+		ms, err := d.Store.DevMessages(r.Context(), 20)
 		if err != nil {
 			pages.Fail(w, r, err)
 			return
 		}
 		var list []views.DevMessage
 		for _, m := range ms {
-			e, err := delivery.Open(keys, m)
+			e, err := delivery.Open(d.Keys, m)
 			if err != nil {
 				e.Text = "(cannot be opened with this SECRET_KEY)"
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blinkbitcoin/blink-consent/account"
 	"github.com/blinkbitcoin/blink-consent/consent"
+	"github.com/blinkbitcoin/blink-consent/devmessages"
 	"github.com/blinkbitcoin/blink-consent/login"
 	"github.com/blinkbitcoin/blink-consent/logout"
 	"github.com/blinkbitcoin/blink-consent/oautherror"
@@ -17,8 +18,6 @@ import (
 
 // routes lists every endpoint of the public listener.
 func routes(r chi.Router, d Deps) {
-	consentSettings := consent.Settings{RememberFor: int64(d.Config.ConsentRememberFor.Seconds()), TrustedProxies: d.Config.SignIn.TrustedProxies, AccountsElsewhere: d.Config.Blink()}
-
 	r.Method(http.MethodGet, "/login", login.HandleShow(d.Login))
 	r.Method(http.MethodGet, "/login/identify", login.HandleIdentifyPage(d.Login))
 	r.Method(http.MethodPost, "/login/identify", login.HandleIdentify(d.Login))
@@ -28,12 +27,12 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/telegram", login.HandleTelegram(d.Login))
 	r.Method(http.MethodGet, "/login/totp", login.HandleTOTPPage(d.Login))
 	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
-	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Hydra, d.Store, consentSettings))
-	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Hydra, d.Store, consentSettings))
-	r.Method(http.MethodGet, "/logout", logout.HandleShow(d.Hydra, d.Store, d.Config.Secure()))
-	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Hydra, d.Store, d.Config.Secure()))
-	r.Method(http.MethodGet, "/dev/messages", login.HandleDevMessages(d.Store, d.Keys, d.Config.DevMode))
-	r.Method(http.MethodGet, "/error", oautherror.Handle())
+	r.Method(http.MethodGet, "/consent", consent.HandleShow(d.Consent))
+	r.Method(http.MethodPost, "/consent", consent.HandleSubmit(d.Consent))
+	r.Method(http.MethodGet, "/logout", logout.HandleShow(d.Logout))
+	r.Method(http.MethodPost, "/logout", logout.HandleSubmit(d.Logout))
+	r.Method(http.MethodGet, "/dev/messages", devmessages.Handle(d.DevMessages))
+	r.Method(http.MethodGet, "/error", oautherror.Handle(d.Errors))
 	if a := d.Account; a != nil {
 		r.Method(http.MethodGet, "/account", account.HandleShow(*a))
 		r.Method(http.MethodGet, "/account/callback", account.HandleCallback(*a))
@@ -44,7 +43,7 @@ func routes(r chi.Router, d Deps) {
 		r.Method(http.MethodGet, "/account/two-step/off", account.HandleTwoStepOff(*a))
 		r.Method(http.MethodGet, "/account/two-step/recovery", account.HandleRecoveryCodes(*a))
 		r.Method(http.MethodPost, "/account/signout", account.HandleSignOut(*a))
-		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut())
+		r.Method(http.MethodGet, "/account/signed-out", account.HandleSignedOut(*a))
 		r.Method(http.MethodPost, account.BackChannelLogoutPath, account.HandleBackChannelLogout(*a))
 	}
 
