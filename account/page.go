@@ -211,7 +211,7 @@ func (d Deps) revoke(r *http.Request, subject string, a views.ConnectedApp) erro
 func (d Deps) audit(r *http.Request, subject string, a views.ConnectedApp) {
 	ctx := r.Context()
 	slog.InfoContext(ctx, "app access removed", "subject", subject, "client", a.ClientID)
-	e := store.AuditEvent{UserID: subject, Action: "consent removed", Actor: "user", ClientID: a.ClientID,
+	e := store.AuditEvent{UserID: subject, Action: store.ActionConsentRemoved, Actor: "user", ClientID: a.ClientID,
 		IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: "account", Result: "ok"}
 	if err := d.Store.Audit(ctx, e); err != nil {
 		slog.ErrorContext(ctx, "could not audit a removed consent", "err", err)
@@ -270,31 +270,31 @@ func (d Deps) activity(ctx context.Context, subject string) ([]views.ActivityIte
 // activityKey is the catalog key that says what an audit event was.
 func activityKey(e store.AuditEvent) string {
 	switch {
-	case e.Action == "sign-in succeeded":
+	case e.Action == store.ActionSignInSucceeded:
 		return "account.activity.signin"
-	case e.Action == "sign-in failed":
+	case e.Action == store.ActionSignInFailed:
 		return "account.activity.signin_failed"
-	case e.Action == "consent granted":
+	case e.Action == store.ActionConsentGranted:
 		return "account.activity.consent_granted"
-	case e.Action == "consent denied":
+	case e.Action == store.ActionConsentDenied:
 		return "account.activity.consent_denied"
-	case e.Action == "consent removed":
+	case e.Action == store.ActionConsentRemoved:
 		return "account.activity.consent_removed"
-	case e.Action == "recovery code used":
+	case e.Action == store.ActionRecoveryCodeUsed:
 		return "account.activity.recovery_used"
-	case e.Action == "recovery codes made":
+	case e.Action == store.ActionRecoveryCodesMade:
 		return "account.activity.recovery_new"
-	case e.Action == "totp removed":
+	case e.Action == store.ActionTOTPRemoved:
 		return "account.activity.totp_off"
-	case strings.HasPrefix(e.Action, "totp "):
+	case strings.HasPrefix(string(e.Action), "totp "):
 		return "account.activity.totp_on"
-	case e.Action == "identifier locked":
+	case e.Action == store.ActionIdentifierLocked:
 		return "account.activity.locked"
-	case e.Action == "user disabled":
+	case e.Action == store.ActionUserDisabled:
 		return "account.activity.disabled"
-	case e.Action == "user enabled":
+	case e.Action == store.ActionUserEnabled:
 		return "account.activity.enabled"
-	case e.Action == "hydra sessions revoked":
+	case e.Action == store.ActionHydraSessionsRevoked:
 		return "account.activity.sessions_revoked"
 	}
 	return "account.activity.other"

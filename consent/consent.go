@@ -152,7 +152,7 @@ func HandleSubmit(d Deps) http.Handler {
 					Error: "access_denied", Description: "The user denied the app access to their Blink account.",
 				})
 				if err == nil {
-					audit(r, st, s, cr, "consent denied", nil)
+					audit(r, st, s, cr, store.ActionConsentDenied, nil)
 				}
 				return redirect, err
 			}, done)
@@ -184,7 +184,7 @@ func HandleSubmit(d Deps) http.Handler {
 				if err == nil {
 					slog.InfoContext(r.Context(), "consent granted", "client", cr.Client.ID, "subject", cr.Subject,
 						"ip", web.ClientIP(r, s.TrustedProxies), "scopes", scopes, "remember", remember)
-					audit(r, st, s, cr, "consent granted", map[string]any{"scopes": scopes, "audience": audience, "remember": remember})
+					audit(r, st, s, cr, store.ActionConsentGranted, map[string]any{"scopes": scopes, "audience": audience, "remember": remember})
 				}
 				return redirect, err
 			}, done)
@@ -197,9 +197,9 @@ func HandleSubmit(d Deps) http.Handler {
 // audit records the user's decision once Hydra has it. Consent given without
 // asking (remembered, or skip_consent) is only logged: that path keeps its one
 // database round trip. A failed audit does not undo the decision; it is logged.
-func audit(r *http.Request, st Store, s Settings, cr hydra.ConsentRequest, action string, details map[string]any) {
+func audit(r *http.Request, st Store, s Settings, cr hydra.ConsentRequest, action store.AuditAction, details map[string]any) {
 	e := store.AuditEvent{UserID: cr.Subject, Action: action, Actor: "user", ClientID: cr.Client.ID,
-		IP: web.ClientIP(r, s.TrustedProxies), Method: "consent", Result: strings.TrimPrefix(action, "consent "), Details: details}
+		IP: web.ClientIP(r, s.TrustedProxies), Method: "consent", Result: strings.TrimPrefix(string(action), "consent "), Details: details}
 	if err := st.Audit(r.Context(), e); err != nil {
 		slog.ErrorContext(r.Context(), "could not audit a consent decision", "action", action, "err", err)
 	}

@@ -27,12 +27,13 @@ type Hydra interface {
 type Store interface {
 	challenges.Store
 	UseRememberedLogin(ctx context.Context, challenge, subject, sessionID string) (store.User, store.SignInKind, bool, error)
-	RecordSignIn(ctx context.Context, sessionID string, k store.SignInKind, e store.AuditEvent) error
+	CompleteFlow(ctx context.Context, id, challenge string) (store.User, bool, error)
+	RecordSignIn(ctx context.Context, in store.SignIn) error
 	Audit(ctx context.Context, e store.AuditEvent) error
 	StartFlow(ctx context.Context, f store.Flow, ttl time.Duration) (store.Flow, error)
 	FlowForBrowser(ctx context.Context, id string, browserHash []byte) (store.Flow, error)
 	ClearIdentifier(ctx context.Context, id string, browserHash []byte) error
-	ReopenFlow(ctx context.Context, id string) error
+	ReopenFlow(ctx context.Context, id, challenge string) error
 	ForgetFlowState(ctx context.Context, id string) error
 }
 

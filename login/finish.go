@@ -25,60 +25,71 @@ func (d Deps) next(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	d.finish(w, r, f)
 }
 
-// finish completes the flow and accepts the login at Hydra, once. The account
-// is the one the verifying code was issued to (the store reads it through
-// that code); for a disabled account Hydra gets a reject (access_denied), so
-// the challenge can never be accepted later (say, once the account is enabled
-// again), and the person gets the "disabled" page.
+// finish completes the flow and accepts the login at Hydra, once: one
+// statement claims the challenge and completes the flow (store.CompleteFlow),
+// one call to Hydra, one statement records the sign-in and where Hydra sent
+// the browser. The account is the one the verifying code was issued to; for
+// a disabled account Hydra gets a reject (access_denied), so the challenge
+// can never be accepted later (say, once the account is enabled again), and
+// the person gets the "disabled" page.
 func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	ctx := r.Context()
 	ip := web.ClientIP(r, d.Settings.TrustedProxies)
 	twoStep := f.TOTPVerifiedAt != nil
-	pages.Answer(w, r, d.Store, f.Challenge, func() (string, error) {
-		// Only the request that won the challenge gets here.
-		u, done, err := d.Accounts.CompleteFlow(ctx, f.ID)
-		switch {
-		case errors.Is(err, store.ErrFlowState):
-			return "", challenges.ErrUsed
-		case err != nil:
-			return "", err
-		case !done:
-			slog.InfoContext(ctx, "sign-in refused: account disabled", "flow", f.ID, "client", f.ClientID, "ip", ip)
-			d.Metrics.SignIn(f.Channel, "disabled")
-			if _, err := d.Hydra.RejectLogin(ctx, f.Challenge, hydra.Rejection{
-				Error: "access_denied", Description: "This account can no longer sign in.",
-			}); err != nil {
-				return "", err
-			}
-			return "", challenges.ErrAccountDisabled
+	user, done, err := d.Store.CompleteFlow(ctx, f.ID, f.Challenge)
+	switch {
+	case errors.Is(err, store.ErrFlowState), errors.Is(err, store.ErrChallengeUsed):
+		// A double submit: go where the first one went.
+		pages.GoWhereItWent(w, r, d.Store, f.Challenge, func() { pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrUsed) })
+		return
+	case err != nil:
+		pages.FailFlow(w, r, d.Store, f.Challenge, err)
+		return
+	case !done:
+		slog.InfoContext(ctx, "sign-in refused: account disabled", "flow", f.ID, "client", f.ClientID, "ip", ip)
+		d.Metrics.SignIn(f.Channel, "disabled")
+		if _, err := d.Hydra.RejectLogin(ctx, f.Challenge, hydra.Rejection{
+			Error: "access_denied", Description: "This account can no longer sign in.",
+		}); err != nil {
+			challenges.Release(ctx, d.Store, f.Challenge, err)
+			pages.FailFlow(w, r, d.Store, f.Challenge, err)
+			return
 		}
-		accept := hydra.AcceptLogin{
-			Subject:     u.ID,
-			Remember:    f.Remember,
-			RememberFor: int64(d.Settings.RememberFor.Seconds()),
-			AMR:         amr(f.Channel, twoStep, f.SecondFactor),
-			ACR:         acr(twoStep),
-			Context:     loginContext(f, u, twoStep),
-		}
-		redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
-		if err == nil {
-			err = d.Store.RecordSignIn(ctx, f.HydraSessionID, store.SignInKind{AMR: accept.AMR, ACR: accept.ACR, Remember: f.Remember}, store.AuditEvent{
-				UserID: u.ID, Action: "sign-in succeeded", Actor: "user", ClientID: f.ClientID, IP: ip,
+		pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrAccountDisabled)
+		return
+	}
+	u := identity.FromUser(user)
+	accept := hydra.AcceptLogin{
+		Subject:     u.ID,
+		Remember:    f.Remember,
+		RememberFor: int64(d.Settings.RememberFor.Seconds()),
+		AMR:         amr(f.Channel, twoStep, f.SecondFactor),
+		ACR:         acr(twoStep),
+		Context:     loginContext(f, u, twoStep),
+	}
+	redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
+	if err == nil {
+		err = d.Store.RecordSignIn(ctx, store.SignIn{
+			SessionID: f.HydraSessionID, Kind: store.SignInKind{AMR: accept.AMR, ACR: accept.ACR, Remember: f.Remember},
+			Event: store.AuditEvent{
+				UserID: u.ID, Action: store.ActionSignInSucceeded, Actor: "user", ClientID: f.ClientID, IP: ip,
 				Method: signInMethod(f.Channel, twoStep, f.SecondFactor), Result: "ok", Details: map[string]any{"remember": f.Remember, "acr": accept.ACR},
-			})
+			},
+			Challenge: f.Challenge, RedirectTo: redirect,
+		})
+	}
+	if err != nil {
+		// Hydra was not told (or the session not kept): the user may try again.
+		if rerr := d.Store.ReopenFlow(ctx, f.ID, f.Challenge); rerr != nil {
+			slog.ErrorContext(ctx, "could not reopen a login flow", "err", rerr)
 		}
-		if err != nil {
-			// Hydra was not told (or the session not kept): the user may try again.
-			if rerr := d.Store.ReopenFlow(ctx, f.ID); rerr != nil {
-				slog.ErrorContext(ctx, "could not reopen a login flow", "err", rerr)
-			}
-			return "", err
-		}
-		slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "ip", ip,
-			"method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
-		d.Metrics.SignIn(f.Channel, "success")
-		return redirect, nil
-	}, func() { pages.FailFlow(w, r, d.Store, f.Challenge, challenges.ErrUsed) })
+		pages.FailFlow(w, r, d.Store, f.Challenge, err)
+		return
+	}
+	slog.InfoContext(ctx, "signed in", "flow", f.ID, "client", f.ClientID, "subject", u.ID, "ip", ip,
+		"method", f.Channel, "remember", f.Remember, "acr", accept.ACR)
+	d.Metrics.SignIn(f.Channel, "success")
+	web.SeeOther(w, r, redirect)
 }
 
 // cancel rejects the login with access_denied. What the identity source kept
@@ -114,7 +125,7 @@ func signInMethod(channel string, twoStep bool, secondFactor string) string {
 // is recorded by the transaction that checks it). A failed audit does not
 // change the answer to the user; it is logged, as the event is.
 func (d Deps) auditFailure(r *http.Request, f store.Flow, method, result string) {
-	e := store.AuditEvent{UserID: f.UserID, Action: "sign-in failed", Actor: "user", ClientID: f.ClientID,
+	e := store.AuditEvent{UserID: f.UserID, Action: store.ActionSignInFailed, Actor: "user", ClientID: f.ClientID,
 		IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: method, Result: result}
 	if err := d.Store.Audit(r.Context(), e); err != nil {
 		slog.ErrorContext(r.Context(), "could not audit a failed sign-in", "err", err)

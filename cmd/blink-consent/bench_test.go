@@ -14,14 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"errors"
 	"github.com/blinkbitcoin/blink-consent/internal/captcha"
 	"github.com/blinkbitcoin/blink-consent/internal/codes"
+	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/login"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"sync/atomic"
 )
 
 var benchKey = []byte("0123456789abcdef0123456789abcdef")
@@ -167,4 +171,102 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// roundTrips counts what a request asks of PostgreSQL: Calls are the
+// connections taken from the pool (one per store call: a single statement or
+// one transaction), Statements every statement sent (BEGIN and COMMIT too).
+type roundTrips struct{ Calls, Statements atomic.Int64 }
+
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.Statements.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTrips) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	c.Calls.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+
+// acceptingHydra accepts every login at once, so what is measured is ours.
+type acceptingHydra struct{ accepts atomic.Int64 }
+
+func (h *acceptingHydra) Login(ctx context.Context, challenge string) (hydra.LoginRequest, error) {
+	return hydra.LoginRequest{Challenge: challenge}, nil
+}
+func (h *acceptingHydra) AcceptLogin(ctx context.Context, challenge string, a hydra.AcceptLogin) (string, error) {
+	h.accepts.Add(1)
+	return "http://hydra.test/oauth2/auth?login_verifier=v", nil
+}
+func (h *acceptingHydra) RejectLogin(ctx context.Context, challenge string, rj hydra.Rejection) (string, error) {
+	return "", errors.New("not expected")
+}
+
+// BenchmarkCodeSignIn is the code step's happy path through the handler, on
+// the real PostgreSQL: POST /login/code with the right code, for an account
+// without two-step, to Hydra's accept. It reports the PostgreSQL round trips
+// it takes (docs/performance.md, "The code step's round trips"):
+// `go test -tags devstack -run '^$' -bench CodeSignIn -benchtime 200x ./cmd/blink-consent`.
+func BenchmarkCodeSignIn(b *testing.B) {
+	ctx := context.Background()
+	dbURL, err := testPG.CreateDatabase(ctx, fmt.Sprintf("bench_%d", time.Now().UnixNano()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	trips := &roundTrips{}
+	db, err := store.Open(ctx, dbURL, store.WithTracer(trips))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	email := "code.bench@example.com"
+	if _, err := db.CreateUser(ctx, store.NewUser{Email: email}); err != nil {
+		b.Fatal(err)
+	}
+	keys := secret.NewKeys(benchKey)
+	hy := &acceptingHydra{}
+	h := login.HandleCode(login.Deps{
+		Hydra: hy, Store: db, Captcha: captcha.Off{},
+		Accounts: postgres.Source{Store: db, Keys: keys, CodeTTL: 10 * time.Minute, Domain: "login.blink.test",
+			Limits: identity.Limits{FailPerIP: noLimit, FailPerIdentifier: noLimit, MaxSends: 5,
+				Code: store.CodeLimits{TriesPerCode: 5, FailuresPerIdentity: 100, Lockout: time.Hour}}},
+		Settings: login.Settings{FlowTTL: time.Hour, Email: true, RememberFor: time.Hour},
+	})
+	const cookie = "bench-browser-cookie-value-0123456789abcdef"
+	var calls, statements int64
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		f := benchFlow(b, db, cookie)
+		code, _ := codes.Generate()
+		if _, err := db.SendCode(ctx, store.SendRequest{FlowID: f.ID, BrowserHash: f.BrowserHash, Channel: "email", Identifier: email,
+			MAC: codes.MAC(keys.Derive("code"), f.ID, email, code), DecoyMAC: []byte("x"), TTL: 10 * time.Minute, MaxSends: 5,
+			Message: store.Message{Channel: "email", Destination: email, Sealed: []byte("sealed"), NotAfter: time.Now()}}); err != nil {
+			b.Fatal(err)
+		}
+		form := url.Values{"flow": {f.ID}, "action": {"continue"}, "code": {code}}
+		req := httptest.NewRequest(http.MethodPost, "/login/code", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "blink_browser", Value: cookie})
+		rec := httptest.NewRecorder()
+		startCalls, startStatements := trips.Calls.Load(), trips.Statements.Load()
+		b.StartTimer()
+		h.ServeHTTP(rec, req)
+		b.StopTimer()
+		calls += trips.Calls.Load() - startCalls
+		statements += trips.Statements.Load() - startStatements
+		if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "login_verifier") {
+			b.Fatalf("the code step: %d %s %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+		}
+		b.StartTimer()
+	}
+	if got := hy.accepts.Load(); got != int64(b.N) {
+		b.Fatalf("Hydra got %d accepts for %d sign-ins", got, b.N)
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "pg-calls/op")
+	b.ReportMetric(float64(statements)/float64(b.N), "pg-statements/op")
 }

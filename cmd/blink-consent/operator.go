@@ -64,7 +64,7 @@ func cmdUsersDisable(ctx context.Context, args []string, disable bool, getenv fu
 	if err := admin.RevokeSessions(ctx, *userID); err != nil {
 		return fmt.Errorf("users disable: the user is disabled and cannot sign in, but Hydra was not told, so their apps' tokens still work until they expire; run the command again: %w", err)
 	}
-	if err := db.Audit(ctx, store.AuditEvent{UserID: *userID, Action: "hydra sessions revoked", Actor: "cli", Result: "ok"}); err != nil {
+	if err := db.Audit(ctx, store.AuditEvent{UserID: *userID, Action: store.ActionHydraSessionsRevoked, Actor: "cli", Result: "ok"}); err != nil {
 		return fmt.Errorf("users disable: %w", err)
 	}
 	fmt.Fprintln(stdout, "the user is disabled; their Hydra sessions and tokens are revoked")

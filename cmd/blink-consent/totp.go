@@ -145,7 +145,7 @@ func saveImported(ctx context.Context, db *store.Store, keys secret.Keys, u stor
 	if err != nil {
 		return fmt.Errorf("users totp: %w", err)
 	}
-	if err := db.SaveTOTP(ctx, u.ID, sealed, nil, "totp imported", "cli", notice); err != nil {
+	if err := db.SaveTOTP(ctx, u.ID, sealed, nil, store.ActionTOTPImported, "cli", notice); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "two-step sign-in is on; the user is notified")

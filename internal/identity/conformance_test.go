@@ -305,7 +305,7 @@ func TestBlinkCoreKeepsTheTokenOnlyForTheAccountClient(t *testing.T) {
 		if v, _, err := src.VerifyCode(ctx, identity.VerifyRequest{Flow: f, Code: core.Code(email), ClientIP: "192.0.2.9", IPKey: "192.0.2.9", NewBrowserHash: b}); err != nil || v != store.CodeAccepted {
 			t.Fatalf("verify: %v %v", v, err)
 		}
-		a, _, err := src.CompleteFlow(ctx, f.ID)
+		a, _, err := db.CompleteFlow(ctx, f.ID, f.Challenge)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,10 +103,6 @@ type Source interface {
 	VerifyCode(ctx context.Context, req VerifyRequest) (store.Verdict, store.Flow, error)
 	// CheckTOTP checks the authenticator code of a flow whose account has one.
 	CheckTOTP(ctx context.Context, req TOTPRequest) (store.TOTPVerdict, store.Flow, error)
-	// CompleteFlow marks a flow done once every factor is verified and
-	// returns the account it signs in; done is false, and nothing changes,
-	// when the account is disabled.
-	CompleteFlow(ctx context.Context, flowID string) (a Account, done bool, err error)
 	// Account returns the account whose id is the subject; ErrNotFound when none.
 	Account(ctx context.Context, id string) (Account, error)
 }

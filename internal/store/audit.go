@@ -10,12 +10,36 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/contact"
 )
 
+// AuditAction names what an audit event records. Every action is one of the
+// constants below: the account page's activity list, docs/operations.md and
+// the operators' queries read these exact words, so they change only here.
+type AuditAction string
+
+// The audit actions.
+const (
+	ActionSignInSucceeded      AuditAction = "sign-in succeeded"
+	ActionSignInFailed         AuditAction = "sign-in failed"
+	ActionIdentifierLocked     AuditAction = "identifier locked"
+	ActionIdentifierUnlocked   AuditAction = "identifier unlocked"
+	ActionConsentGranted       AuditAction = "consent granted"
+	ActionConsentDenied        AuditAction = "consent denied"
+	ActionConsentRemoved       AuditAction = "consent removed"
+	ActionRecoveryCodeUsed     AuditAction = "recovery code used"
+	ActionRecoveryCodesMade    AuditAction = "recovery codes made"
+	ActionTOTPEnrolled         AuditAction = "totp enrolled"
+	ActionTOTPRemoved          AuditAction = "totp removed"
+	ActionTOTPImported         AuditAction = "totp imported"
+	ActionUserDisabled         AuditAction = "user disabled"
+	ActionUserEnabled          AuditAction = "user enabled"
+	ActionHydraSessionsRevoked AuditAction = "hydra sessions revoked"
+)
+
 // AuditEvent is one row of the security audit trail. Empty fields are stored
 // as NULL.
 type AuditEvent struct {
 	At       time.Time
 	UserID   string
-	Action   string // "sign-in succeeded", "user disabled", …
+	Action   AuditAction
 	Actor    string // "user", "cli", "system"
 	ClientID string
 	IP       string

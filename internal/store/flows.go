@@ -135,55 +135,72 @@ func (s *Store) ClearIdentifier(ctx context.Context, id string, browserHash []by
 	})
 }
 
-// CompleteFlow marks the flow done once every factor it needs is verified and
-// returns the account it signs in: the one the verifying code was issued to
-// (our own codes), or the one a remote source proved (written once, frozen).
-// done is false, and nothing changes, when that account is disabled.
-// ErrFlowState when a factor is missing or the flow is already complete (of
-// two concurrent callers exactly one wins); ErrNotFound when the account is gone.
-func (s *Store) CompleteFlow(ctx context.Context, id string) (u User, done bool, err error) {
+// ErrChallengeUsed means the flow's Hydra challenge was already answered
+// (another request of it won); nothing was changed.
+var ErrChallengeUsed = errors.New("store: the challenge was already answered")
+
+// CompleteFlow is a sign-in's last transition, in one statement: once every
+// factor the flow needs is verified, it claims the flow's Hydra challenge
+// (single-use: of two concurrent callers exactly one wins) and marks the
+// flow done, returning the account it signs in — the one the verifying code
+// was issued to (our own codes), or the one a remote source proved (written
+// once, frozen). done is false when that account is disabled: the claim
+// stays, for the caller to reject the login at Hydra. ErrFlowState when a
+// factor is missing or the flow is already complete, ErrChallengeUsed when
+// the challenge was answered, ErrNotFound when the account is gone; nothing
+// changes then.
+func (s *Store) CompleteFlow(ctx context.Context, id, challenge string) (u User, done bool, err error) {
 	row := s.pool.QueryRow(ctx, `
-		WITH account AS (
-			SELECT users.* FROM login_flows f
-			LEFT JOIN login_codes c ON c.id = f.verified_code_id
-			JOIN users ON users.id = coalesce(c.user_id, f.user_id)
+		WITH flow AS (
+			SELECT f.verified_at IS NOT NULL AND (NOT f.needs_totp OR f.totp_verified_at IS NOT NULL) AS ready,
+				f.completed_at IS NULL AS open, coalesce(c.user_id, f.user_id) AS user_id
+			FROM login_flows f LEFT JOIN login_codes c ON c.id = f.verified_code_id
 			WHERE f.id = $1::uuid
+		), account AS (
+			SELECT users.* FROM users JOIN flow ON users.id = flow.user_id
+		), claim AS (
+			INSERT INTO used_challenges (hash)
+			SELECT $2 FROM flow WHERE ready AND open AND EXISTS (SELECT 1 FROM account)
+			ON CONFLICT DO NOTHING
+			RETURNING 1
 		), done AS (
 			UPDATE login_flows SET completed_at = now(), source_state = NULL
 			WHERE id = $1::uuid AND verified_at IS NOT NULL AND completed_at IS NULL
 				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)
+				AND EXISTS (SELECT 1 FROM claim)
 				AND EXISTS (SELECT 1 FROM account WHERE disabled_at IS NULL)
 			RETURNING 1
 		)
-		SELECT EXISTS (SELECT 1 FROM done),
-			EXISTS (SELECT 1 FROM login_flows WHERE id = $1::uuid AND verified_at IS NOT NULL
-				AND (NOT needs_totp OR totp_verified_at IS NOT NULL)),
+		SELECT coalesce((SELECT ready AND open FROM flow), false), EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM done),
 			a.id::text, coalesce(a.email, ''), a.email_verified,
 			coalesce(a.phone, ''), a.phone_verified, a.created_at, a.disabled_at
-		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, uuidArg(id))
-	var verified bool
+		FROM (SELECT 1) AS one LEFT JOIN account a ON true`, uuidArg(id), challengeHash(challenge))
+	var ready, claimed bool
 	var uid *string
 	var emailVerified, phoneVerified *bool
 	var createdAt *time.Time
-	if err := row.Scan(&done, &verified, &uid, &u.Email, &emailVerified, &u.Phone, &phoneVerified, &createdAt, &u.DisabledAt); err != nil {
+	if err := row.Scan(&ready, &claimed, &done, &uid, &u.Email, &emailVerified, &u.Phone, &phoneVerified, &createdAt, &u.DisabledAt); err != nil {
 		return User{}, false, fmt.Errorf("store: unable to complete a login flow: %w", err)
 	}
-	if !verified {
+	switch {
+	case !ready:
 		return User{}, false, ErrFlowState
-	}
-	if uid == nil {
+	case uid == nil:
 		return User{}, false, ErrNotFound
+	case !claimed:
+		return User{}, false, ErrChallengeUsed
 	}
 	u.ID, u.EmailVerified, u.PhoneVerified, u.CreatedAt = *uid, *emailVerified, *phoneVerified, *createdAt
-	if !done && u.Active() {
-		return u, false, ErrFlowState
-	}
 	return u, done, nil
 }
 
-// ReopenFlow undoes CompleteFlow when Hydra could not be told.
-func (s *Store) ReopenFlow(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE login_flows SET completed_at = NULL WHERE id = $1::uuid`, id)
+// ReopenFlow undoes CompleteFlow when Hydra could not be told (or the
+// sign-in not recorded), in one statement: the flow is open again and its
+// challenge unclaimed, so the person can try the same step again.
+func (s *Store) ReopenFlow(ctx context.Context, id, challenge string) error {
+	_, err := s.pool.Exec(context.WithoutCancel(ctx), `
+		WITH unclaim AS (DELETE FROM used_challenges WHERE hash = $2)
+		UPDATE login_flows SET completed_at = NULL WHERE id = $1::uuid`, uuidArg(id), challengeHash(challenge))
 	if err != nil {
 		return fmt.Errorf("store: unable to reopen a login flow: %w", err)
 	}
@@ -433,12 +450,12 @@ func checkCode(ctx context.Context, tx pgx.Tx, req VerifyRequest, f Flow) (Verdi
 			uid = *userID
 		}
 		masked := maskIdentifier(identifier)
-		if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: "sign-in failed", Actor: "user", ClientID: f.ClientID,
+		if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: ActionSignInFailed, Actor: "user", ClientID: f.ClientID,
 			IP: req.ClientIP, Method: channel, Result: verdict.String(), Details: map[string]any{"identifier": masked}}); err != nil {
 			return CodeWrong, err
 		}
 		if failuresNow == req.Limits.FailuresPerIdentity {
-			if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: "identifier locked", Actor: "system", ClientID: f.ClientID,
+			if err := insertAudit(ctx, tx, AuditEvent{UserID: uid, Action: ActionIdentifierLocked, Actor: "system", ClientID: f.ClientID,
 				IP: req.ClientIP, Method: channel, Result: "locked", Details: map[string]any{"identifier": masked, "for": req.Limits.Lockout.String()}}); err != nil {
 				return CodeWrong, err
 			}

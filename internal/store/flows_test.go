@@ -116,11 +116,11 @@ func TestVerifiedFlowRefusesIdentityChanges(t *testing.T) {
 	if n := queryInt(t, s, `SELECT count(*) FROM login_codes WHERE identifier = 'victim@example.com'`); n != 0 {
 		t.Error("a code was stored for another identity")
 	}
-	u, done, err := s.CompleteFlow(ctx, f.ID)
+	u, done, err := s.CompleteFlow(ctx, f.ID, f.Challenge)
 	if err != nil || !done || u.Email != "frozen@example.com" {
 		t.Errorf("CompleteFlow: %+v %v %v", u, done, err)
 	}
-	if _, _, err := s.CompleteFlow(ctx, f.ID); !errors.Is(err, ErrFlowState) {
+	if _, _, err := s.CompleteFlow(ctx, f.ID, f.Challenge); !errors.Is(err, ErrFlowState) {
 		t.Errorf("a second CompleteFlow: %v, want ErrFlowState", err)
 	}
 }

@@ -13,9 +13,9 @@ import (
 // subject whose email and phone moved to another account) deletes it: the
 // subject's next sign-in caches it again.
 func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled bool, actor string) error {
-	set, action := `disabled_at = coalesce(disabled_at, now())`, "user disabled"
+	set, action := `disabled_at = coalesce(disabled_at, now())`, ActionUserDisabled
 	if !disabled {
-		set, action = `disabled_at = NULL`, "user enabled"
+		set, action = `disabled_at = NULL`, ActionUserEnabled
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if !disabled {
@@ -77,9 +77,9 @@ func (s *Store) Unlock(ctx context.Context, identifier, actor string) (Unlocked,
 			result = "nothing to clear"
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO audit_events (user_id, action, actor, result, details)
-			VALUES ((SELECT id FROM users WHERE email = $1 OR phone = $1 LIMIT 1), 'identifier unlocked', $2, $3,
+			VALUES ((SELECT id FROM users WHERE email = $1 OR phone = $1 LIMIT 1), $8, $2, $3,
 				jsonb_build_object('identifier', $4::text, 'failures', $5::int, 'failure_limit', $6::int, 'send_limit', $7::int))`,
-			identifier, actor, result, maskIdentifier(identifier), u.Failures, u.FailureLimit, u.SendLimit)
+			identifier, actor, result, maskIdentifier(identifier), u.Failures, u.FailureLimit, u.SendLimit, ActionIdentifierUnlocked)
 		if err != nil {
 			return fmt.Errorf("store: unable to audit: %w", err)
 		}

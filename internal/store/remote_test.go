@@ -58,7 +58,7 @@ func TestSignInOfAnotherSubjectNeverErasesADisable(t *testing.T) {
 	// B signs in by the email core now gives B: A's only identifier.
 	f := remoteFlow(t, s, "email", "moved@example.com", []byte("login-id"))
 	remoteVerify(t, s, f, RemoteVerdict{Account: RemoteAccount{ID: subjectB, Email: "moved@example.com", Phone: "+50370000001", PhoneVerified: true}})
-	if u, done, err := s.CompleteFlow(ctx, f.ID); err != nil || !done || u.ID != subjectB {
+	if u, done, err := s.CompleteFlow(ctx, f.ID, f.Challenge); err != nil || !done || u.ID != subjectB {
 		t.Fatalf("B's sign-in: %+v %v %v", u, done, err)
 	}
 	for _, c := range []struct{ what, query string }{
@@ -82,7 +82,7 @@ func TestSignInOfAnotherSubjectNeverErasesADisable(t *testing.T) {
 	f = remoteFlow(t, s, "sms", "+50370000002", nil)
 	remoteVerify(t, s, f, RemoteVerdict{Account: RemoteAccount{ID: subjectA, Phone: "+50370000002"},
 		Token: &KeptToken{SessionID: "session-of-a", Sealed: []byte("sealed-token"), ExpiresAt: time.Now().Add(time.Hour)}})
-	if u, done, err := s.CompleteFlow(ctx, f.ID); err != nil || done || u.Active() {
+	if u, done, err := s.CompleteFlow(ctx, f.ID, f.Challenge); err != nil || done || u.Active() {
 		t.Errorf("A's own sign-in after its email moved: done=%v active=%v err=%v, want refused", done, u.Active(), err)
 	}
 	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = '`+subjectA+`' AND disabled_at IS NOT NULL AND phone = '+50370000002'`); n != 1 {

@@ -67,10 +67,22 @@ func (s *Store) UseRememberedLogin(ctx context.Context, challenge, subject, sess
 	return u, kind, first, nil
 }
 
-// RecordSignIn writes the sign-in's audit event and, when Hydra opened a
-// login session for it (sessionID), keeps what the sign-in was — one
-// statement, one round trip.
-func (s *Store) RecordSignIn(ctx context.Context, sessionID string, k SignInKind, e AuditEvent) error {
+// SignIn is a sign-in Hydra accepted, to record.
+type SignIn struct {
+	// SessionID is Hydra's login session id ("" keeps no session row).
+	SessionID string
+	Kind      SignInKind
+	Event     AuditEvent
+	// Challenge is the login challenge accepted, RedirectTo where Hydra's
+	// answer sent the browser (a double submit goes there too).
+	Challenge, RedirectTo string
+}
+
+// RecordSignIn records a sign-in Hydra accepted, in one statement: its audit
+// event, what the login session's sign-in was (its amr and acr, said again
+// when Hydra skips the next one) and where the challenge's answer went.
+func (s *Store) RecordSignIn(ctx context.Context, in SignIn) error {
+	e, k := in.Event, in.Kind
 	var details any
 	if len(e.Details) > 0 {
 		details = e.Details
@@ -79,11 +91,14 @@ func (s *Store) RecordSignIn(ctx context.Context, sessionID string, k SignInKind
 		WITH audit AS (
 			INSERT INTO audit_events (user_id, action, actor, client_id, ip, method, result, details)
 			VALUES ($1::uuid, $2, $3, nullif($4, ''), nullif($5, ''), nullif($6, ''), nullif($7, ''), $8)
+		), redirect AS (
+			UPDATE used_challenges SET redirect_to = $14 WHERE hash = $13
 		)
 		INSERT INTO login_sessions (session_id, user_id, amr, acr, remember)
 		SELECT $9, $1::uuid, $10, $11, $12 WHERE $9 <> ''
 		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, acr = excluded.acr, remember = excluded.remember, created_at = now()`,
-		uuidArg(e.UserID), e.Action, e.Actor, e.ClientID, e.IP, e.Method, e.Result, details, sessionID, k.AMR, k.ACR, k.Remember)
+		uuidArg(e.UserID), e.Action, e.Actor, e.ClientID, e.IP, e.Method, e.Result, details, in.SessionID, k.AMR, k.ACR, k.Remember,
+		challengeHash(in.Challenge), in.RedirectTo)
 	if err != nil {
 		return fmt.Errorf("store: unable to record a sign-in: %w", err)
 	}

@@ -33,7 +33,7 @@ func (s *Store) TOTPFor(ctx context.Context, userID string) (TOTP, error) {
 // Replacing a credential deletes the recovery codes made for the old one: an
 // operator replaces an authenticator because it (or its codes) leaked, and
 // the old codes must not go on standing in for the new one.
-func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, lastStep *int64, action, actor string, notify *Message) error {
+func (s *Store) SaveTOTP(ctx context.Context, userID string, sealed []byte, lastStep *int64, action AuditAction, actor string, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO totp_credentials (user_id, sealed, last_step) VALUES ($1::uuid, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, last_step = excluded.last_step, created_at = now()`,
@@ -70,7 +70,7 @@ func (s *Store) RemoveTOTP(ctx context.Context, e AuditEvent, notify *Message) e
 	})
 }
 
-func audit(ctx context.Context, tx pgx.Tx, userID, action, actor string, notify *Message) error {
+func audit(ctx context.Context, tx pgx.Tx, userID string, action AuditAction, actor string, notify *Message) error {
 	if err := insertAudit(ctx, tx, AuditEvent{UserID: userID, Action: action, Actor: actor, Method: "totp", Result: "ok"}); err != nil {
 		return err
 	}

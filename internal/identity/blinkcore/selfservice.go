@@ -131,7 +131,7 @@ func (s Source) ConfirmTOTP(ctx context.Context, who identity.Who, enrollmentID,
 	if err := s.core.TOTPRegistrationValidate(ctx, token, enrollmentID, c); err != nil {
 		return selfServiceError(err)
 	}
-	return s.store.RecordTOTPChange(ctx, store.AuditEvent{UserID: u.ID, Action: "totp enrolled", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
+	return s.store.RecordTOTPChange(ctx, store.AuditEvent{UserID: u.ID, Action: store.ActionTOTPEnrolled, Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
 }
 
 // RemoveTOTP asks core to delete the authenticator (userTotpDelete), then
@@ -159,7 +159,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who identity.Who) error {
 	if err := s.core.TOTPDelete(ctx, token); err != nil {
 		return selfServiceError(err)
 	}
-	return s.store.RecordTOTPChange(ctx, store.AuditEvent{UserID: u.ID, Action: "totp removed", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
+	return s.store.RecordTOTPChange(ctx, store.AuditEvent{UserID: u.ID, Action: store.ActionTOTPRemoved, Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
 }
 
 // user is the account's claims kept at sign-in: where its notices go.

@@ -351,16 +351,6 @@ func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccoun
 	return a
 }
 
-// CompleteFlow completes the flow with the account core proved (kept in the
-// users table at the step that proved it).
-func (s Source) CompleteFlow(ctx context.Context, flowID string) (identity.Account, bool, error) {
-	u, done, err := s.store.CompleteFlow(ctx, flowID)
-	if errors.Is(err, store.ErrNotFound) {
-		return identity.Account{}, false, identity.ErrNotFound
-	}
-	return identity.FromUser(u), done, err
-}
-
 // Account reads the claims kept when the account last signed in: core has no
 // lookup by id without the user's token.
 func (s Source) Account(ctx context.Context, id string) (identity.Account, error) {

@@ -88,7 +88,7 @@ func recoveryCodes(t *testing.T, h Harness, m identity.TOTPManager, rc identity.
 	if err != nil || v != store.TOTPAccepted || done.TOTPVerifiedAt == nil || done.SecondFactor != "recovery_code" {
 		t.Fatalf("the first recovery code: %v %+v %v", v, done, err)
 	}
-	if a, ok, err := h.Source.CompleteFlow(ctx, f.ID); err != nil || !ok || a.ID != id {
+	if a, ok, err := complete(ctx, h, f); err != nil || !ok || a.ID != id {
 		t.Fatalf("CompleteFlow after a recovery code: %+v %v %v", a, ok, err)
 	}
 	rows := recoveryRows(t, h, id)
@@ -101,7 +101,7 @@ func recoveryCodes(t *testing.T, h Harness, m identity.TOTPManager, rc identity.
 	if v, again, err := use(f2, codes[0]); err != nil || v == store.TOTPAccepted || again.TOTPVerifiedAt != nil {
 		t.Errorf("a used recovery code again: %v %v", v, err)
 	}
-	if _, _, err := h.Source.CompleteFlow(ctx, f2.ID); !errors.Is(err, store.ErrFlowState) {
+	if _, _, err := complete(ctx, h, f2); !errors.Is(err, store.ErrFlowState) {
 		t.Errorf("CompleteFlow after a used recovery code: %v, want ErrFlowState", err)
 	}
 	if got := countUnused(recoveryRows(t, h, id)); got != identity.RecoveryCodeCount-1 {
@@ -157,8 +157,8 @@ func recoveryCodes(t *testing.T, h Harness, m identity.TOTPManager, rc identity.
 	}
 	var trail []string
 	for _, ev := range events {
-		if strings.HasPrefix(ev.Action, "recovery") {
-			trail = append(trail, ev.Action+" "+ev.Method)
+		if strings.HasPrefix(string(ev.Action), "recovery") {
+			trail = append(trail, string(ev.Action)+" "+ev.Method)
 		}
 	}
 	if got, want := strings.Join(trail, "; "), "recovery code used recovery_code; recovery code used recovery_code; recovery codes made recovery_code"; got != want {

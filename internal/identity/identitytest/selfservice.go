@@ -50,7 +50,7 @@ func signInTo(t *testing.T, h Harness, email, clientID, sid string, code func() 
 			t.Fatalf("the authenticator code of the enrolled secret: %v %v", tv, err)
 		}
 	}
-	if _, done, err := h.Source.CompleteFlow(ctx, f.ID); err != nil || !done {
+	if _, done, err := complete(ctx, h, f); err != nil || !done {
 		t.Fatalf("CompleteFlow: %v %v", done, err)
 	}
 	return verified.NeedsTOTP
@@ -135,8 +135,8 @@ func selfService(t *testing.T, h Harness, m identity.TOTPManager) {
 	}
 	var changes []string
 	for _, ev := range events {
-		if strings.HasPrefix(ev.Action, "totp") {
-			changes = append(changes, ev.Action+" by "+ev.Actor+" from "+ev.IP)
+		if strings.HasPrefix(string(ev.Action), "totp") {
+			changes = append(changes, string(ev.Action)+" by "+ev.Actor+" from "+ev.IP)
 		}
 	}
 	if got, want := strings.Join(changes, "; "), "totp enrolled by user from "+selfServiceIP+"; totp removed by user from "+selfServiceIP; got != want {

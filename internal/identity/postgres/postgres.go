@@ -155,21 +155,11 @@ func (s Source) CheckRecoveryCode(ctx context.Context, req identity.TOTPRequest)
 		TriesPerFlow: s.Limits.TOTPTriesPerFlow,
 		RecoveryHash: identity.RecoveryCodeHash(req.Code),
 		Recovered: store.RecoveryUse{
-			Audit: store.AuditEvent{UserID: u.ID, Action: "recovery code used", Actor: "user", ClientID: f.ClientID,
+			Audit: store.AuditEvent{UserID: u.ID, Action: store.ActionRecoveryCodeUsed, Actor: "user", ClientID: f.ClientID,
 				IP: req.ClientIP, Method: "recovery_code", Result: "ok"},
 			Notify: notice,
 		},
 	})
-}
-
-// CompleteFlow completes the flow and returns the account the verifying code
-// was issued to.
-func (s Source) CompleteFlow(ctx context.Context, flowID string) (identity.Account, bool, error) {
-	u, done, err := s.Store.CompleteFlow(ctx, flowID)
-	if errors.Is(err, store.ErrNotFound) {
-		return identity.Account{}, false, identity.ErrNotFound
-	}
-	return identity.FromUser(u), done, err
 }
 
 // Account reads the users table.

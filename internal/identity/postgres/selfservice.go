@@ -140,7 +140,7 @@ func (s Source) confirmTOTP(ctx context.Context, who identity.Who, enrollmentID,
 			sealed, err := s.Keys.Seal(secret, []byte(u.ID))
 			return sealed, step, true, err
 		},
-		Audit:          store.AuditEvent{UserID: u.ID, Action: "totp enrolled", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"},
+		Audit:          store.AuditEvent{UserID: u.ID, Action: store.ActionTOTPEnrolled, Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"},
 		Notify:         notice,
 		RecoveryHashes: recoveryHashes,
 	})
@@ -172,7 +172,7 @@ func (s Source) NewRecoveryCodes(ctx context.Context, who identity.Who) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	err = s.Store.ReplaceRecoveryCodes(ctx, hashes, store.AuditEvent{UserID: u.ID, Action: "recovery codes made", Actor: who.ActorName(), IP: who.IP, Method: "recovery_code", Result: "ok"}, notice)
+	err = s.Store.ReplaceRecoveryCodes(ctx, hashes, store.AuditEvent{UserID: u.ID, Action: store.ActionRecoveryCodesMade, Actor: who.ActorName(), IP: who.IP, Method: "recovery_code", Result: "ok"}, notice)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, identity.ErrTOTPOff
 	}
@@ -208,7 +208,7 @@ func (s Source) RemoveTOTP(ctx context.Context, who identity.Who) error {
 	if err != nil {
 		return err
 	}
-	err = s.Store.RemoveTOTP(ctx, store.AuditEvent{UserID: u.ID, Action: "totp removed", Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
+	err = s.Store.RemoveTOTP(ctx, store.AuditEvent{UserID: u.ID, Action: store.ActionTOTPRemoved, Actor: who.ActorName(), IP: who.IP, Method: "totp", Result: "ok"}, notice)
 	if errors.Is(err, store.ErrNotFound) {
 		return identity.ErrTOTPOff
 	}
