@@ -16,28 +16,46 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
+// fakeHydra answers consent requests: req for every challenge, or the
+// challenge's own in byChallenge; the errors make a call fail as the hydra
+// client reports Hydra's failures. accepts and rejects count the calls made.
 type fakeHydra struct {
-	req                    hydra.ConsentRequest
-	gets, accepts, rejects int
-	accepted               hydra.AcceptConsent
-	rejected               hydra.Rejection
+	req                          hydra.ConsentRequest
+	byChallenge                  map[string]hydra.ConsentRequest
+	getErr, acceptErr, rejectErr error
+	gets, accepts, rejects       int
+	accepted                     hydra.AcceptConsent
+	acceptedFor                  string
+	rejected                     hydra.Rejection
 }
 
 func (f *fakeHydra) Consent(ctx context.Context, challenge string) (hydra.ConsentRequest, error) {
 	f.gets++
+	if f.getErr != nil {
+		return hydra.ConsentRequest{}, f.getErr
+	}
 	r := f.req
+	if c, ok := f.byChallenge[challenge]; ok {
+		r = c
+	}
 	r.Challenge = challenge
 	return r, nil
 }
 
 func (f *fakeHydra) AcceptConsent(ctx context.Context, challenge string, a hydra.AcceptConsent) (string, error) {
 	f.accepts++
-	f.accepted = a
+	if f.acceptErr != nil {
+		return "", f.acceptErr
+	}
+	f.accepted, f.acceptedFor = a, challenge
 	return "http://hydra.test/oauth2/auth?consent_verifier=v", nil
 }
 
 func (f *fakeHydra) RejectConsent(ctx context.Context, challenge string, rj hydra.Rejection) (string, error) {
 	f.rejects++
+	if f.rejectErr != nil {
+		return "", f.rejectErr
+	}
 	f.rejected = rj
 	return "http://hydra.test/oauth2/auth?consent_verifier=r", nil
 }
