@@ -104,11 +104,12 @@ func TestBackChannelLogoutRefusesAnythingButHydrasLogoutToken(t *testing.T) {
 		t.Errorf("a refused token ended something: %v", e.store.endedLogin)
 	}
 	// A body that is not a form at all.
+	before := len(e.store.endedLogin)
 	r := httptest.NewRequest(http.MethodPost, BackChannelLogoutPath, strings.NewReader("%zz"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
 	HandleBackChannelLogout(e.deps).ServeHTTP(w, r)
-	if w.Code != http.StatusBadRequest || len(e.store.endedLogin) != 0 {
+	if w.Code != http.StatusBadRequest || len(e.store.endedLogin) != before {
 		t.Errorf("a malformed body: %d", w.Code)
 	}
 }

@@ -341,7 +341,7 @@ func TestADisabledAccountLosesItsSession(t *testing.T) {
 		t.Errorf("GET /account of a disabled account: %d", w.Code)
 	}
 	if len(e.store.sessionsOf("ana")) != 0 || e.store.kept["sid-ana"] || b.cookies[sessionCookie] != nil {
-		t.Errorf("the session survived: rows %v, core token %v, cookie %v", e.store.sessionsOf("ana"), e.store.kept, b.cookies[sessionCookie])
+		t.Errorf("the session survived: %d rows, core token kept %v, cookie kept %v", len(e.store.sessionsOf("ana")), e.store.kept["sid-ana"], b.cookies[sessionCookie] != nil)
 	}
 	if w := b.get("/account"); w.Code != http.StatusSeeOther {
 		t.Errorf("after it: %d, want a sign-in", w.Code)
