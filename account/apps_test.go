@@ -86,6 +86,13 @@ func TestConnectedAppsAreOnePerAppFromHydraAndTheAuditTrail(t *testing.T) {
 		t.Error("Hydra's listing failing: no error")
 	}
 	e.admin.listErr = nil
+	// Hydra cannot say whether an app of the audit trail still exists: the
+	// list is not shown incomplete.
+	e.admin.clientErr = hydra.ErrUnavailable
+	if _, err := e.deps.connectedApps(context.Background(), "ana"); err == nil {
+		t.Error("Hydra's client lookup failing: no error")
+	}
+	e.admin.clientErr = nil
 	e.store.fail["GrantedClients"] = errOutage
 	if _, err := e.deps.connectedApps(context.Background(), "ana"); err == nil {
 		t.Error("the audit trail failing: no error")
@@ -134,6 +141,12 @@ func TestThePageShowsAppsAndRecentActivityWithTheNetworkOnly(t *testing.T) {
 	csp := w.Header().Get("Content-Security-Policy")
 	if !strings.Contains(csp, "img-src 'self' https://cdn.blink.test") || strings.Contains(csp, "shop.test") {
 		t.Errorf("CSP %q: the https logo's origin only", csp)
+	}
+
+	// An account with a phone only is named by it.
+	e.store.users["ana"] = store.User{ID: "ana", Phone: "+50370001234"}
+	if w := b.get("/account"); !strings.Contains(text(w), "+50370001234") {
+		t.Error("the page does not name a phone-only account by its phone")
 	}
 
 	// Spanish, the same page.

@@ -221,6 +221,7 @@ type fakeAdmin struct {
 	clientReads int
 	listErr     error
 	revokeErr   error
+	clientErr   error
 }
 
 func newFakeAdmin() *fakeAdmin {
@@ -260,6 +261,9 @@ func (h *fakeAdmin) RevokeAllConsents(ctx context.Context, subject string) error
 
 func (h *fakeAdmin) OAuthClient(ctx context.Context, id string) (hydra.OAuthClient, error) {
 	h.clientReads++
+	if h.clientErr != nil {
+		return hydra.OAuthClient{}, h.clientErr
+	}
 	c, ok := h.clients[id]
 	if !ok {
 		return hydra.OAuthClient{}, hydra.ErrNotFound

@@ -242,9 +242,11 @@ func TestCallbackStartsNothingWhenTheStoreFails(t *testing.T) {
 // posted from it changes nothing and goes back to the page.
 func TestWithoutALiveSessionThePageSignsInAgainAndFormsChangeNothing(t *testing.T) {
 	e := newEnv(t)
+	f := e.withTOTP(true)
 	e.admin.connect("ana", appOf("wallet-app"), time.Now(), "openid")
 	b := e.browser("203.0.113.7")
 	b.signIn("ana", "sid-ana", time.Now())
+	f.on["ana"] = true
 	live := *b.cookies[sessionCookie]
 
 	for name, prepare := range map[string]func(){
@@ -268,8 +270,22 @@ func TestWithoutALiveSessionThePageSignsInAgainAndFormsChangeNothing(t *testing.
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
 			t.Errorf("%s: a form: %d to %q, want back to the page", name, w.Code, w.Header().Get("Location"))
 		}
-		if len(e.admin.revoked) != 0 || len(e.store.audits) != 0 {
-			t.Errorf("%s: a form changed something: %v %v", name, e.admin.revoked, e.store.audits)
+		for _, form := range []url.Values{{"action": {"revoke_all"}}, {"action": {"remove_totp"}}, {"action": {"new_recovery_codes"}}} {
+			path := "/account/apps"
+			if form.Get("action") != "revoke_all" {
+				path = "/account/two-step"
+			}
+			if w := b.post(path, form); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
+				t.Errorf("%s: %v: %d to %q, want back to the page", name, form, w.Code, w.Header().Get("Location"))
+			}
+		}
+		for _, page := range []string{"/account/remove-all", twoStepOnURL, twoStepOffURL, recoveryURL} {
+			if w := b.get(page); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), e.public.srv.URL+"/oauth2/auth?") {
+				t.Errorf("%s: GET %s: %d to %q, want a sign-in", name, page, w.Code, w.Header().Get("Location"))
+			}
+		}
+		if len(e.admin.revoked) != 0 || len(e.admin.revokedAll) != 0 || len(e.store.audits) != 0 || f.changes() != 0 || !f.on["ana"] {
+			t.Errorf("%s: a form changed something: %v %v %v %v", name, e.admin.revoked, e.admin.revokedAll, e.store.audits, f.calls)
 		}
 	}
 }
@@ -318,13 +334,14 @@ func TestANewSignInReplacesTheSessionAndForgetsItsCoreToken(t *testing.T) {
 		t.Fatalf("sign_in_again without a two-step source: %d", w.Code)
 	}
 	e.store.kept["sid-2"] = true
+	forgotten := len(e.store.forgotten)
 	for h, a := range e.store.sessions {
 		a.AuthTime = time.Now().Add(-time.Hour)
 		e.store.sessions[h] = a
 	}
 	w = b.post("/account/apps", url.Values{"action": {"revoke_all"}})
 	b.finishSignIn(w.Header().Get("Location"), "ana", "sid-2", time.Now(), "/account/remove-all")
-	if !e.store.kept["sid-2"] || len(e.store.forgotten) != 1 {
+	if !e.store.kept["sid-2"] || len(e.store.forgotten) != forgotten {
 		t.Errorf("a new sign-in under the same sid forgot its token: %v", e.store.forgotten)
 	}
 }
