@@ -200,6 +200,9 @@ func (b *browser) toCodePage(c, email string) (string, string) {
 	return flow, b.w.st.lastSent().Code
 }
 
+// httptestRecorder is a response as the tests read it.
+type httptestRecorder = httptest.ResponseRecorder
+
 // ---- assertions ---------------------------------------------------------------
 
 func wantRedirect(t *testing.T, rec *httptest.ResponseRecorder, to string) {
