@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/challenges/challengestest"
+	"github.com/blinkbitcoin/blink-consent/internal/codes"
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -449,6 +450,8 @@ type fakeSource struct {
 	sendErr, verifyErr, totpErr error
 	// triesErr makes TriesLeft fail.
 	triesErr error
+	// gone: the source says the code can no longer be checked (store.CodeGone).
+	gone bool
 	// botChecks are the BotCheck answers SendCode was given.
 	botChecks []map[string]string
 }
@@ -547,6 +550,10 @@ func (src *fakeSource) VerifyCode(ctx context.Context, req identity.VerifyReques
 	if f.Channel == "telegram" {
 		return src.checkTelegram(f, req, failures)
 	}
+	if src.gone {
+		st.record(failures)
+		return store.CodeGone, *f, nil
+	}
 	c := st.liveCode(f.ID)
 	if c == nil {
 		st.record(failures)
@@ -561,7 +568,7 @@ func (src *fakeSource) VerifyCode(ctx context.Context, req identity.VerifyReques
 		verdict = store.CodeLocked
 	case !c.ExpiresAt.After(time.Now()):
 		verdict = store.CodeExpired
-	case req.Code != c.Value:
+	case !matches(req.Code, c.Value):
 		verdict = store.CodeWrong
 	}
 	if verdict != store.CodeAccepted {
@@ -582,6 +589,13 @@ func (src *fakeSource) VerifyCode(ctx context.Context, req identity.VerifyReques
 	delete(st.events, "fail-identifier|"+c.Identifier)
 	src.verified(f, u, req.NewBrowserHash)
 	return store.CodeAccepted, *f, nil
+}
+
+// matches compares a typed code as the postgres source does: spaces and
+// dashes dropped, and a malformed code is still a try that fails.
+func matches(typed, value string) bool {
+	code, ok := codes.Normalize(typed)
+	return ok && code == value
 }
 
 // account is the account a right code signs in: the identifier's, or a new
