@@ -397,3 +397,40 @@ func TestCodePageBeforeTheIdentifier(t *testing.T) {
 	}
 	wantPage(t, b.get("/login/code"), http.StatusGone, "error.flow.title")
 }
+
+// A phone flow on a source with its own bot check (Geetest): the code
+// page's "Send a new code" carries a fresh challenge, and the CSP allows it;
+// when the source cannot start one, the unavailable page.
+func TestCodePageWithTheSourcesBotCheck(t *testing.T) {
+	w := newWorld(t, jose)
+	src := coreSource{fakeSource: w.src, countries: []identity.Country{{ID: "SV", Channels: []string{"sms", "whatsapp"}}}}
+	w.d.Accounts = src
+	w.d.Settings.GeetestOrigins = []string{"https://static.geetest.com"}
+	w.build()
+	b := w.browser("203.0.113.7")
+	flow := b.open(w.challenge())
+	wantRedirect(t, b.identifyPhone(flow, "70000000", "SV", "sms"), "/login/code?flow="+flow)
+	rec := b.get("/login/code?flow=" + flow)
+	wantPage(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), "gt-challenge-for-203.0.113.7") || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "https://static.geetest.com") {
+		t.Errorf("no Geetest challenge on the code page\n%s", excerpt(rec))
+	}
+	src.botCheckErr = identity.ErrUnavailable
+	w.d.Accounts = src
+	w.build()
+	wantPage(t, b.get("/login/code?flow="+flow), http.StatusServiceUnavailable, "error.unavailable.title")
+}
+
+// A phone's send limit: the 429 page offers the email and another number.
+func TestPhoneSendLimitOffersEmail(t *testing.T) {
+	w := newWorld(t, jose)
+	w.st.events["send-phone|+50370000000"] = 10
+	b := w.browser("203.0.113.7")
+	flow := b.open(w.challenge())
+	rec := b.post("/login/identify", url.Values{"flow": {flow}, "action": {"continue"}, "method": {"phone"}, "phone": {"70000000"},
+		"country": {"SV"}, "channel": {"sms"}, "tz": {"Not/A_Zone"}})
+	wantPage(t, rec, http.StatusTooManyRequests, "error.toomany.title", "limit.use_email", "limit.other_phone")
+	if len(w.st.outbox) != 0 {
+		t.Error("sent past the limit")
+	}
+}

@@ -2,6 +2,8 @@ package login
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -314,4 +316,20 @@ func quiet(b *testing.B) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Cleanup(func() { slog.SetDefault(prev) })
+}
+
+// The store cannot claim a remembered sign-in: Hydra is not told.
+func TestRememberedLoginWhenTheStoreFails(t *testing.T) {
+	w := newWorld(t, maria)
+	c := w.remembered(maria.ID, nil)
+	w.d.Store = failingRemembered{w.st}
+	w.build()
+	wantPage(t, w.browser("203.0.113.7").get("/login?login_challenge="+c), http.StatusInternalServerError, "error.internal.title")
+	wantAnswers(t, w.hy)
+}
+
+type failingRemembered struct{ *memStore }
+
+func (failingRemembered) UseRememberedLogin(context.Context, string, string, string) (store.User, store.SignInKind, bool, error) {
+	return store.User{}, store.SignInKind{}, false, errors.New("connection reset")
 }
