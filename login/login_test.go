@@ -197,7 +197,9 @@ func TestLoginPageOfUsedChallenge(t *testing.T) {
 func TestLoginPageStartsAFlowBoundToABrowserCookie(t *testing.T) {
 	w := newWorld(t)
 	c := w.challenge()
-	w.hy.requests[c] = func(lr hydra.LoginRequest) hydra.LoginRequest { lr.UILocales = []string{"es"}; return lr }(w.hy.requests[c])
+	lr := w.hy.requests[c]
+	lr.UILocales = []string{"es"}
+	w.hy.requests[c] = lr
 	b := w.browser("203.0.113.7")
 	rec := b.get("/login?login_challenge=" + c)
 	wantPage(t, rec, http.StatusOK)
