@@ -56,8 +56,8 @@ rules: bin/promtool
 generate:
 	$(GO) tool templ generate
 
-## unit: the fast tests only (no PostgreSQL, Hydra or Chromium; the chart's and the rules' tests run bin/helm and bin/promtool), with coverage; fails when login, consent, logout or account covers under 60% of its statements.
-unit: bin/helm bin/promtool
+## unit: the fast tests only (no PostgreSQL, Hydra, Chromium or Helm: the chart's tests in deploy/ run in `make test`), with coverage; fails when login, consent, logout or account covers under 60% of its statements.
+unit:
 	GO=$(GO) ./scripts/unit.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s); findings land in testdata/fuzz as regression inputs.

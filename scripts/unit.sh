@@ -6,7 +6,7 @@
 set -uo pipefail
 GO=${GO:-go}
 FLOOR=60
-pkgs=$($GO list ./... | grep -v -e /cmd/ -e /internal/store -e '/internal/identity$' -e '/internal/devstack$')
+pkgs=$($GO list ./... | grep -v -e /cmd/ -e /deploy -e /internal/store -e '/internal/identity$' -e '/internal/devstack$')
 out=$($GO test -tags devstack -count=1 -cover $pkgs 2>&1)
 status=$?
 echo "$out"
