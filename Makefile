@@ -23,6 +23,7 @@ test: check chart rules bin/hydra
 	./scripts/ensure-axe.sh
 	./scripts/ensure-haproxy.sh
 	$(GO) test $(DEVSTACK) -race -count=1 -timeout 30m ./...
+	GO=$(GO) ./scripts/unit.sh
 
 ## check: go.mod/go.sum tidy, generated code current, gofmt clean, go vet clean (with and without the dev stack).
 check:
