@@ -40,11 +40,13 @@ type Store interface {
 	// login session was remembered ("Remember me").
 	LoginSessionRemembered(ctx context.Context, sessionID string) (bool, error)
 	// EndLoginSession ends every account session of a Hydra login session
-	// and forgets its core token: that login session has ended.
+	// and forgets what the identity source keeps for it (with Blink core, its
+	// core token): that login session has ended.
 	EndLoginSession(ctx context.Context, sid string) (int64, error)
-	// ForgetCoreToken deletes the Blink core token kept for a login session
-	// (sid), if any: the account session that could use it has ended.
-	ForgetCoreToken(ctx context.Context, sessionID string) error
+	// ForgetSessionState deletes what the identity source keeps for a login
+	// session (sid), if anything (with Blink core, its core token): the
+	// account session that could use it has ended.
+	ForgetSessionState(ctx context.Context, sid string) error
 	LatestAuditEvents(ctx context.Context, userID string, n int) ([]store.AuditEvent, error)
 	// GrantedClients lists the apps the audit trail says the person allowed
 	// and did not remove since.
@@ -149,7 +151,7 @@ func (d Deps) RequireSession(w http.ResponseWriter, r *http.Request) (Session, b
 				fail(w, r, err)
 				return Session{}, false
 			}
-			d.forgetCoreToken(r.Context(), s.SID)
+			d.forgetSessionState(r.Context(), s.SID)
 			web.ClearCookie(w, web.AccountCookie, d.Settings.SecureCookies)
 			pages.Problem(w, r, http.StatusForbidden, "disabled")
 			return Session{}, false
@@ -324,7 +326,7 @@ func HandleCallback(d Deps) http.Handler {
 		}
 		if old.SID != "" && old.SID != id.SID {
 			// The replaced session's Blink core token is of no use to anyone now.
-			d.forgetCoreToken(ctx, old.SID)
+			d.forgetSessionState(ctx, old.SID)
 		}
 		web.SetTokenCookie(w, web.AccountCookie, token, cookieAge, d.Settings.SecureCookies)
 		slog.InfoContext(ctx, "account page signed in", "subject", id.Subject, "fresh", l.Fresh)
@@ -353,7 +355,7 @@ func HandleSignOut(d Deps) http.Handler {
 			fail(w, r, err)
 			return
 		}
-		d.forgetCoreToken(r.Context(), s.SID)
+		d.forgetSessionState(r.Context(), s.SID)
 		slog.InfoContext(r.Context(), "account page signed out", "subject", s.Subject)
 		http.Redirect(w, r, d.OIDC.LogoutURL(s.IDToken, signedOut), http.StatusSeeOther)
 	})
@@ -403,14 +405,15 @@ func backChannelError(w http.ResponseWriter) {
 	w.Write([]byte(`{"error":"invalid_request"}`))
 }
 
-// forgetCoreToken deletes the core token kept for an ended account
-// session's login session; it expires by itself when this fails.
-func (d Deps) forgetCoreToken(ctx context.Context, sid string) {
+// forgetSessionState deletes what the identity source keeps for an ended
+// account session's login session (Blink core's token); it expires by itself
+// when this fails.
+func (d Deps) forgetSessionState(ctx context.Context, sid string) {
 	if sid == "" {
 		return
 	}
-	if err := d.Store.ForgetCoreToken(ctx, sid); err != nil {
-		slog.WarnContext(ctx, "could not forget a kept core token", "err", err)
+	if err := d.Store.ForgetSessionState(ctx, sid); err != nil {
+		slog.WarnContext(ctx, "could not forget what the identity source keeps for a login session", "err", err)
 	}
 }
 

@@ -66,7 +66,9 @@ var sealedValues = []struct {
 	{"queued messages", (*store.Store).ResealOutbox, func(v store.Sealed) []byte { return delivery.AD(v.Channel, v.Destination) }},
 	{"pending authenticator enrolments", (*store.Store).ResealEnrollments, func(v store.Sealed) []byte { return postgres.PendingAD(v.Key, v.UserID) }},
 	{"Blink core sign-ins in progress", (*store.Store).ResealFlows, func(v store.Sealed) []byte { return blinkcore.StateAD(v.Key) }},
-	{"kept Blink core tokens", (*store.Store).ResealCoreTokens, func(v store.Sealed) []byte { return blinkcore.TokenAD(v.UserID, v.Key) }},
+	{"kept Blink core tokens", func(db *store.Store, ctx context.Context, r store.Reseal) (store.ResealCounts, error) {
+		return blinkcore.ResealTokens(ctx, db, r)
+	}, func(v store.Sealed) []byte { return blinkcore.TokenAD(v.UserID, v.Key) }},
 }
 
 // rotateKeys re-seals under the current key what only a previous one opens.

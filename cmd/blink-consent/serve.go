@@ -66,7 +66,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Info("exporting traces", "protocol", cfg.Tracing.Protocol, "collector", cfg.Tracing.Endpoint.Redacted(), "service", cfg.Tracing.ServiceName)
 	}
 
-	db, err := openDatabase(ctx, cfg.DatabaseURL, store.WithTracer(traces.QueryTracer()), store.WithMaxConns(cfg.DatabaseMaxConns))
+	db, err := openDatabase(ctx, cfg.DatabaseURL, storeOptions(cfg, traces)...)
 	if err != nil {
 		return err
 	}
@@ -205,6 +205,16 @@ func notifyChannels(senders map[string]delivery.Sender) identity.CanSend {
 	return func(channel string) bool { return senders[channel] != nil }
 }
 
+// storeOptions are the store's settings: its pool, and with Blink core what
+// the store forgets when a login session ends (the core token kept for it).
+func storeOptions(cfg config.Config, traces *tracing.Tracing) []store.Option {
+	opts := []store.Option{store.WithTracer(traces.QueryTracer()), store.WithMaxConns(cfg.DatabaseMaxConns)}
+	if cfg.Blink() {
+		opts = append(opts, store.WithSessionState(blinkcore.ForgetToken))
+	}
+	return opts
+}
+
 // identitySource is where accounts live, as IDENTITY_SOURCE says: our users
 // table, or Blink core (then core is its client, for /readyz too).
 func identitySource(cfg config.Config, db *store.Store, keys secret.Keys, traces *tracing.Tracing, canNotify identity.CanSend) (source identity.Source, core *blinkcore.Client) {
@@ -301,9 +311,12 @@ const retentionEvery = 10 * time.Minute
 
 // retention keeps rows RETENTION, and a login session's amr/acr as long as
 // Hydra can skip the sign-in for it (LOGIN_REMEMBER_FOR from its first
-// sign-in, ExtendSessionLifespan being off) and a day more.
+// sign-in, ExtendSessionLifespan being off) and a day more. Blink core's
+// kept tokens go as soon as they expire in either mode: a deployment that
+// left IDENTITY_SOURCE=blink may still hold some.
 func retention(cfg config.Config) store.Retention {
-	return store.Retention{Rows: cfg.Retention, LoginSessions: cfg.LoginRememberFor + 24*time.Hour, Audit: cfg.AuditRetention}
+	return store.Retention{Rows: cfg.Retention, LoginSessions: cfg.LoginRememberFor + 24*time.Hour, Audit: cfg.AuditRetention,
+		SourceTables: blinkcore.ExpiringTables}
 }
 
 // purgeSpentRows deletes what the retention no longer keeps, at start and

@@ -57,16 +57,17 @@ func testMain(m *testing.M) int {
 
 var databases atomic.Int64
 
-// newStore is a fresh migrated database, and a plain connection to it for
-// what the store has no method for (making enrolments expire, reading raw rows).
-func newStore(t *testing.T) (*store.Store, *pgx.Conn) {
+// newStore is a fresh migrated database (opened with opts), and a plain
+// connection to it for what the store has no method for (making enrolments
+// expire, reading raw rows).
+func newStore(t *testing.T, opts ...store.Option) (*store.Store, *pgx.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	url, err := testPG.CreateDatabase(ctx, fmt.Sprintf("accounts_%d", databases.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, url)
+	db, err := store.Open(ctx, url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

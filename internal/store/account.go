@@ -70,9 +70,10 @@ func (s *Store) EndAccountSession(ctx context.Context, tokenHash []byte) (Accoun
 }
 
 // EndLoginSession ends everything the account page keeps for Hydra login
-// session sid: its account sessions and the Blink core token kept for it.
-// Called when that login session ends (a logout, Hydra's back-channel
-// logout); it returns how many account sessions ended.
+// session sid: its account sessions and, in the same transaction, what the
+// identity source keeps for it (WithSessionState). Called when that login
+// session ends (a logout, Hydra's back-channel logout); it returns how many
+// account sessions ended.
 func (s *Store) EndLoginSession(ctx context.Context, sid string) (int64, error) {
 	if sid == "" {
 		return 0, nil
@@ -84,10 +85,24 @@ func (s *Store) EndLoginSession(ctx context.Context, sid string) (int64, error) 
 			return fmt.Errorf("store: unable to end the account sessions of a login session: %w", err)
 		}
 		ended = tag.RowsAffected()
-		if _, err := tx.Exec(ctx, `DELETE FROM core_tokens WHERE session_id = $1`, sid); err != nil {
-			return fmt.Errorf("store: unable to forget the core token of a login session: %w", err)
-		}
-		return nil
+		return s.forgetSessionState(ctx, tx, sid)
 	})
 	return ended, err
+}
+
+// ForgetSessionState deletes what the identity source keeps for Hydra login
+// session sid (WithSessionState), if anything: the account session that
+// could use it has ended.
+func (s *Store) ForgetSessionState(ctx context.Context, sid string) error {
+	return s.forgetSessionState(ctx, s.pool, sid)
+}
+
+func (s *Store) forgetSessionState(ctx context.Context, q Querier, sid string) error {
+	if s.sessionState == nil || sid == "" {
+		return nil
+	}
+	if err := s.sessionState(ctx, q, sid); err != nil {
+		return fmt.Errorf("store: unable to forget the identity source's state of a login session: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -29,32 +30,63 @@ func TestPurgeAccountRows(t *testing.T) {
 	}
 }
 
-// A Hydra login session that ends takes every account session of its sid and
-// the Blink core token kept for it; another sid's keep theirs.
-func TestEndLoginSessionEndsItsAccountSessionsAndCoreToken(t *testing.T) {
-	s := newTestStore(t)
+// A Hydra login session that ends takes every account session of its sid and,
+// in the same transaction, what the identity source keeps for it (the
+// WithSessionState hook, here the test's own table); another sid's keep
+// theirs. When the source cannot forget, no account session ends either.
+func TestEndLoginSessionEndsItsAccountSessionsAndSourceState(t *testing.T) {
+	var failForget bool
+	s := newTestStore(t, WithSessionState(func(ctx context.Context, q Querier, sid string) error {
+		if _, err := q.Exec(ctx, `DELETE FROM source_sessions WHERE sid = $1`, sid); err != nil {
+			return err
+		}
+		if failForget {
+			return errors.New("the source could not forget")
+		}
+		return nil
+	}))
 	ctx := context.Background()
 	mustExec(t, s, `
-		INSERT INTO users (id, email) VALUES ('6f1c1d1e-0000-4000-8000-000000000001', 'ended@example.com');
+		CREATE TABLE source_sessions (sid text NOT NULL);
+		INSERT INTO source_sessions (sid) VALUES ('sid-a'), ('sid-b'), ('sid-c');
 		INSERT INTO account_sessions (token_hash, subject, sid, auth_time, id_token, expires_at) VALUES
 			('a1', 's', 'sid-a', now(), 't', now() + interval '1 hour'),
 			('a2', 's', 'sid-a', now(), 't', now() + interval '1 hour'),
-			('b1', 's', 'sid-b', now(), 't', now() + interval '1 hour');
-		INSERT INTO core_tokens (session_id, user_id, sealed, expires_at) VALUES
-			('sid-a', '6f1c1d1e-0000-4000-8000-000000000001', 'x', now() + interval '1 hour'),
-			('sid-b', '6f1c1d1e-0000-4000-8000-000000000001', 'x', now() + interval '1 hour');`)
+			('b1', 's', 'sid-b', now(), 't', now() + interval '1 hour'),
+			('c1', 's', 'sid-c', now(), 't', now() + interval '1 hour');`)
+	left := func(sid string) int64 {
+		return count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = '`+sid+`'`) +
+			count(t, s, `SELECT count(*) FROM source_sessions WHERE sid = '`+sid+`'`)
+	}
 	ended, err := s.EndLoginSession(ctx, "sid-a")
 	if err != nil || ended != 2 {
 		t.Fatalf("ended %d, %v; want 2", ended, err)
 	}
-	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = 'sid-a'`) + count(t, s, `SELECT count(*) FROM core_tokens WHERE session_id = 'sid-a'`); n != 0 {
+	if n := left("sid-a"); n != 0 {
 		t.Errorf("%d rows of the ended login session are left", n)
 	}
-	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = 'sid-b'`) + count(t, s, `SELECT count(*) FROM core_tokens WHERE session_id = 'sid-b'`); n != 2 {
+	if n := left("sid-b"); n != 2 {
 		t.Errorf("another login session lost rows: %d left of 2", n)
 	}
 	if ended, err := s.EndLoginSession(ctx, ""); err != nil || ended != 0 {
 		t.Errorf("an empty sid ended %d, %v", ended, err)
+	}
+	// The account page's session ended alone: only the source's state goes.
+	if err := s.ForgetSessionState(ctx, "sid-b"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM source_sessions WHERE sid = 'sid-b'`); n != 0 {
+		t.Error("ForgetSessionState left the source's state")
+	}
+	if n := count(t, s, `SELECT count(*) FROM account_sessions WHERE sid = 'sid-b'`); n != 1 {
+		t.Error("ForgetSessionState ended an account session")
+	}
+	failForget = true
+	if _, err := s.EndLoginSession(ctx, "sid-c"); err == nil {
+		t.Fatal("EndLoginSession succeeded though the source could not forget")
+	}
+	if n := left("sid-c"); n != 2 {
+		t.Errorf("a failed EndLoginSession changed rows: %d left of 2", n)
 	}
 }
 

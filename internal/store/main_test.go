@@ -39,17 +39,17 @@ func testMain(m *testing.M) int {
 
 var databases atomic.Int64
 
-// newTestStore returns a Store on a new database with every migration
-// applied. Its pool is large enough for the concurrency tests' callers to
-// really run at once instead of queueing for four connections.
-func newTestStore(t testing.TB) *Store {
+// newTestStore returns a Store (opened with opts) on a new database with
+// every migration applied. Its pool is large enough for the concurrency
+// tests' callers to really run at once instead of queueing for four connections.
+func newTestStore(t testing.TB, opts ...Option) *Store {
 	t.Helper()
 	ctx := context.Background()
 	url, err := testPG.CreateDatabase(ctx, fmt.Sprintf("store_test_%d", databases.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, url+"&pool_max_conns=32")
+	s, err := Open(ctx, url+"&pool_max_conns=32", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 // SetUserDisabled disables (disabled_at = now, kept when already set) or
 // enables the user, audited in the same transaction. ErrNotFound when there
-// is no such user. Enabling a row kept only for its disable (Blink core's
-// subject whose email and phone moved to another account) deletes it: the
+// is no such user. Enabling a row kept only for its disable (a remote
+// source's subject whose email and phone moved to another account) deletes it: the
 // subject's next sign-in caches it again.
 func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled bool, actor string) error {
 	set, action := `disabled_at = coalesce(disabled_at, now())`, ActionUserDisabled

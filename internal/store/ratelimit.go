@@ -8,9 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Limit is at most Max events per sliding Window; Max 0 is no limit (with
-// IDENTITY_SOURCE=blink core's limits are the only ones unless an operator
-// sets ours), and then no event is recorded either.
+// Limit is at most Max events per sliding Window; Max 0 is no limit (with a
+// remote identity source, its own limits are the only ones unless an
+// operator sets ours), and then no event is recorded either.
 type Limit struct {
 	Max    int
 	Window time.Duration
@@ -80,7 +80,7 @@ func over(ctx context.Context, tx pgx.Tx, bucket, key string, l Limit) (ok bool,
 func (s *Store) TriesLeft(ctx context.Context, flowID string, limits []LimitKey, triesPerCode int) (left int, ofCode bool, err error) {
 	var attempts int
 	// Our own codes count their tries on the code's row; a remote source's
-	// (Blink core's) on the flow, which has no code row.
+	// on the flow, which has no code row.
 	err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT attempts FROM login_codes
 		WHERE flow_id = $1::uuid AND superseded_at IS NULL AND used_at IS NULL ORDER BY id DESC LIMIT 1),
 		(SELECT code_attempts FROM login_flows WHERE id = $1::uuid AND channel IS NOT NULL

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// The steps of a flow whose codes a remote identity source sends and checks
-// (Blink core). Each is one transaction that locks the flow, checks the state
-// it starts from and our own limits, makes the remote call, and records its
-// outcome — so the state machine's rules hold as for our own codes. The
+// The steps of a flow whose codes a remote identity source sends and checks.
+// Each is one transaction that locks the flow, checks the state it starts
+// from and our own limits, makes the remote call, and records its outcome —
+// so the state machine's rules hold as for our own codes; what the source
+// keeps of the account it proved is its own, written by RemoteVerdict.Keep in
+// that transaction. The
 // remote call runs inside the transaction (holding the flow row and the
 // limits' keys for its duration) and never twice: these transactions are not
 // re-run on a lost connection.
@@ -159,21 +160,6 @@ func checkCooldown(ctx context.Context, tx pgx.Tx, f Flow, cooldown time.Duratio
 	return nil
 }
 
-// RemoteAccount is an account a remote source proved, as its claims: it is
-// kept in the users table (a cache of the accounts that signed in, under the
-// source's id) so remembered sign-ins and consents can still carry them.
-type RemoteAccount struct {
-	ID            string
-	Email         string
-	EmailVerified bool
-	Phone         string
-	PhoneVerified bool
-	// Partial: the source could not give the claims (Blink core's GraphQL
-	// down), only the id; the row keeps the email and phone it knows, and the
-	// identifier the flow proved is added.
-	Partial bool
-}
-
 // RemoteVerdict is a remote source's answer to a code.
 type RemoteVerdict struct {
 	// Wrong: a wrong or expired code, counted against our failure limits.
@@ -184,39 +170,22 @@ type RemoteVerdict struct {
 	// Pending: the source has no answer yet (Telegram Passport not confirmed
 	// yet): the check counts against the flow's tries, not our failure limits.
 	Pending bool
-	// Account is the account signed in, unless a second factor is due.
-	Account RemoteAccount
 	// SecondFactor: the account has an authenticator; State is what the
 	// authenticator step needs (sealed by the caller).
 	SecondFactor bool
 	State        []byte
-	// Token, when set with Account, is the account's core auth token to keep
-	// for the account session (sealed by the caller), in the same transaction.
-	Token *KeptToken
+	// Keep, unless a second factor is due, keeps the account the source
+	// proved (in its own tables, and the users table's cache of it) in the
+	// step's transaction, through q, and returns its id: the flow's subject.
+	Keep func(ctx context.Context, q Querier, f Flow) (userID string, err error)
 }
 
-// KeptToken is a sealed core auth token for a Hydra login session.
-type KeptToken struct {
-	SessionID string
-	Sealed    []byte
-	ExpiresAt time.Time
-}
-
-// keepToken keeps v's token, if any, for the account just kept — unless the
-// account is disabled here: its sign-in is refused at completion, so the
-// token would serve nothing.
-func keepToken(ctx context.Context, tx pgx.Tx, v RemoteVerdict, userID string) error {
-	if v.Token == nil {
-		return nil
+// keep runs v's Keep for the locked flow f.
+func (v RemoteVerdict) keep(ctx context.Context, tx pgx.Tx, f Flow) (string, error) {
+	if v.Keep == nil {
+		return "", errors.New("store: the identity source proved no account")
 	}
-	var disabled bool
-	if err := tx.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM users WHERE id = $1::uuid`, userID).Scan(&disabled); err != nil {
-		return fmt.Errorf("store: unable to read an account: %w", err)
-	}
-	if disabled {
-		return nil
-	}
-	return keepCoreToken(ctx, tx, v.Token.SessionID, userID, v.Token.Sealed, v.Token.ExpiresAt)
+	return v.Keep(ctx, tx, f)
 }
 
 // RemoteVerify is one code (or authenticator code) check for a remote source.
@@ -236,7 +205,7 @@ type RemoteVerify struct {
 // VerifyRemote is the code step for a remote source: the flow must be waiting
 // for a code (one already verified is returned as it is, with CodeUsed: a
 // double submit). A failure is recorded against every limit; a success
-// freezes the flow's identity, keeps the account's claims, rebinds the
+// freezes the flow's identity, keeps the account (RemoteVerdict.Keep), rebinds the
 // browser and says whether the authenticator step is due.
 func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Flow, error) {
 	verdict := CodeWrong
@@ -272,11 +241,8 @@ func (s *Store) VerifyRemote(ctx context.Context, req RemoteVerify) (Verdict, Fl
 		}
 		var userID *string
 		if !v.SecondFactor {
-			id, err := keepAccount(ctx, tx, v.Account, f)
+			id, err := v.keep(ctx, tx, f)
 			if err != nil {
-				return err
-			}
-			if err := keepToken(ctx, tx, v, id); err != nil {
 				return err
 			}
 			userID = &id
@@ -328,11 +294,8 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 			verdict = TOTPWrong
 			return recordEvents(ctx, tx, failures)
 		}
-		id, err := keepAccount(ctx, tx, v.Account, f)
+		id, err := v.keep(ctx, tx, f)
 		if err != nil {
-			return err
-		}
-		if err := keepToken(ctx, tx, v, id); err != nil {
 			return err
 		}
 		if err := forgetTOTPFailures(ctx, tx, f); err != nil {
@@ -350,8 +313,8 @@ func (s *Store) VerifyRemoteTOTP(ctx context.Context, req RemoteVerify) (TOTPVer
 }
 
 // ForgetFlowState drops what a remote source kept in the flow between two
-// steps (core's emailLoginId, or its auth token while the authenticator step
-// is due), for a flow that will not go on: the sign-in was cancelled. A flow
+// steps (a handle on the code it sent, or a credential while the
+// authenticator step is due), for a flow that will not go on: the sign-in was cancelled. A flow
 // that completes drops it in CompleteFlow, and the retention purge drops it
 // once the flow expired.
 func (s *Store) ForgetFlowState(ctx context.Context, flowID string) error {
@@ -363,54 +326,4 @@ func forgetFlowState(ctx context.Context, tx pgx.Tx, flowID string) error {
 		return fmt.Errorf("store: unable to forget a flow's state: %w", err)
 	}
 	return nil
-}
-
-// keepAccount writes a remote account's claims into the users table under
-// its own id and returns the id. The identifier the flow just proved is
-// verified whatever the source says. An email or phone that moved to this
-// account is taken from the one that had it: an active row left with neither
-// is deleted (a cache entry of nothing), but a disabled row stays, its
-// identifiers cleared, since its disabled_at is the only record of the
-// disable — a sign-in of another subject never erases it.
-func keepAccount(ctx context.Context, tx pgx.Tx, a RemoteAccount, f Flow) (string, error) {
-	if uuidArg(a.ID) == nil {
-		return "", fmt.Errorf("store: the identity source returned an account id that is not a UUID")
-	}
-	a.Email = strings.ToLower(a.Email)
-	switch f.Channel {
-	case "email":
-		a.Email, a.EmailVerified = f.Identifier, true
-	case "sms", "whatsapp", "telegram":
-		a.Phone, a.PhoneVerified = f.Identifier, true
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id <> $1::uuid AND disabled_at IS NULL AND (email = $2 OR phone = $3)
-		AND (email IS NULL OR email = $2) AND (phone IS NULL OR phone = $3)`, a.ID, nullIfEmpty(a.Email), nullIfEmpty(a.Phone)); err != nil {
-		return "", fmt.Errorf("store: unable to keep an account: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET email = NULL WHERE id <> $1::uuid AND email = $2`, a.ID, nullIfEmpty(a.Email)); err != nil {
-		return "", fmt.Errorf("store: unable to keep an account: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET phone = NULL WHERE id <> $1::uuid AND phone = $2`, a.ID, nullIfEmpty(a.Phone)); err != nil {
-		return "", fmt.Errorf("store: unable to keep an account: %w", err)
-	}
-	// A partial account ($6) overwrites only what it carries.
-	_, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, phone, phone_verified)
-		VALUES ($1::uuid, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET
-			email = CASE WHEN $6 AND excluded.email IS NULL THEN users.email ELSE excluded.email END,
-			email_verified = CASE WHEN $6 AND excluded.email IS NULL THEN users.email_verified ELSE excluded.email_verified END,
-			phone = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone ELSE excluded.phone END,
-			phone_verified = CASE WHEN $6 AND excluded.phone IS NULL THEN users.phone_verified ELSE excluded.phone_verified END`,
-		a.ID, nullIfEmpty(a.Email), a.EmailVerified, nullIfEmpty(a.Phone), a.PhoneVerified, a.Partial)
-	if err != nil {
-		return "", fmt.Errorf("store: unable to keep an account: %w", err)
-	}
-	return a.ID, nil
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }

@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
 
-// The steps of a remote identity source (Blink core), on a real PostgreSQL,
-// with the source's answers given by the test.
+// The steps of a remote identity source, on a real PostgreSQL, with the
+// source's answers given by the test.
 
 const (
 	subjectA = "00000000-0000-4000-8000-00000000000a"
@@ -44,68 +45,74 @@ func remoteVerify(t *testing.T, s *Store, f Flow, v RemoteVerdict) Flow {
 	return f
 }
 
-// An email or phone that moved at core to the account signing in is taken
-// from the row that had it; a disabled row stays disabled, under its id, even
-// with neither left — and a later sign-in of that subject stays refused.
-func TestSignInOfAnotherSubjectNeverErasesADisable(t *testing.T) {
+// The source keeps the account it proved through RemoteVerdict.Keep, in the
+// step's transaction: the id Keep returns is the flow's subject, what Keep
+// wrote is undone when the step fails, Keep is not asked while a second
+// factor is due, and a verdict that proves no account is refused.
+func TestRemoteStepsKeepTheAccountThroughTheSource(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	mustExec(t, s, `INSERT INTO users (id, email, phone, disabled_at) VALUES
-		('`+subjectA+`', 'moved@example.com', NULL, now()),
-		('`+subjectC+`', 'kept@example.com', '+50370000001', now());
-		INSERT INTO users (id, email) VALUES ('00000000-0000-4000-8000-0000000000d0', 'stale@example.com')`)
-
-	// B signs in by the email core now gives B: A's only identifier.
-	f := remoteFlow(t, s, "email", "moved@example.com", []byte("login-id"))
-	remoteVerify(t, s, f, RemoteVerdict{Account: RemoteAccount{ID: subjectB, Email: "moved@example.com", Phone: "+50370000001", PhoneVerified: true}})
-	if u, done, err := s.CompleteFlow(ctx, f.ID, f.Challenge); err != nil || !done || u.ID != subjectB {
-		t.Fatalf("B's sign-in: %+v %v %v", u, done, err)
-	}
-	for _, c := range []struct{ what, query string }{
-		{"A kept, disabled, without its moved email", `SELECT count(*) FROM users WHERE id = '` + subjectA + `' AND disabled_at IS NOT NULL AND email IS NULL AND phone IS NULL`},
-		{"C kept, disabled, its email kept and its moved phone cleared", `SELECT count(*) FROM users WHERE id = '` + subjectC + `' AND disabled_at IS NOT NULL AND email = 'kept@example.com' AND phone IS NULL`},
-		{"B holds both identifiers, active", `SELECT count(*) FROM users WHERE id = '` + subjectB + `' AND disabled_at IS NULL AND email = 'moved@example.com' AND phone = '+50370000001'`},
-	} {
-		if n := queryInt(t, s, c.query); n != 1 {
-			t.Errorf("%s: %d rows", c.what, n)
+	keepAs := func(id string) func(context.Context, Querier, Flow) (string, error) {
+		return func(ctx context.Context, q Querier, f Flow) (string, error) {
+			_, err := q.Exec(ctx, `INSERT INTO users (id, email) VALUES ($1::uuid, $2) ON CONFLICT (id) DO NOTHING`, id, f.Identifier)
+			return id, err
 		}
 	}
-	// An active row left with nothing is only a stale cache entry: it goes.
-	f = remoteFlow(t, s, "email", "stale@example.com", []byte("login-id"))
-	remoteVerify(t, s, f, RemoteVerdict{Account: RemoteAccount{ID: subjectB, Email: "stale@example.com"}})
-	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = '00000000-0000-4000-8000-0000000000d0'`); n != 0 {
-		t.Errorf("an active row left with no identifier was kept")
+	verify := func(f Flow, v RemoteVerdict) (Verdict, Flow, error) {
+		return s.VerifyRemote(ctx, RemoteVerify{FlowID: f.ID, BrowserHash: browserA, NewBrowserHash: browserB,
+			IPKey: "192.0.2.9", PerIP: plenty, PerIdentifier: plenty, Tries: 5,
+			Check: func(context.Context, Flow) (RemoteVerdict, error) { return v, nil }})
+	}
+	verified := func(f Flow) int {
+		return queryInt(t, s, `SELECT count(*) FROM login_flows WHERE id = $1::uuid AND verified_at IS NOT NULL`, f.ID)
 	}
 
-	// A signs in again with another identifier core still gives it: the row
-	// is filled again and stays disabled, so the sign-in is refused.
-	f = remoteFlow(t, s, "sms", "+50370000002", nil)
-	remoteVerify(t, s, f, RemoteVerdict{Account: RemoteAccount{ID: subjectA, Phone: "+50370000002"},
-		Token: &KeptToken{SessionID: "session-of-a", Sealed: []byte("sealed-token"), ExpiresAt: time.Now().Add(time.Hour)}})
-	if u, done, err := s.CompleteFlow(ctx, f.ID, f.Challenge); err != nil || done || u.Active() {
-		t.Errorf("A's own sign-in after its email moved: done=%v active=%v err=%v, want refused", done, u.Active(), err)
+	f := remoteFlow(t, s, "email", "kept@example.com", []byte("login-id"))
+	if got := remoteVerify(t, s, f, RemoteVerdict{Keep: keepAs(subjectA)}); got.UserID != subjectA {
+		t.Errorf("the flow's subject is %q, want Keep's %s", got.UserID, subjectA)
 	}
-	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = '`+subjectA+`' AND disabled_at IS NOT NULL AND phone = '+50370000002'`); n != 1 {
-		t.Error("A's row lost its disable when A signed in again")
+	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = $1::uuid AND email = 'kept@example.com'`, subjectA); n != 1 {
+		t.Error("what Keep wrote is not kept")
 	}
-	if n := queryInt(t, s, `SELECT count(*) FROM core_tokens WHERE user_id = '`+subjectA+`'`); n != 0 {
-		t.Error("a disabled account's core token was kept for the account page")
+	if n := queryInt(t, s, `SELECT count(*) FROM login_flows WHERE id = $1::uuid AND user_id = $2::uuid`, f.ID, subjectA); n != 1 {
+		t.Error("the flow row does not name Keep's account")
 	}
 
-	// Enabling a row kept only for its disable deletes it (nothing else to keep).
-	mustExec(t, s, `UPDATE users SET phone = NULL WHERE id = '`+subjectA+`'`)
-	if err := s.SetUserDisabled(ctx, subjectA, false, "test"); err != nil {
-		t.Fatal(err)
+	failing := remoteFlow(t, s, "email", "failing@example.com", []byte("login-id"))
+	_, _, err := verify(failing, RemoteVerdict{Keep: func(ctx context.Context, q Querier, f Flow) (string, error) {
+		if _, err := keepAs(subjectB)(ctx, q, f); err != nil {
+			return "", err
+		}
+		return "", errors.New("the source could not keep the account")
+	}})
+	if err == nil {
+		t.Fatal("a step whose Keep failed succeeded")
 	}
-	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = '`+subjectA+`'`); n != 0 {
-		t.Error("enabling a row with neither email nor phone left it")
+	if queryInt(t, s, `SELECT count(*) FROM users WHERE id = $1::uuid`, subjectB) != 0 || verified(failing) != 0 {
+		t.Error("a failed Keep left its write, or the flow verified")
 	}
-	if n := queryInt(t, s, `SELECT count(*) FROM audit_events WHERE user_id = '`+subjectA+`' AND action = 'user enabled'`); n != 1 {
-		t.Error("the enable was not audited")
+	if _, _, err := verify(failing, RemoteVerdict{}); err == nil || verified(failing) != 0 {
+		t.Errorf("a verdict proving no account: %v, verified %d", err, verified(failing))
+	}
+
+	twoStep := remoteFlow(t, s, "email", "two-step@example.com", []byte("login-id"))
+	notYet := func(context.Context, Querier, Flow) (string, error) {
+		t.Error("Keep was asked while the second factor is due")
+		return subjectC, nil
+	}
+	remoteVerify(t, s, twoStep, RemoteVerdict{SecondFactor: true, State: []byte("sealed-auth-token"), Keep: notYet})
+	v, got, err := s.VerifyRemoteTOTP(ctx, RemoteVerify{FlowID: twoStep.ID, BrowserHash: browserB, NewBrowserHash: browserB,
+		IPKey: "192.0.2.9", PerIP: plenty, PerIdentifier: plenty, Tries: 5,
+		Check: func(context.Context, Flow) (RemoteVerdict, error) { return RemoteVerdict{Keep: keepAs(subjectC)}, nil }})
+	if err != nil || v != TOTPAccepted || got.UserID != subjectC {
+		t.Fatalf("VerifyRemoteTOTP: %v %+v %v", v, got, err)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM users WHERE id = $1::uuid AND email = 'two-step@example.com'`, subjectC); n != 1 {
+		t.Error("what Keep wrote at the authenticator step is not kept")
 	}
 }
 
-// What the source keeps in the flow (core's auth token at the authenticator
+// What the source keeps in the flow (a credential at the authenticator
 // step) goes when the flow cannot go on: on cancel, once the authenticator
 // tries are used up, on a different identifier, and at expiry by the purge.
 func TestRemoteFlowStateIsForgotten(t *testing.T) {

@@ -18,6 +18,10 @@ type Retention struct {
 	LoginSessions time.Duration
 	// Audit (AUDIT_RETENTION) keeps the security audit trail; 0 keeps it forever.
 	Audit time.Duration
+	// SourceTables are the identity source's own tables of secrets waiting to
+	// be used (an expires_at column each): their rows go as soon as they
+	// expire, like pending enrolments.
+	SourceTables []string
 }
 
 // retentionLock is the advisory lock that lets one replica at a time purge.
@@ -79,8 +83,9 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 		}
 	}
 	// Secrets waiting to be used go as soon as they expire, whatever RETENTION says:
-	// the sealed state a remote source kept in an expired flow (Blink core's
-	// auth token or emailLoginId), while the flow itself stays for RETENTION.
+	// the sealed state a remote source kept in an expired flow, while the flow
+	// itself stays for RETENTION, pending enrolments, and the identity
+	// source's own (SourceTables).
 	for {
 		tag, err := conn.Exec(ctx, `UPDATE login_flows SET source_state = NULL WHERE ctid IN (SELECT ctid FROM login_flows
 			WHERE source_state IS NOT NULL AND expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)
@@ -92,7 +97,7 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 			break
 		}
 	}
-	for _, table := range []string{"totp_enrollments", "core_tokens"} {
+	for _, table := range append([]string{"totp_enrollments"}, r.SourceTables...) {
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+table+` WHERE ctid IN (SELECT ctid FROM `+table+` WHERE expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)
 			if err != nil {

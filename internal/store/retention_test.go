@@ -6,12 +6,14 @@ import (
 	"time"
 )
 
-// Old rows of every purged table go; fresh ones, and what is still in use,
-// stay; one replica at a time purges.
+// Old rows of every purged table go, and expired ones of the identity
+// source's tables (here the test's own); fresh ones, and what is still in
+// use, stay; one replica at a time purges.
 func TestPurge(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	r := Retention{Rows: 7 * 24 * time.Hour, LoginSessions: 31 * 24 * time.Hour, Audit: 90 * 24 * time.Hour}
+	r := Retention{Rows: 7 * 24 * time.Hour, LoginSessions: 31 * 24 * time.Hour, Audit: 90 * 24 * time.Hour,
+		SourceTables: []string{"source_secrets"}}
 	mustExec(t, s, `
 		INSERT INTO users (id, email) VALUES ('00000000-0000-4000-8000-000000000001', 'kept@example.com');
 		INSERT INTO login_flows (id, browser_hash, challenge, challenge_hash, request_url, client_id, client_name, lang, expires_at) VALUES
@@ -40,9 +42,8 @@ func TestPurge(t *testing.T) {
 		INSERT INTO totp_enrollments (id, user_id, sealed, expires_at) VALUES
 			('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-000000000001', 'old', now() - interval '1 second'),
 			('00000000-0000-4000-8000-0000000000e2', '00000000-0000-4000-8000-000000000001', 'fresh', now() + interval '1 minute');
-		INSERT INTO core_tokens (session_id, user_id, sealed, expires_at) VALUES
-			('old', '00000000-0000-4000-8000-000000000001', 'old', now() - interval '1 second'),
-			('fresh', '00000000-0000-4000-8000-000000000001', 'fresh', now() + interval '1 minute');`)
+		CREATE TABLE source_secrets (name text NOT NULL, expires_at timestamptz NOT NULL);
+		INSERT INTO source_secrets (name, expires_at) VALUES ('old', now() - interval '1 second'), ('fresh', now() + interval '1 minute');`)
 
 	// Another replica holds the lock: nothing is purged.
 	other, err := s.pool.Acquire(ctx)
@@ -75,7 +76,7 @@ func TestPurge(t *testing.T) {
 	for table, want := range map[string]int64{"login_flows": 1, "login_codes": 1, // the old flow's code went with it
 		"used_challenges": 1, "seen_challenges": 1,
 		"outbox": 3, "identity_failures": 1, "rate_events": 1, "login_sessions": 1, "audit_events": 1,
-		"totp_enrollments": 1, "core_tokens": 1} { // expired secrets go at once, whatever the retention
+		"totp_enrollments": 1, "source_secrets": 1} { // expired secrets go at once, whatever the retention
 		if purged[table] != want {
 			t.Errorf("purged %d rows of %s, want %d", purged[table], table, want)
 		}
@@ -91,7 +92,7 @@ func TestPurge(t *testing.T) {
 		"login sessions":     `SELECT string_agg(session_id, ',') FROM login_sessions`,
 		"audit events":       `SELECT string_agg(action, ',') FROM audit_events`,
 		"pending enrolments": `SELECT string_agg(convert_from(sealed, 'UTF8'), ',') FROM totp_enrollments`,
-		"core tokens":        `SELECT string_agg(session_id, ',') FROM core_tokens`,
+		"source's secrets":   `SELECT string_agg(name, ',') FROM source_secrets`,
 	} {
 		want := "fresh"
 		switch what {

@@ -10,8 +10,7 @@ import (
 )
 
 // Two-step sign-in from the account page: pending enrolments, the change
-// itself (audited, the user told, in one transaction) and, with Blink core,
-// the user's core auth token kept for the account session.
+// itself (audited, the user told, in one transaction).
 
 // ErrTOTPExists means the account already has an authenticator app.
 var ErrTOTPExists = errors.New("store: the account already has an authenticator app")
@@ -101,8 +100,8 @@ func (s *Store) ConfirmTOTP(ctx context.Context, c TOTPConfirmation) (ok bool, e
 	return ok, err
 }
 
-// RecordTOTPChange audits a change an identity source made elsewhere (Blink
-// core) and queues the user's notification, in one transaction.
+// RecordTOTPChange audits a change an identity source made elsewhere (a
+// remote source) and queues the user's notification, in one transaction.
 func (s *Store) RecordTOTPChange(ctx context.Context, e AuditEvent, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return auditAndNotify(ctx, tx, e, notify) })
 }
@@ -113,48 +112,6 @@ func auditAndNotify(ctx context.Context, tx pgx.Tx, e AuditEvent, notify *Messag
 	}
 	if notify != nil {
 		return queueMessage(ctx, tx, *notify)
-	}
-	return nil
-}
-
-// KeepCoreToken keeps a sealed core auth token under Hydra's login session id
-// until expiresAt; a later sign-in of the same session replaces it.
-func (s *Store) KeepCoreToken(ctx context.Context, sessionID, userID string, sealed []byte, expiresAt time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return keepCoreToken(ctx, tx, sessionID, userID, sealed, expiresAt) })
-}
-
-func keepCoreToken(ctx context.Context, tx pgx.Tx, sessionID, userID string, sealed []byte, expiresAt time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO core_tokens (session_id, user_id, sealed, expires_at) VALUES ($1, $2::uuid, $3, $4)
-		ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, sealed = excluded.sealed,
-			created_at = now(), expires_at = excluded.expires_at`,
-		sessionID, uuidArg(userID), sealed, expiresAt)
-	if err != nil {
-		return fmt.Errorf("store: unable to keep a core token: %w", err)
-	}
-	return nil
-}
-
-// CoreToken is the sealed core auth token kept for this subject's login
-// session (the ID token's sub and sid); ErrNotFound when there is none, it
-// belongs to another subject, or it expired.
-func (s *Store) CoreToken(ctx context.Context, subject, sessionID string) ([]byte, error) {
-	var sealed []byte
-	err := s.pool.QueryRow(ctx, `SELECT sealed FROM core_tokens WHERE session_id = $1 AND user_id = $2::uuid AND expires_at > now()`,
-		sessionID, uuidArg(subject)).Scan(&sealed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read a core token: %w", err)
-	}
-	return sealed, nil
-}
-
-// ForgetCoreToken deletes the token kept for a login session (the account
-// session's sign-out).
-func (s *Store) ForgetCoreToken(ctx context.Context, sessionID string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM core_tokens WHERE session_id = $1`, sessionID); err != nil {
-		return fmt.Errorf("store: unable to forget a core token: %w", err)
 	}
 	return nil
 }

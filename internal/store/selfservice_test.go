@@ -7,63 +7,6 @@ import (
 	"time"
 )
 
-// A kept core token is found only by its own subject and login session, and
-// only until it expires.
-func TestCoreTokenIsFoundOnlyBySubjectAndSessionUntilItExpires(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	alice, err := s.CreateUser(ctx, NewUser{Email: "alice@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := s.CreateUser(ctx, NewUser{Email: "bob@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.KeepCoreToken(ctx, "sid-alice", alice.ID, []byte("sealed-alice"), time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.CoreToken(ctx, alice.ID, "sid-alice"); err != nil || string(got) != "sealed-alice" {
-		t.Fatalf("the token of alice's session: %q %v", got, err)
-	}
-	for _, c := range []struct{ subject, sid string }{
-		{bob.ID, "sid-alice"},   // another subject
-		{alice.ID, "sid-other"}, // another session
-		{alice.ID, ""},          // no session
-		{"not-a-uuid", "sid-alice"},
-	} {
-		if got, err := s.CoreToken(ctx, c.subject, c.sid); !errors.Is(err, ErrNotFound) {
-			t.Errorf("CoreToken(%s, %s) = %q, %v; want ErrNotFound", c.subject, c.sid, got, err)
-		}
-	}
-	// A new sign-in of the same session replaces the token.
-	if err := s.KeepCoreToken(ctx, "sid-alice", alice.ID, []byte("sealed-again"), time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.CoreToken(ctx, alice.ID, "sid-alice"); string(got) != "sealed-again" {
-		t.Errorf("after a second sign-in: %q", got)
-	}
-	// Expired: not found, and purged at once.
-	if err := s.KeepCoreToken(ctx, "sid-alice", alice.ID, []byte("sealed-expired"), time.Now().Add(-time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CoreToken(ctx, alice.ID, "sid-alice"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("an expired token: %v, want ErrNotFound", err)
-	}
-	if purged, _, err := s.Purge(ctx, Retention{Rows: time.Hour}); err != nil || purged["core_tokens"] != 1 {
-		t.Errorf("purge: %v %v", purged, err)
-	}
-	if err := s.KeepCoreToken(ctx, "sid-bob", bob.ID, []byte("sealed-bob"), time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ForgetCoreToken(ctx, "sid-bob"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CoreToken(ctx, bob.ID, "sid-bob"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("a forgotten token: %v", err)
-	}
-}
-
 // A pending enrolment becomes a credential only with a matching code, only
 // for its own user and only before it expires; wrong codes save nothing and
 // the last try ends it.

@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -18,25 +19,59 @@ type Store struct {
 	// known is how many migrations this code knows: all it embeds, unless a
 	// test makes it act as an older release (ActAsRelease).
 	known int
+	// sessionState forgets what the identity source keeps for a Hydra login
+	// session (WithSessionState); nil when it keeps nothing.
+	sessionState SessionState
 }
 
-// Option changes how Open connects.
-type Option func(*pgxpool.Config)
+// Querier runs statements: a transaction (pgx.Tx) or the store's pool
+// (Conn). An identity source writes and reads its own tables through it, in
+// the store's transaction when the store calls it.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Conn runs single statements on the pool (retried like the store's own when
+// a connection was lost), for an identity source's own tables.
+func (s *Store) Conn() Querier { return s.pool }
+
+// SessionState forgets what an identity source keeps for Hydra login session
+// sid (a remote source's credential kept for the account page), through q.
+type SessionState func(ctx context.Context, q Querier, sid string) error
+
+// options are what Open's Options set.
+type options struct {
+	pool         *pgxpool.Config
+	sessionState SessionState
+}
+
+// Option changes how Open connects, or what the store does for the identity source.
+type Option func(*options)
 
 // WithTracer has every query reported to tracer (the tracing's otelpgx); a
 // nil tracer is none.
 func WithTracer(tracer pgx.QueryTracer) Option {
-	return func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer }
+	return func(o *options) { o.pool.ConnConfig.Tracer = tracer }
 }
 
 // WithMaxConns sizes the pool at n connections (DATABASE_MAX_CONNS); 0 keeps
 // the size Open chose.
 func WithMaxConns(n int) Option {
-	return func(cfg *pgxpool.Config) {
+	return func(o *options) {
 		if n > 0 {
-			cfg.MaxConns = int32(n)
+			o.pool.MaxConns = int32(n)
 		}
 	}
+}
+
+// WithSessionState has the store forget what the identity source keeps for a
+// Hydra login session: in EndLoginSession's transaction (with the account
+// sessions of that login session) and in ForgetSessionState. The store
+// itself knows no source's tables.
+func WithSessionState(forget SessionState) Option {
+	return func(o *options) { o.sessionState = forget }
 }
 
 // DefaultMaxConns is the pool's size when neither DATABASE_MAX_CONNS nor the
@@ -57,8 +92,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if u, err := url.Parse(databaseURL); err != nil || !u.Query().Has("pool_max_conns") {
 		cfg.MaxConns = int32(DefaultMaxConns())
 	}
+	o := options{pool: cfg}
 	for _, opt := range opts {
-		opt(cfg)
+		opt(&o)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -68,7 +104,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, fmt.Errorf("store: unable to reach PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &Store{pool: &db{pool: pool}}, nil
+	return &Store{pool: &db{pool: pool}, sessionState: o.sessionState}, nil
 }
 
 // Close releases every connection.

@@ -25,7 +25,7 @@ func TokenAD(subject, sessionID string) []byte {
 
 // keepToken is the token to keep for f's login session when f is a sign-in
 // to the account page, sealed; nil for any other client.
-func (s Source) keepToken(f store.Flow, subject, token string) (*store.KeptToken, error) {
+func (s Source) keepToken(f store.Flow, subject, token string) (*KeptToken, error) {
 	if s.opts.AccountClientID == "" || f.ClientID != s.opts.AccountClientID || f.HydraSessionID == "" {
 		return nil, nil
 	}
@@ -33,7 +33,7 @@ func (s Source) keepToken(f store.Flow, subject, token string) (*store.KeptToken
 	if err != nil {
 		return nil, err
 	}
-	return &store.KeptToken{SessionID: f.HydraSessionID, Sealed: sealed, ExpiresAt: time.Now().Add(s.opts.TokenTTL)}, nil
+	return &KeptToken{SessionID: f.HydraSessionID, Sealed: sealed, ExpiresAt: time.Now().Add(s.opts.TokenTTL)}, nil
 }
 
 // token opens the core auth token kept for who's login session;
@@ -43,7 +43,7 @@ func (s Source) token(ctx context.Context, who identity.Who) (string, error) {
 	if !ids.IsUUID(who.Subject) || who.SessionID == "" {
 		return "", identity.ErrFreshSignIn
 	}
-	sealed, err := s.store.CoreToken(ctx, who.Subject, who.SessionID)
+	sealed, err := SealedToken(ctx, s.store.Conn(), who.Subject, who.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", identity.ErrFreshSignIn
 	}

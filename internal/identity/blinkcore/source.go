@@ -275,7 +275,7 @@ func (s Source) VerifyCode(ctx context.Context, req identity.VerifyRequest) (sto
 			}
 			a := s.claims(ctx, login.ID, login.AuthToken)
 			kept, err := s.keepToken(f, a.ID, login.AuthToken)
-			return store.RemoteVerdict{Account: a, Token: kept}, err
+			return store.RemoteVerdict{Keep: SignedIn{Claims: a, Token: kept}.Keep}, err
 		},
 	})
 }
@@ -309,7 +309,7 @@ func (s Source) CheckTOTP(ctx context.Context, req identity.TOTPRequest) (store.
 				return store.RemoteVerdict{}, err
 			}
 			kept, err := s.keepToken(f, a.ID, token)
-			return store.RemoteVerdict{Account: a, Token: kept}, err
+			return store.RemoteVerdict{Keep: SignedIn{Claims: a, Token: kept}.Keep}, err
 		},
 	})
 }
@@ -323,14 +323,14 @@ const MeTimeout = 3 * time.Second
 // account reads the account an elevated token belongs to (after the
 // authenticator step, where core's login answer names no one): `me` is the
 // only source of the subject then, as with apps/consent.
-func (s Source) account(ctx context.Context, token string) (store.RemoteAccount, error) {
+func (s Source) account(ctx context.Context, token string) (Claims, error) {
 	ctx, cancel := context.WithTimeout(ctx, MeTimeout)
 	defer cancel()
 	me, err := s.core.Me(ctx, token)
 	if err != nil {
-		return store.RemoteAccount{}, mapError(err)
+		return Claims{}, mapError(err)
 	}
-	return store.RemoteAccount{ID: me.ID, Email: me.Email, EmailVerified: me.EmailVerified, Phone: me.Phone, PhoneVerified: me.PhoneVerified}, nil
+	return Claims{ID: me.ID, Email: me.Email, EmailVerified: me.EmailVerified, Phone: me.Phone, PhoneVerified: me.PhoneVerified}, nil
 }
 
 // claims is the account core's login answer named (id, the subject, as
@@ -339,14 +339,14 @@ func (s Source) account(ctx context.Context, token string) (store.RemoteAccount,
 // with the identifier the flow just proved, and the account's row keeps the
 // email or phone it already knows (Partial): a GraphQL outage never takes
 // sign-in down, and never blanks a claim.
-func (s Source) claims(ctx context.Context, id, token string) store.RemoteAccount {
+func (s Source) claims(ctx context.Context, id, token string) Claims {
 	a, err := s.account(ctx, token)
 	if err == nil && a.ID != id {
 		err = fmt.Errorf("%w: me names another account than the login answer", identity.ErrUnavailable)
 	}
 	if err != nil {
 		slog.WarnContext(ctx, "blink core: me unavailable, signing in with the verified identifier only", "err", err)
-		return store.RemoteAccount{ID: id, Partial: true}
+		return Claims{ID: id, Partial: true}
 	}
 	return a
 }
