@@ -52,19 +52,20 @@ type fakeStore struct {
 	// fail makes the named method fail (a PostgreSQL outage).
 	fail map[string]error
 
-	// The Blink core token part, apart so it can move to its own interface.
+	// What an identity source keeps for a login session (Blink core's token).
 	*fakeCoreTokens
 }
 
-// fakeCoreTokens is the Store's Blink core token part: which login
-// sessions (sid) have a kept token, and which were forgotten.
+// fakeCoreTokens is what the source keeps per login session (with Blink
+// core, its token): which login sessions (sid) have one, and which were
+// forgotten.
 type fakeCoreTokens struct {
 	kept      map[string]bool
 	forgotten []string
 	forgetErr error
 }
 
-func (c *fakeCoreTokens) ForgetCoreToken(ctx context.Context, sid string) error {
+func (c *fakeCoreTokens) ForgetSessionState(ctx context.Context, sid string) error {
 	c.forgotten = append(c.forgotten, sid)
 	if c.forgetErr != nil {
 		return c.forgetErr
