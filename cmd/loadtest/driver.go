@@ -147,7 +147,11 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 			return tokens{}, err
 		}
 		if !arrived.IsZero() && !sentAt.IsZero() {
-			toCode = arrived.Sub(sentAt)
+			// The worker is woken when the send step commits, so the code
+			// can reach the sink before the step's answer reaches the
+			// browser: no wait at all, counted as the smallest one (zero
+			// means "no code was sent").
+			toCode = max(arrived.Sub(sentAt), time.Nanosecond)
 		}
 		if req, err = http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode())); err != nil {
 			return tokens{}, err
