@@ -281,8 +281,21 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source ident
 			GeetestScriptURL:  cfg.GeetestScriptURL,
 			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
 			TelegramScriptURL: cfg.TelegramPassportScriptURL,
+			// A passkey sign-in asks nothing of Blink core, so our failure
+			// limits always apply to it, even where the code sign-in leaves
+			// them to core (RATE_FAIL_* unset with IDENTITY_SOURCE=blink).
+			PasskeyFailPerIP:      limitOr(s.FailPerIP, store.Limit{Max: 20, Window: 6 * time.Hour}),
+			PasskeyFailPerAccount: limitOr(s.FailPerIdentifier, store.Limit{Max: 6, Window: time.Hour}),
 		},
 	}
+}
+
+// limitOr is l, or fallback when l is off.
+func limitOr(l config.Limit, fallback store.Limit) store.Limit {
+	if l.Max <= 0 {
+		return fallback
+	}
+	return store.Limit{Max: l.Max, Window: l.Window}
 }
 
 // geetestHosts are every host Geetest v3's gt.js and the captcha it loads
