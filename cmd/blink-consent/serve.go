@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -94,7 +95,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if core != nil {
 		core.Observer = m
 	}
-	rp, err := passkeyRP(cfg)
+	rp, err := passkeyRP(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -326,9 +327,16 @@ func geetestOrigins(scriptURL string) []string {
 }
 
 // passkeyRP is the WebAuthn relying party at PUBLIC_URL, named
-// PASSKEY_RP_NAME; nil when PASSKEYS=off.
-func passkeyRP(cfg config.Config) (*passkey.RP, error) {
+// PASSKEY_RP_NAME; nil when PASSKEYS=off, or when PUBLIC_URL's host is an IP
+// address: WebAuthn needs a domain name as the relying party id (browsers
+// refuse an IP address; http://localhost works), so passkeys are left off
+// with a warning rather than offered and failing in every browser.
+func passkeyRP(cfg config.Config, logger *slog.Logger) (*passkey.RP, error) {
 	if !cfg.Passkeys {
+		return nil, nil
+	}
+	if net.ParseIP(cfg.PublicURL.Hostname()) != nil {
+		logger.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and WebAuthn needs a domain name (such as localhost)", "public_url", cfg.PublicURL.String())
 		return nil, nil
 	}
 	return passkey.New(cfg.PublicURL, cfg.PasskeyRPName)
