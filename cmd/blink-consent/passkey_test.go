@@ -15,12 +15,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/passkey/passkeytest"
+	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
 // Passkeys on the real Hydra v2.3.0 and PostgreSQL, in both identity modes:
@@ -386,5 +388,41 @@ func TestPasskeyRefusalsLeaveRowsUnchanged(t *testing.T) {
 	}
 	if n := queryIntOn(t, st, `SELECT count(*) FROM passkeys WHERE subject = $1 AND sign_count = 1`, carla); n != 1 {
 		t.Error("the counter that went backwards was stored")
+	}
+}
+
+// A two-step account (our users table): a passkey with user verification is
+// the whole sign-in, no authenticator code; without it the authenticator
+// step follows, and then amr says both.
+func TestPasskeyOfATwoStepAccount(t *testing.T) {
+	st, _, _, _ := passkeyStack(t)
+	subject := addUser(t, st, "passkey.twostep@example.com")
+	secret, _ := totp.NewSecret()
+	env := map[string]string{"DATABASE_URL": st.DatabaseURL, "SECRET_KEY": st.env["SECRET_KEY"]}
+	if _, errOut, err := runCLI(t, env, "users", "totp", "import", "--user", subject, "--secret", totp.Base32(secret)); err != nil {
+		t.Fatalf("totp import: %v %s", err, errOut)
+	}
+	strong := registerPasskey(t, st, subject, "Phone", passkeytest.Options{})
+	weak := registerPasskey(t, st, subject, "Old key", passkeytest.Options{NoUserVerification: true})
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+
+	b := newBrowser(t)
+	_, claims := rp.tokens(t, passkeySignIn(t, st, b, rp.start(b).Last(), strong, false))
+	if claims["sub"] != subject || claims["acr"] != "2" || fmt.Sprint(claims["amr"]) != "[hwk user mfa]" {
+		t.Errorf("with user verification: %v", claims)
+	}
+
+	b = newBrowser(t)
+	j := passkeySignIn(t, st, b, rp.start(b).Last(), weak, false)
+	page := j.Last()
+	if page.URL.Path != "/login/totp" || page.Status != http.StatusOK || j.Callback != nil {
+		t.Fatalf("without user verification: %v", paths(j))
+	}
+	_, claims = rp.tokens(t, b.Post(st.ServiceURL+"/login/totp", url.Values{"flow": {flowID(t, page)}, "code": {totp.Code(secret, time.Now())}, "action": {"continue"}}))
+	if claims["sub"] != subject || claims["acr"] != "2" || fmt.Sprint(claims["amr"]) != "[hwk totp mfa]" {
+		t.Errorf("passkey and authenticator code: %v", claims)
+	}
+	if n := queryIntOn(t, st, `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'sign-in succeeded' AND method = 'passkey+totp'`, subject); n != 1 {
+		t.Error("not audited as passkey+totp")
 	}
 }
