@@ -45,7 +45,7 @@ var passkeyStacks struct {
 	err       error
 }
 
-func passkeyStack(t testing.TB) (pg, blink *stack, spy *hydraSpy, core *corestandin.Standin) {
+func signInStacks(t testing.TB) (pg, blink *stack, spy *hydraSpy, core *corestandin.Standin) {
 	t.Helper()
 	p := &passkeyStacks
 	p.once.Do(func() {
@@ -171,7 +171,7 @@ func passkeyRows(t testing.TB, st *stack) string {
 }
 
 func TestPasskeySignInThroughHydra(t *testing.T) {
-	st, _, spy, _ := passkeyStack(t)
+	st, _, spy, _ := signInStacks(t)
 	subject := addUser(t, st, "passkey.hydra@example.com")
 	auth := registerPasskey(t, st, subject, "YubiKey", passkeytest.Options{})
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}, SkipConsent: true})
@@ -219,7 +219,7 @@ func TestPasskeySignInThroughHydra(t *testing.T) {
 // it asks core nothing, and the claims come from the account row cached at
 // the code sign-in.
 func TestBlinkPasskeySignIn(t *testing.T) {
-	_, st, _, core := passkeyStack(t)
+	_, st, _, core := signInStacks(t)
 	id := core.AddIdentity("blink.passkey@example.com", "")
 	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid", "email"}, SkipConsent: true})
 	first := newBrowser(t)
@@ -288,7 +288,7 @@ func tamperClientData(answer []byte) []byte {
 // Each refusal: the identifier page with its message and the way to the
 // code sign-in, nothing told to Hydra, and the rows as they were.
 func TestPasskeyRefusalsLeaveRowsUnchanged(t *testing.T) {
-	st, _, spy, _ := passkeyStack(t)
+	st, _, spy, _ := signInStacks(t)
 	ana := addUser(t, st, "passkey.ana@example.com")
 	bob := addUser(t, st, "passkey.bob@example.com")
 	carla := addUser(t, st, "passkey.carla@example.com")
@@ -395,7 +395,7 @@ func TestPasskeyRefusalsLeaveRowsUnchanged(t *testing.T) {
 // the whole sign-in, no authenticator code; without it the authenticator
 // step follows, and then amr says both.
 func TestPasskeyOfATwoStepAccount(t *testing.T) {
-	st, _, _, _ := passkeyStack(t)
+	st, _, _, _ := signInStacks(t)
 	subject := addUser(t, st, "passkey.twostep@example.com")
 	secret, _ := totp.NewSecret()
 	env := map[string]string{"DATABASE_URL": st.DatabaseURL, "SECRET_KEY": st.env["SECRET_KEY"]}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
@@ -95,7 +95,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if core != nil {
 		core.Observer = m
 	}
-	rp, err := passkeyRP(cfg, logger)
+	rp, err := passkeyRP(cfg)
 	if err != nil {
 		return err
 	}
@@ -327,16 +327,17 @@ func geetestOrigins(scriptURL string) []string {
 }
 
 // passkeyRP is the WebAuthn relying party at PUBLIC_URL, named
-// PASSKEY_RP_NAME; nil when PASSKEYS=off, or when PUBLIC_URL's host is an IP
-// address: WebAuthn needs a domain name as the relying party id (browsers
-// refuse an IP address; http://localhost works), so passkeys are left off
-// with a warning rather than offered and failing in every browser.
-func passkeyRP(cfg config.Config, logger *slog.Logger) (*passkey.RP, error) {
+// PASSKEY_RP_NAME; nil when PASSKEYS=off.
+func passkeyRP(cfg config.Config) (*passkey.RP, error) {
 	if !cfg.Passkeys {
 		return nil, nil
 	}
-	if net.ParseIP(cfg.PublicURL.Hostname()) != nil {
-		logger.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and WebAuthn needs a domain name (such as localhost)", "public_url", cfg.PublicURL.String())
+	if _, err := netip.ParseAddr(cfg.PublicURL.Hostname()); err == nil {
+		// WebAuthn needs a domain: browsers refuse an IP address as the
+		// relying party id, and go-webauthn will not make one. A stack on
+		// http://127.0.0.1 (tests, dev) runs without passkeys; on
+		// http://localhost it has them.
+		slog.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and passkeys need a domain name (localhost in development)", "host", cfg.PublicURL.Hostname())
 		return nil, nil
 	}
 	return passkey.New(cfg.PublicURL, cfg.PasskeyRPName)
