@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
@@ -29,6 +30,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing"
@@ -93,8 +95,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if core != nil {
 		core.Observer = m
 	}
+	rp, err := passkeyRP(cfg)
+	if err != nil {
+		return err
+	}
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
+	signIn.Passkeys = rp
 	deps := server.Deps{
 		Settings: server.Settings{
 			ListenAddr: cfg.ListenAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL.String(),
@@ -275,8 +282,21 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source ident
 			GeetestScriptURL:  cfg.GeetestScriptURL,
 			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
 			TelegramScriptURL: cfg.TelegramPassportScriptURL,
+			// A passkey sign-in asks nothing of Blink core, so our failure
+			// limits always apply to it, even where the code sign-in leaves
+			// them to core (RATE_FAIL_* unset with IDENTITY_SOURCE=blink).
+			PasskeyFailPerIP:      limitOr(s.FailPerIP, store.Limit{Max: 20, Window: 6 * time.Hour}),
+			PasskeyFailPerAccount: limitOr(s.FailPerIdentifier, store.Limit{Max: 6, Window: time.Hour}),
 		},
 	}
+}
+
+// limitOr is l, or fallback when l is off.
+func limitOr(l config.Limit, fallback store.Limit) store.Limit {
+	if l.Max <= 0 {
+		return fallback
+	}
+	return store.Limit{Max: l.Max, Window: l.Window}
 }
 
 // geetestHosts are every host Geetest v3's gt.js and the captcha it loads
@@ -304,6 +324,23 @@ func geetestOrigins(scriptURL string) []string {
 		}
 	}
 	return origins
+}
+
+// passkeyRP is the WebAuthn relying party at PUBLIC_URL, named
+// PASSKEY_RP_NAME; nil when PASSKEYS=off.
+func passkeyRP(cfg config.Config) (*passkey.RP, error) {
+	if !cfg.Passkeys {
+		return nil, nil
+	}
+	if _, err := netip.ParseAddr(cfg.PublicURL.Hostname()); err == nil {
+		// WebAuthn needs a domain: browsers refuse an IP address as the
+		// relying party id, and go-webauthn will not make one. A stack on
+		// http://127.0.0.1 (tests, dev) runs without passkeys; on
+		// http://localhost it has them.
+		slog.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and passkeys need a domain name (localhost in development)", "host", cfg.PublicURL.Hostname())
+		return nil, nil
+	}
+	return passkey.New(cfg.PublicURL, cfg.PasskeyRPName)
 }
 
 // retentionEvery is how often each replica tries to purge; one at a time does.
