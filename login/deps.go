@@ -10,6 +10,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
@@ -79,4 +80,7 @@ type Deps struct {
 	Settings Settings
 	// Metrics counts sign-ins, codes and limit refusals; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Passkeys is the WebAuthn relying party; nil when PASSKEYS=off (no
+	// button, no autofill, the passkey endpoints answer 404).
+	Passkeys *passkey.RP
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/identity/blinkcore"
 	"github.com/blinkbitcoin/blink-consent/internal/identity/postgres"
 	"github.com/blinkbitcoin/blink-consent/internal/metrics"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/tracing"
@@ -93,8 +94,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if core != nil {
 		core.Observer = m
 	}
+	rp, err := passkeyRP(cfg)
+	if err != nil {
+		return err
+	}
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
+	signIn.Passkeys = rp
 	deps := server.Deps{
 		Settings: server.Settings{
 			ListenAddr: cfg.ListenAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL.String(),
@@ -304,6 +310,15 @@ func geetestOrigins(scriptURL string) []string {
 		}
 	}
 	return origins
+}
+
+// passkeyRP is the WebAuthn relying party at PUBLIC_URL, named
+// PASSKEY_RP_NAME; nil when PASSKEYS=off.
+func passkeyRP(cfg config.Config) (*passkey.RP, error) {
+	if !cfg.Passkeys {
+		return nil, nil
+	}
+	return passkey.New(cfg.PublicURL, cfg.PasskeyRPName)
 }
 
 // retentionEvery is how often each replica tries to purge; one at a time does.

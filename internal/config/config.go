@@ -43,7 +43,12 @@ type Config struct {
 	ShutdownDelay time.Duration
 	// Registration is "phone" (a new number becomes an account) or "none".
 	Registration string
-	SignIn       SignIn
+	// Passkeys (PASSKEYS, default on) offers signing in with a passkey and
+	// adding one; PasskeyRPName (PASSKEY_RP_NAME, default "Blink") is the
+	// name authenticators show for this service.
+	Passkeys      bool
+	PasskeyRPName string
+	SignIn        SignIn
 
 	// IdentitySource is where accounts live: IdentityPostgres or IdentityBlink.
 	IdentitySource string
@@ -209,6 +214,18 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("LOGIN_REMEMBER_FOR", "must be a duration such as 720h, or whole seconds, more than 0 (Hydra reads 0 as \"until the browser is closed\", which has no end we can know)")
 	} else {
 		c.LoginRememberFor = d
+	}
+
+	switch v := strings.TrimSpace(getenv("PASSKEYS")); v {
+	case "", "on":
+		c.Passkeys = true
+	case "off":
+	default:
+		fail("PASSKEYS", "must be on or off")
+	}
+	c.PasskeyRPName = orDefault(strings.TrimSpace(getenv("PASSKEY_RP_NAME")), "Blink")
+	if len(c.PasskeyRPName) > 64 {
+		fail("PASSKEY_RP_NAME", "must be at most 64 bytes (authenticators shorten longer names)")
 	}
 
 	c.Registration = orDefault(getenv("REGISTRATION"), "phone")

@@ -333,3 +333,23 @@ func TestSupportURL(t *testing.T) {
 		}
 	}
 }
+
+func TestPasskeySettings(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil || !c.Passkeys || c.PasskeyRPName != "Blink" {
+		t.Fatalf("defaults: passkeys %v, name %q, err %v", c.Passkeys, c.PasskeyRPName, err)
+	}
+	e := valid()
+	e["PASSKEYS"], e["PASSKEY_RP_NAME"] = "off", "Blink Wallet"
+	if c, err = Load(env(e)); err != nil || c.Passkeys || c.PasskeyRPName != "Blink Wallet" {
+		t.Fatalf("off: passkeys %v, name %q, err %v", c.Passkeys, c.PasskeyRPName, err)
+	}
+	e["PASSKEYS"] = "yes"
+	if _, err = Load(env(e)); err == nil || !strings.Contains(err.Error(), "PASSKEYS") {
+		t.Errorf("PASSKEYS=yes: %v, want an error naming PASSKEYS", err)
+	}
+	e["PASSKEYS"], e["PASSKEY_RP_NAME"] = "on", strings.Repeat("x", 65)
+	if _, err = Load(env(e)); err == nil || !strings.Contains(err.Error(), "PASSKEY_RP_NAME") {
+		t.Errorf("a long PASSKEY_RP_NAME: %v, want an error naming it", err)
+	}
+}

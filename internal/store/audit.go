@@ -32,6 +32,9 @@ const (
 	ActionUserDisabled         AuditAction = "user disabled"
 	ActionUserEnabled          AuditAction = "user enabled"
 	ActionHydraSessionsRevoked AuditAction = "hydra sessions revoked"
+	ActionPasskeyAdded         AuditAction = "passkey added"
+	ActionPasskeyRenamed       AuditAction = "passkey renamed"
+	ActionPasskeyRemoved       AuditAction = "passkey removed"
 )
 
 // AuditEvent is one row of the security audit trail. Empty fields are stored

@@ -19,7 +19,7 @@ type Flow struct {
 	ClientName  string
 	Lang        string
 	Remember    bool
-	Channel     string // email, sms or whatsapp; "" before the identifier step
+	Channel     string // email, sms, whatsapp, telegram or passkey; "" before the identifier step
 	Identifier  string // normalised email or E.164 number
 	UserID      string // "" when no account matches (yet)
 	LastSentAt  *time.Time
@@ -40,15 +40,23 @@ type Flow struct {
 	// SecondFactor is what completed the authenticator step: "recovery_code"
 	// for a recovery code, "" for the authenticator app.
 	SecondFactor string
+	// PasskeyUserVerified and PasskeyBackupEligible say what the passkey
+	// that verified the flow (Channel "passkey") showed: whether the user was
+	// verified (PIN, fingerprint, face), and whether the credential is synced
+	// between devices (backup eligible) rather than bound to one. The
+	// accept's amr and acr are made from them.
+	PasskeyUserVerified, PasskeyBackupEligible bool
 }
 
 const flowColumns = `id::text, browser_hash, challenge, request_url, client_id, client_name, lang, remember,
-	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends, source_state, code_attempts, coalesce(second_factor, '')`
+	coalesce(channel, ''), coalesce(identifier, ''), coalesce(user_id::text, ''), last_sent_at, verified_at, completed_at, expires_at, needs_totp, totp_verified_at, coalesce(hydra_session_id, ''), sends, source_state, code_attempts, coalesce(second_factor, ''),
+	coalesce(passkey_user_verified, false), coalesce(passkey_backup_eligible, false)`
 
 func scanFlow(row pgx.Row) (Flow, error) {
 	var f Flow
 	err := row.Scan(&f.ID, &f.BrowserHash, &f.Challenge, &f.RequestURL, &f.ClientID, &f.ClientName, &f.Lang, &f.Remember,
-		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends, &f.SourceState, &f.CodeAttempts, &f.SecondFactor)
+		&f.Channel, &f.Identifier, &f.UserID, &f.LastSentAt, &f.VerifiedAt, &f.CompletedAt, &f.ExpiresAt, &f.NeedsTOTP, &f.TOTPVerifiedAt, &f.HydraSessionID, &f.Sends, &f.SourceState, &f.CodeAttempts, &f.SecondFactor,
+		&f.PasskeyUserVerified, &f.PasskeyBackupEligible)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Flow{}, ErrNotFound
 	}

@@ -84,8 +84,8 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 	}
 	// Secrets waiting to be used go as soon as they expire, whatever RETENTION says:
 	// the sealed state a remote source kept in an expired flow, while the flow
-	// itself stays for RETENTION, pending enrolments, and the identity
-	// source's own (SourceTables).
+	// itself stays for RETENTION, pending enrolments, passkey ceremonies
+	// (their challenges), and the identity source's own (SourceTables).
 	for {
 		tag, err := conn.Exec(ctx, `UPDATE login_flows SET source_state = NULL WHERE ctid IN (SELECT ctid FROM login_flows
 			WHERE source_state IS NOT NULL AND expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)
@@ -97,7 +97,7 @@ func (s *Store) Purge(ctx context.Context, r Retention) (purged map[string]int64
 			break
 		}
 	}
-	for _, table := range append([]string{"totp_enrollments"}, r.SourceTables...) {
+	for _, table := range append([]string{"totp_enrollments", "passkey_ceremonies"}, r.SourceTables...) {
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+table+` WHERE ctid IN (SELECT ctid FROM `+table+` WHERE expires_at < now() LIMIT `+fmt.Sprint(purgeBatch)+`)`)
 			if err != nil {
