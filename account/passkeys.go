@@ -34,7 +34,7 @@ const (
 // store, bound to the account session's cookie, single-use.
 type PasskeyRP interface {
 	BeginRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte) (passkey.Begun, error)
-	FinishRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
+	FinishRegistrationNotified(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
 }
 
 // passkeys is the section of the page, nil when passkeys are off.
@@ -236,7 +236,7 @@ func (d Deps) createPasskey(w http.ResponseWriter, r *http.Request, s Session) {
 		fail(w, r, err)
 		return
 	}
-	p, err := d.Passkeys.FinishRegistration(ctx, d.Store, u, s.hash, r.PostFormValue("ceremony"), []byte(r.PostFormValue("credential")),
+	p, err := d.Passkeys.FinishRegistrationNotified(ctx, d.Store, u, s.hash, r.PostFormValue("ceremony"), []byte(r.PostFormValue("credential")),
 		name, d.changeAudit(r, s, store.ActionPasskeyAdded), notify)
 	switch {
 	case err == nil:

@@ -44,7 +44,7 @@ const (
 // OfferRP registers passkeys (*passkey.RP).
 type OfferRP interface {
 	BeginRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte) (passkey.Begun, error)
-	FinishRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
+	FinishRegistrationNotified(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
 }
 
 // OfferStore is what the offer reads and writes.
@@ -191,7 +191,7 @@ func (d Deps) addOffered(r *http.Request, f store.Flow) {
 		audit := &store.AuditEvent{UserID: f.UserID, Action: store.ActionPasskeyAdded, Actor: "user", ClientID: f.ClientID,
 			IP: web.ClientIP(r, d.Settings.TrustedProxies), Method: "sign-in offer", Result: "ok"}
 		var p store.Passkey
-		p, err = d.Offer.RP.FinishRegistration(ctx, d.Offer.Store, u, browserHash(r, d.Settings.SecureCookies),
+		p, err = d.Offer.RP.FinishRegistrationNotified(ctx, d.Offer.Store, u, browserHash(r, d.Settings.SecureCookies),
 			r.PostFormValue("ceremony"), []byte(r.PostFormValue("credential")), name, audit, notify)
 		if err == nil {
 			slog.InfoContext(ctx, "passkey added on the offer", "flow", f.ID, "subject", f.UserID, "passkey", p.ID)
