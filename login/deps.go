@@ -36,6 +36,10 @@ type Store interface {
 	ClearIdentifier(ctx context.Context, id string, browserHash []byte) error
 	ReopenFlow(ctx context.Context, id, challenge string) error
 	ForgetFlowState(ctx context.Context, id string) error
+	// SaveCeremony and SignInWithPasskey are the passkey sign-in: a
+	// ceremony bound to the flow, then the flow's passkey transition.
+	SaveCeremony(ctx context.Context, c store.Ceremony, ttl time.Duration) (string, error)
+	SignInWithPasskey(ctx context.Context, req store.PasskeySignIn) (store.PasskeyVerdict, store.Flow, error)
 }
 
 // Settings are the login flow's knobs.
@@ -67,6 +71,10 @@ type Settings struct {
 	// remembers it; only accounts disabled here are refused.
 	AccountsElsewhere bool
 	TrustedProxies    []netip.Prefix
+	// PasskeyFailPerIP and PasskeyFailPerAccount are the failure limits of
+	// passkey sign-ins (RATE_FAIL_IP and RATE_FAIL_IDENTIFIER, counted per
+	// client network and per account), applied in both identity modes.
+	PasskeyFailPerIP, PasskeyFailPerAccount store.Limit
 }
 
 // Deps is everything the login handlers stand on.

@@ -176,6 +176,7 @@ type memStore struct {
 	calls      map[string]int
 	nextCode   int
 	telegramOK map[string]bool // flow id → Telegram confirmed
+	pk         passkeyTables
 
 	// Failures to inject: the named statement fails and changes nothing.
 	failStartFlow, failRecordSignIn, failComplete, failClear, failForget error

@@ -67,8 +67,8 @@ func (d Deps) finish(w http.ResponseWriter, r *http.Request, f store.Flow) {
 		Subject:     u.ID,
 		Remember:    f.Remember,
 		RememberFor: int64(d.Settings.RememberFor.Seconds()),
-		AMR:         amr(f.Channel, twoStep, f.SecondFactor),
-		ACR:         acr(twoStep),
+		AMR:         amr(f, twoStep),
+		ACR:         acr(f, twoStep),
 		Context:     loginContext(f, u, twoStep),
 	}
 	redirect, err := d.Hydra.AcceptLogin(ctx, f.Challenge, accept)
@@ -140,10 +140,21 @@ func (d Deps) auditFailure(r *http.Request, f store.Flow, method, result string)
 // (a one-time code), "sms", and "mfa" when the authenticator app was a second
 // step; email and WhatsApp have no registered value and are named as they are,
 // and so is a recovery code typed instead of the app ("recovery_code", with
-// "mfa": it is a second factor, but not the app).
-func amr(channel string, twoStep bool, secondFactor string) []string {
+// "mfa": it is a second factor, but not the app). A passkey is "hwk" (a key
+// bound to its device) or "swk" (a synced one: backup eligible), with "user"
+// and "mfa" when the authenticator verified the user (PIN, fingerprint,
+// face): something held and something known or been.
+func amr(f store.Flow, twoStep bool) []string {
 	var m []string
-	switch channel {
+	switch f.Channel {
+	case "passkey":
+		m = []string{"hwk"}
+		if f.PasskeyBackupEligible {
+			m = []string{"swk"}
+		}
+		if f.PasskeyUserVerified {
+			m = append(m, "user", "mfa")
+		}
 	case "sms":
 		m = []string{"otp", "sms"}
 	case "whatsapp":
@@ -154,7 +165,7 @@ func amr(channel string, twoStep bool, secondFactor string) []string {
 	default:
 		m = []string{"otp", "email"}
 	}
-	if twoStep && secondFactor == "recovery_code" {
+	if twoStep && f.SecondFactor == "recovery_code" {
 		m = append(m, "recovery_code", "mfa")
 	} else if twoStep {
 		m = append(m, "totp", "mfa")
@@ -162,9 +173,11 @@ func amr(channel string, twoStep bool, secondFactor string) []string {
 	return m
 }
 
-// acr is "1" for one step (a code) and "2" for a code and an authenticator code.
-func acr(twoStep bool) string {
-	if twoStep {
+// acr is "1" for one step (a code, or a passkey without user verification)
+// and "2" for two: a code and an authenticator code, or a passkey with user
+// verification.
+func acr(f store.Flow, twoStep bool) string {
+	if twoStep || (f.Channel == "passkey" && f.PasskeyUserVerified) {
 		return "2"
 	}
 	return "1"

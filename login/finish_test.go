@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
+	"github.com/blinkbitcoin/blink-consent/internal/store"
 )
 
 // An account disabled after its code was sent: the right code is rejected
@@ -195,14 +196,41 @@ func TestAMRAndAuditMethod(t *testing.T) {
 		{"whatsapp", "recovery_code", true, []string{"otp", "whatsapp", "recovery_code", "mfa"}, "whatsapp+recovery_code"},
 		{"telegram", "", false, []string{"telegram"}, "telegram"},
 	} {
-		if got := amr(tc.channel, tc.twoStep, tc.second); !slices.Equal(got, tc.amr) {
+		if got := amr(store.Flow{Channel: tc.channel, SecondFactor: tc.second}, tc.twoStep); !slices.Equal(got, tc.amr) {
 			t.Errorf("%+v: amr %v", tc, got)
 		}
 		if got := signInMethod(tc.channel, tc.twoStep, tc.second); got != tc.method {
 			t.Errorf("%+v: method %q", tc, got)
 		}
 	}
-	if acr(false) != "1" || acr(true) != "2" {
+	if acr(store.Flow{Channel: "email"}, false) != "1" || acr(store.Flow{Channel: "email"}, true) != "2" {
 		t.Error("acr")
+	}
+}
+
+// A passkey's amr and acr: hwk or swk, user and mfa with user verification
+// (acr 2, a complete sign-in); without it one factor (acr 1), and the
+// authenticator step after it makes two.
+func TestPasskeyAMRAndACR(t *testing.T) {
+	for _, tc := range []struct {
+		uv, synced, twoStep bool
+		amr                 []string
+		acr, method         string
+	}{
+		{true, false, false, []string{"hwk", "user", "mfa"}, "2", "passkey"},
+		{true, true, false, []string{"swk", "user", "mfa"}, "2", "passkey"},
+		{false, true, false, []string{"swk"}, "1", "passkey"},
+		{false, false, true, []string{"hwk", "totp", "mfa"}, "2", "passkey+totp"},
+	} {
+		f := store.Flow{Channel: "passkey", PasskeyUserVerified: tc.uv, PasskeyBackupEligible: tc.synced}
+		if got := amr(f, tc.twoStep); !slices.Equal(got, tc.amr) {
+			t.Errorf("%+v: amr %v", tc, got)
+		}
+		if got := acr(f, tc.twoStep); got != tc.acr {
+			t.Errorf("%+v: acr %q", tc, got)
+		}
+		if got := signInMethod(f.Channel, tc.twoStep, ""); got != tc.method {
+			t.Errorf("%+v: method %q", tc, got)
+		}
 	}
 }

@@ -90,6 +90,8 @@ func (w *world) build() {
 	mux.Handle("POST /login/code", HandleCode(d))
 	mux.Handle("GET /login/telegram", HandleTelegramPage(d))
 	mux.Handle("POST /login/telegram", HandleTelegram(d))
+	mux.Handle("GET /login/passkey/options", HandlePasskeyOptions(d))
+	mux.Handle("POST /login/passkey", HandlePasskey(d))
 	mux.Handle("GET /login/totp", HandleTOTPPage(d))
 	mux.Handle("POST /login/totp", HandleTOTP(d))
 	w.h = mux

@@ -24,7 +24,8 @@ type identifyView = views.IdentifyView
 
 func (d Deps) identifyView(f store.Flow, method string) identifyView {
 	s := d.Settings
-	v := identifyView{FlowID: f.ID, AppName: f.ClientName, HasEmail: s.Email, HasPhone: s.SMS || s.WhatsApp, Remember: f.Remember}
+	v := identifyView{FlowID: f.ID, AppName: f.ClientName, HasEmail: s.Email, HasPhone: s.SMS || s.WhatsApp, Remember: f.Remember,
+		Passkeys: d.Passkeys != nil}
 	for _, c := range s.SMSCountries {
 		v.Countries = append(v.Countries, views.Country{Code: c, Dial: contact.CountryCode(c)})
 	}

@@ -25,6 +25,8 @@ func routes(r chi.Router, d Deps) {
 	r.Method(http.MethodPost, "/login/code", login.HandleCode(d.Login))
 	r.Method(http.MethodGet, "/login/telegram", login.HandleTelegramPage(d.Login))
 	r.Method(http.MethodPost, "/login/telegram", login.HandleTelegram(d.Login))
+	r.Method(http.MethodGet, "/login/passkey/options", login.HandlePasskeyOptions(d.Login))
+	r.Method(http.MethodPost, "/login/passkey", login.HandlePasskey(d.Login))
 	r.Method(http.MethodGet, "/login/totp", login.HandleTOTPPage(d.Login))
 	r.Method(http.MethodPost, "/login/totp", login.HandleTOTP(d.Login))
 	r.Method(http.MethodGet, login.OfferPath, login.HandleOfferPage(d.Login))

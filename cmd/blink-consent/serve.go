@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"maps"
 	"net/http"
 	"net/url"
@@ -288,8 +289,21 @@ func loginDeps(cfg config.Config, db *store.Store, h *hydra.Client, source ident
 			GeetestScriptURL:  cfg.GeetestScriptURL,
 			GeetestOrigins:    geetestOrigins(cfg.GeetestScriptURL),
 			TelegramScriptURL: cfg.TelegramPassportScriptURL,
+			// A passkey sign-in asks nothing of Blink core, so our failure
+			// limits always apply to it, even where the code sign-in leaves
+			// them to core (RATE_FAIL_* unset with IDENTITY_SOURCE=blink).
+			PasskeyFailPerIP:      limitOr(s.FailPerIP, store.Limit{Max: 20, Window: 6 * time.Hour}),
+			PasskeyFailPerAccount: limitOr(s.FailPerIdentifier, store.Limit{Max: 6, Window: time.Hour}),
 		},
 	}
+}
+
+// limitOr is l, or fallback when l is off.
+func limitOr(l config.Limit, fallback store.Limit) store.Limit {
+	if l.Max <= 0 {
+		return fallback
+	}
+	return store.Limit{Max: l.Max, Window: l.Window}
 }
 
 // geetestHosts are every host Geetest v3's gt.js and the captcha it loads
@@ -323,6 +337,14 @@ func geetestOrigins(scriptURL string) []string {
 // PASSKEY_RP_NAME; nil when PASSKEYS=off.
 func passkeyRP(cfg config.Config) (*passkey.RP, error) {
 	if !cfg.Passkeys {
+		return nil, nil
+	}
+	if _, err := netip.ParseAddr(cfg.PublicURL.Hostname()); err == nil {
+		// WebAuthn needs a domain: browsers refuse an IP address as the
+		// relying party id, and go-webauthn will not make one. A stack on
+		// http://127.0.0.1 (tests, dev) runs without passkeys; on
+		// http://localhost it has them.
+		slog.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and passkeys need a domain name (localhost in development)", "host", cfg.PublicURL.Hostname())
 		return nil, nil
 	}
 	return passkey.New(cfg.PublicURL, cfg.PasskeyRPName)

@@ -38,9 +38,15 @@ const CeremonyTTL = 5 * time.Minute
 // browserTimeout is how long the browser's dialog waits (the options' timeout).
 const browserTimeout = 2 * time.Minute
 
-// Store is the part of the store the ceremonies use (*store.Store).
-type Store interface {
+// CeremonySaver keeps a ceremony in progress (*store.Store): all a sign-in's
+// beginning needs.
+type CeremonySaver interface {
 	SaveCeremony(ctx context.Context, c store.Ceremony, ttl time.Duration) (string, error)
+}
+
+// Store is the part of the store the registration uses (*store.Store).
+type Store interface {
+	CeremonySaver
 	AddPasskey(ctx context.Context, in store.NewPasskey) (store.Passkey, error)
 }
 
@@ -235,7 +241,7 @@ func (rp *RP) FinishRegistrationNotified(ctx context.Context, st Store, u User, 
 // BeginSignIn begins a discoverable sign-in for login flow flowID: no
 // credential is named (the browser offers the passkeys it holds for us), and
 // the ceremony may only be answered on that flow.
-func (rp *RP) BeginSignIn(ctx context.Context, st Store, flowID string) (Begun, error) {
+func (rp *RP) BeginSignIn(ctx context.Context, st CeremonySaver, flowID string) (Begun, error) {
 	assertion, session, err := rp.wa.BeginDiscoverableLogin()
 	if err != nil {
 		return Begun{}, fmt.Errorf("passkey: %w", err)
@@ -243,7 +249,7 @@ func (rp *RP) BeginSignIn(ctx context.Context, st Store, flowID string) (Begun, 
 	return rp.keep(ctx, st, store.Ceremony{Purpose: store.CeremonySignIn, FlowID: flowID}, assertion.Response, session)
 }
 
-func (rp *RP) keep(ctx context.Context, st Store, c store.Ceremony, options any, session *webauthn.SessionData) (Begun, error) {
+func (rp *RP) keep(ctx context.Context, st CeremonySaver, c store.Ceremony, options any, session *webauthn.SessionData) (Begun, error) {
 	var err error
 	if c.Session, err = json.Marshal(session); err != nil {
 		return Begun{}, fmt.Errorf("passkey: %w", err)

@@ -24,6 +24,8 @@ type PasskeySignIn struct {
 	NewBrowserHash []byte
 	// CeremonyID is the sign-in ceremony begun for this flow.
 	CeremonyID string
+	// Remember is the page's "Remember me", kept on the flow as a code's is.
+	Remember bool
 	// CredentialID is the credential the browser answered with (its rawId):
 	// its row decides the subject.
 	CredentialID []byte
@@ -170,10 +172,10 @@ func (s *Store) SignInWithPasskey(ctx context.Context, req PasskeySignIn) (Passk
 		}
 		flow, err = scanFlow(tx.QueryRow(ctx, `UPDATE login_flows SET verified_at = now(), channel = 'passkey', identifier = NULL,
 			user_id = $2::uuid, source_state = NULL, browser_hash = $3,
-			passkey_user_verified = $4, passkey_backup_eligible = $5,
+			passkey_user_verified = $4, passkey_backup_eligible = $5, remember = $6,
 			needs_totp = NOT $4 AND EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $2::uuid)
 			WHERE id = $1::uuid AND verified_at IS NULL AND completed_at IS NULL RETURNING `+flowColumns,
-			f.ID, p.Subject, req.NewBrowserHash, use.UserVerified, p.BackupEligible))
+			f.ID, p.Subject, req.NewBrowserHash, use.UserVerified, p.BackupEligible, req.Remember))
 		if errors.Is(err, ErrNotFound) {
 			return ErrFlowState
 		}

@@ -7,6 +7,7 @@ package passkeytest
 
 import (
 	"github.com/descope/virtualwebauthn"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
 	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 )
@@ -38,8 +39,16 @@ func New(origin, rpID string, o Options) *Authenticator {
 	a.auth = virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{
 		UserNotVerified: o.NoUserVerification, BackupEligible: o.Synced, BackupState: o.Synced,
 	})
-	a.cred = virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
-	return a
+	// virtualwebauthn writes a P-256 coordinate without its leading zero
+	// bytes (big.Int.Bytes), so about one key in 64 is a 31-byte coordinate
+	// that a real authenticator never sends and go-webauthn rightly refuses:
+	// draw again until the key is well formed.
+	for {
+		a.cred = virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		if _, err := webauthncose.ParsePublicKey(a.cred.Key.AttestationData()); err == nil {
+			return a
+		}
+	}
 }
 
 // CredentialID is the id of the passkey it holds.
