@@ -651,7 +651,7 @@ var catalog = map[Lang]map[string]string{
 		"account.passkeys.limit":              "Tienes %d llaves de acceso, el máximo para una cuenta. Quita una para agregar otra.",
 		"account.passkeys.name_label":         "Nombre de la llave de acceso %s",
 		"account.passkeys.rename":             "Cambiar nombre",
-		"account.passkeys.rename_named":       "Cambiar el nombre de la llave de acceso %s",
+		"account.passkeys.rename_named":       "Cambiar nombre de la llave de acceso %s",
 		"account.passkeys.remove":             "Quitar",
 		"account.passkeys.remove_named":       "Quitar la llave de acceso %s",
 		"account.passkeys.default_name":       "Llave de acceso %d",
