@@ -130,6 +130,10 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		HydraPublicPort: *hydraPublic, HydraAdminPort: *hydraAdmin,
 		PostLogoutURL: demoURL + "/", HydraBinary: hydraBin, Dir: dir,
 		Stdout: stdout, Stderr: stderr, Env: env, Account: true,
+		// localhost, not 127.0.0.1: passkeys need a domain (browsers refuse
+		// an IP address as the relying party id), and localhost is one a
+		// browser treats as secure over http.
+		Host: "localhost",
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
