@@ -50,7 +50,7 @@ func New() *Metrics {
 		}, []string{"route", "method", "code"}),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "sign_ins_total",
-			Help: "Sign-in steps by method (email, sms, whatsapp, remembered) and result (success, wrong_code, expired_code, limited, disabled, …).",
+			Help: "Sign-in steps by method (email, sms, whatsapp, passkey, remembered) and result (success, wrong_code, expired_code, limited, disabled, …).",
 		}, []string{"method", "result"}),
 		codes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "codes_total",
