@@ -193,7 +193,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
   blink-consent is running (%s).
 
   Try a sign-in:   %s/
-%s  Your account:    %s/account  (connected apps, two-step sign-in, recent activity)
+%s  Your account:    %s/account  (connected apps, two-step sign-in, passkeys, recent activity)
   Limits:          %s
                    (set RATE_SEND_EMAIL, RATE_SEND_PHONE, RATE_SEND_IP, RATE_FAIL_IDENTIFIER
                    or RATE_FAIL_IP to try others: N/duration or off)
