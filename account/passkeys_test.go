@@ -94,8 +94,14 @@ func TestAddingAPasskeyWithARealAuthenticator(t *testing.T) {
 	if n := e.store.fakePasskeys.notices; len(n) != 1 || n[0].Channel != "email" || n[0].Destination != "ana@example.com" {
 		t.Errorf("notices %+v", n)
 	}
+	// The activity says it, and names a passkey sign-in's method.
+	e.store.events[anaID] = []store.AuditEvent{
+		{At: time.Now(), UserID: anaID, Action: store.ActionSignInSucceeded, Method: "passkey", ClientID: "app"},
+		{At: time.Now(), UserID: anaID, Action: store.ActionPasskeyAdded, Method: "account"},
+	}
 	w = b.get("/account?done=passkey_added")
-	if !says(w, "account.done.passkey_added") || !strings.Contains(text(w), "My phone") || !says(w, "account.passkeys.never_used") {
+	if !says(w, "account.done.passkey_added") || !strings.Contains(text(w), "My phone") || !says(w, "account.passkeys.never_used") ||
+		!says(w, "account.activity.passkey_added") || !says(w, "account.method.passkey") {
 		t.Errorf("the page after adding\n%s", text(w))
 	}
 
