@@ -24,7 +24,8 @@ import (
 // options of a new discoverable sign-in ceremony bound to the browser's flow,
 // as JSON (passkey.Begun). It answers JSON errors, which passkey.js turns
 // into the page's message: 404 when passkeys are off, 410 when the flow is
-// not this browser's or is gone, 409 when it is already verified.
+// not this browser's or is gone, 409 when it is already verified, 429 past
+// store.MaxLiveCeremonies ceremonies in progress for the flow.
 func HandlePasskeyOptions(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -51,6 +52,11 @@ func HandlePasskeyOptions(d Deps) http.Handler {
 			return
 		}
 		begun, err := d.Passkeys.BeginSignIn(r.Context(), d.Store, f.ID)
+		if errors.Is(err, store.ErrCeremonyLimit) {
+			slog.WarnContext(r.Context(), "passkey options refused: too many ceremonies in progress", "flow", f.ID, "client", f.ClientID)
+			jsonError(w, http.StatusTooManyRequests, "limited")
+			return
+		}
 		if err != nil {
 			slog.ErrorContext(r.Context(), "passkey options: no ceremony", "flow", f.ID, "err", err)
 			jsonError(w, http.StatusServiceUnavailable, "unavailable")

@@ -39,6 +39,15 @@ func (s *memStore) SaveCeremony(_ context.Context, c store.Ceremony, _ time.Dura
 	if s.pk.ceremonies == nil {
 		s.pk.ceremonies = map[string]*ceremony{}
 	}
+	live := 0
+	for _, e := range s.pk.ceremonies {
+		if e.c.FlowID == c.FlowID && !e.used {
+			live++
+		}
+	}
+	if live >= store.MaxLiveCeremonies {
+		return "", store.ErrCeremonyLimit
+	}
 	c.ID = newUUID()
 	s.pk.ceremonies[c.ID] = &ceremony{c: c}
 	return c.ID, nil
@@ -365,6 +374,12 @@ func TestPasskeyOptions(t *testing.T) {
 	}
 	if rec := b.get("/login/passkey/options?flow=nope"); rec.Code != http.StatusGone {
 		t.Errorf("no flow: %d", rec.Code)
+	}
+	for range store.MaxLiveCeremonies - 1 {
+		b.passkeyOptions(flow)
+	}
+	if rec := b.get("/login/passkey/options?flow=" + flow); rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"error":"limited"`) {
+		t.Errorf("past the ceremonies' bound: %d %s", rec.Code, rec.Body)
 	}
 	page := b.get("/login/identify?flow=" + flow + "&method=email")
 	for _, want := range []string{`autocomplete="username webauthn"`, `id="passkey-form"`, `/login/passkey/options?flow=` + flow, "passkey.js"} {

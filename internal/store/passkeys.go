@@ -97,7 +97,18 @@ const (
 // browser must begin a new one. Nothing was changed.
 var ErrCeremony = errors.New("store: no such passkey ceremony in progress")
 
-// SaveCeremony keeps a ceremony for ttl and returns its id.
+// MaxLiveCeremonies bounds the unused, unexpired ceremonies of one flow (a
+// sign-in) or one subject and session (a registration): each page load and
+// each tap of the button begins one, and nobody needs more than a few in
+// five minutes, so a script cannot fill the table through one flow.
+const MaxLiveCeremonies = 20
+
+// ErrCeremonyLimit: the flow (or the subject's session) already has
+// MaxLiveCeremonies ceremonies in progress; nothing was kept.
+var ErrCeremonyLimit = errors.New("store: too many passkey ceremonies in progress")
+
+// SaveCeremony keeps a ceremony for ttl and returns its id; ErrCeremonyLimit
+// past MaxLiveCeremonies.
 func (s *Store) SaveCeremony(ctx context.Context, c Ceremony, ttl time.Duration) (string, error) {
 	var id string
 	var flow, subject any
@@ -108,8 +119,14 @@ func (s *Store) SaveCeremony(ctx context.Context, c Ceremony, ttl time.Duration)
 		subject = uuidArg(c.Subject)
 	}
 	err := s.pool.QueryRow(ctx, `INSERT INTO passkey_ceremonies (purpose, flow_id, subject, binding, session, expires_at)
-		VALUES ($1, $2::uuid, $3::uuid, $4, $5, now() + $6::interval) RETURNING id::text`,
-		c.Purpose, flow, subject, c.Binding, c.Session, ttl).Scan(&id)
+		SELECT $1, $2::uuid, $3::uuid, $4, $5, now() + $6::interval
+		WHERE (SELECT count(*) FROM passkey_ceremonies WHERE used_at IS NULL AND expires_at > now()
+			AND (flow_id = $2::uuid OR (subject = $3::uuid AND binding = $4))) < $7
+		RETURNING id::text`,
+		c.Purpose, flow, subject, c.Binding, c.Session, ttl, MaxLiveCeremonies).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrCeremonyLimit
+	}
 	if err != nil {
 		return "", fmt.Errorf("store: unable to keep a passkey ceremony: %w", err)
 	}

@@ -420,3 +420,34 @@ func TestCounterWentBack(t *testing.T) {
 		}
 	}
 }
+
+func TestPasskeyCeremoniesPerFlowAreBounded(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	f, other := identFlow(t, s, "challenge-a"), identFlow(t, s, "challenge-b")
+	for range MaxLiveCeremonies {
+		signInCeremony(t, s, f)
+	}
+	if _, err := s.SaveCeremony(ctx, Ceremony{Purpose: CeremonySignIn, FlowID: f.ID, Session: []byte(`{}`)}, time.Minute); !errors.Is(err, ErrCeremonyLimit) {
+		t.Errorf("one more: %v", err)
+	}
+	// Another flow is not affected; a used ceremony frees a place.
+	signInCeremony(t, s, other)
+	if _, err := s.pool.Exec(ctx, `UPDATE passkey_ceremonies SET used_at = now() WHERE id = (SELECT id FROM passkey_ceremonies WHERE flow_id = $1 LIMIT 1)`, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	signInCeremony(t, s, f)
+	if n := queryInt(t, s, `SELECT count(*) FROM passkey_ceremonies WHERE flow_id = $1`, f.ID); n != MaxLiveCeremonies+1 {
+		t.Errorf("%d ceremonies", n)
+	}
+	// A registration's bound is its subject and session.
+	ana := newSubject(t, s, "ana@example.com")
+	for range MaxLiveCeremonies {
+		if _, err := s.SaveCeremony(ctx, Ceremony{Purpose: CeremonyRegister, Subject: ana, Binding: []byte("s"), Session: []byte(`{}`)}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SaveCeremony(ctx, Ceremony{Purpose: CeremonyRegister, Subject: ana, Binding: []byte("s"), Session: []byte(`{}`)}, time.Minute); !errors.Is(err, ErrCeremonyLimit) {
+		t.Errorf("one more registration: %v", err)
+	}
+}

@@ -49,6 +49,10 @@ CREATE TABLE passkey_ceremonies (
            (purpose = 'register' AND subject IS NOT NULL AND binding IS NOT NULL))
 );
 CREATE INDEX passkey_ceremonies_expires ON passkey_ceremonies (expires_at);
+-- For the cascade when the retention purge deletes a flow, and for counting
+-- the live ceremonies of a flow or a subject (SaveCeremony's cap).
+CREATE INDEX passkey_ceremonies_flow ON passkey_ceremonies (flow_id);
+CREATE INDEX passkey_ceremonies_subject ON passkey_ceremonies (subject);
 
 -- A flow verified by a passkey: its channel is 'passkey', and what the
 -- assertion showed is kept for the accept's amr/acr (which may come after the
