@@ -110,6 +110,15 @@ func (f *fakePasskeys) SaveCeremony(ctx context.Context, c store.Ceremony, ttl t
 	if f.fail != nil {
 		return "", f.fail
 	}
+	live := 0
+	for id, k := range f.ceremonies {
+		if !f.used[id] && k.Subject == c.Subject && bytes.Equal(k.Binding, c.Binding) {
+			live++
+		}
+	}
+	if live >= store.MaxLiveCeremonies {
+		return "", store.ErrCeremonyLimit
+	}
 	c.ID = fmt.Sprintf("00000000-0000-4000-8000-%012d", len(f.ceremonies)+1)
 	f.ceremonies[c.ID] = &c
 	return c.ID, nil

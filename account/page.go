@@ -81,7 +81,7 @@ func doneKey(done string, u *store.User, can identity.CanSend) string {
 			return "account.done." + done + "_untold"
 		}
 		return "account.done." + done
-	case "revoked", "revoked_all", "not_connected", "recovery_new", "passkey_renamed", "passkey_gone":
+	case "revoked", "revoked_all", "not_connected", "recovery_new", "passkey_renamed", "passkey_gone", "passkey_wait":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")

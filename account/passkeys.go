@@ -100,6 +100,12 @@ func (d Deps) renderAdd(w http.ResponseWriter, r *http.Request, s Session, statu
 		return
 	}
 	begun, err := d.Passkeys.BeginRegistration(ctx, d.Store, u, s.hash)
+	if errors.Is(err, store.ErrCeremonyLimit) {
+		// Reloaded or refused past store.MaxLiveCeremonies in five minutes.
+		slog.WarnContext(ctx, "passkey add page refused: too many ceremonies in progress", "subject", s.Subject)
+		http.Redirect(w, r, "/account?done=passkey_wait", http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		fail(w, r, err)
 		return

@@ -290,6 +290,19 @@ func TestPasskeyLimitNoticeAndOff(t *testing.T) {
 		t.Error("the page claims the person was told")
 	}
 
+	// Reloading the add page past store.MaxLiveCeremonies in progress: the
+	// account page says to wait, and no ceremony more is kept.
+	for range store.MaxLiveCeremonies {
+		b.get(passkeyAddURL)
+	}
+	before := len(e.store.fakePasskeys.ceremonies)
+	if w := b.get(passkeyAddURL); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account?done=passkey_wait" || len(e.store.fakePasskeys.ceremonies) != before {
+		t.Errorf("past the ceremonies' limit: %d to %q", w.Code, w.Header().Get("Location"))
+	}
+	if w := b.get("/account?done=passkey_wait"); !says(w, "account.done.passkey_wait") {
+		t.Error("the page does not say to wait")
+	}
+
 	// The store down: the page says it failed rather than showing no passkeys.
 	e.store.fakePasskeys.fail = errOutage
 	if w := b.get("/account"); w.Code < 500 {
