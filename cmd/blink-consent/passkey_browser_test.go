@@ -30,7 +30,7 @@ var passkeyStackOnce struct {
 func passkeyStack(t *testing.T) *stack {
 	t.Helper()
 	passkeyStackOnce.once.Do(func() {
-		opts, err := testStackOptions("passkeys", 0)
+		opts, err := testStackOptions("passkey_browser", 0)
 		if err != nil {
 			passkeyStackOnce.err = err
 			return
