@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/config"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
 	"github.com/blinkbitcoin/blink-consent/internal/devstack/corestandin"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
@@ -424,5 +425,26 @@ func TestPasskeyOfATwoStepAccount(t *testing.T) {
 	}
 	if n := queryIntOn(t, st, `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'sign-in succeeded' AND method = 'passkey+totp'`, subject); n != 1 {
 		t.Error("not audited as passkey+totp")
+	}
+}
+
+// Passkeys need a domain name: on an IP address they stay off (browsers and
+// go-webauthn refuse one as the relying party id); PASSKEYS=off is off.
+func TestPasskeysNeedADomainName(t *testing.T) {
+	for _, tc := range []struct {
+		public string
+		on, want bool
+	}{
+		{"http://localhost:3000", true, true},
+		{"https://login.blink.sv", true, true},
+		{"http://127.0.0.1:3000", true, false},
+		{"http://[::1]:3000", true, false},
+		{"https://login.blink.sv", false, false},
+	} {
+		u, _ := url.Parse(tc.public)
+		rp, err := passkeyRP(config.Config{PublicURL: u, Passkeys: tc.on, PasskeyRPName: "Blink"})
+		if err != nil || (rp != nil) != tc.want {
+			t.Errorf("%s (PASSKEYS on: %v): relying party %v, %v", tc.public, tc.on, rp != nil, err)
+		}
 	}
 }
