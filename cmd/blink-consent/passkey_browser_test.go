@@ -118,6 +118,7 @@ func passkeyJourney(t *testing.T, lang i18n.Lang) {
 		t.Errorf("after the code the page reads %q", h)
 	}
 	assertAccessible(t, ctx, "passkey offer ("+string(lang)+")")
+	assertKeyboardReachable(t, ctx, "passkey offer ("+string(lang)+")")
 	browse(t, ctx, "not now, then allow the app", chromedp.Steps(
 		chromedp.Click(chromedp.CSS(`button[name=action][value=not_now]`)),
 		chromedp.WaitVisible(chromedp.CSS(`button[name=action][value=allow]`)),
@@ -163,6 +164,7 @@ func passkeyJourney(t *testing.T, lang i18n.Lang) {
 		t.Fatalf("the authenticator holds %+v", held)
 	}
 	assertAccessible(t, ctx, "/account with a passkey ("+string(lang)+")")
+	assertKeyboardReachable(t, ctx, "/account with a passkey ("+string(lang)+")")
 
 	// The same device again: the browser says it already has one.
 	browse(t, ctx, "add it again", chromedp.Steps(
