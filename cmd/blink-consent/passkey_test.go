@@ -432,7 +432,7 @@ func TestPasskeyOfATwoStepAccount(t *testing.T) {
 // go-webauthn refuse one as the relying party id); PASSKEYS=off is off.
 func TestPasskeysNeedADomainName(t *testing.T) {
 	for _, tc := range []struct {
-		public string
+		public   string
 		on, want bool
 	}{
 		{"http://localhost:3000", true, true},
