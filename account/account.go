@@ -90,9 +90,10 @@ type Deps struct {
 	// TOTP turns two-step sign-in on and off through the identity source;
 	// nil leaves the two-step section out.
 	TOTP identity.TOTPManager
-	// Passkeys registers passkeys (*passkey.RP); nil (PASSKEYS=off) leaves
-	// the Passkeys section out.
-	Passkeys PasskeyRP
+	// Passkeys registers passkeys (*passkey.RP), each ceremony bound to the
+	// account session's cookie; nil (PASSKEYS=off) leaves the Passkeys
+	// section out.
+	Passkeys passkey.Registrar
 	Settings Settings
 }
 

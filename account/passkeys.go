@@ -30,13 +30,6 @@ const (
 	passkeyRemoveURL = "/account/passkeys/remove"
 )
 
-// PasskeyRP registers passkeys (*passkey.RP): each ceremony is kept by the
-// store, bound to the account session's cookie, single-use.
-type PasskeyRP interface {
-	BeginRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte) (passkey.Begun, error)
-	FinishRegistrationNotified(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
-}
-
 // passkeys is the section of the page, nil when passkeys are off.
 func (d Deps) passkeys(ctx context.Context, s Session) (*views.PasskeysView, error) {
 	if d.Passkeys == nil {

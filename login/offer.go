@@ -41,12 +41,6 @@ const (
 	notNowFor    = 365 * 24 * time.Hour
 )
 
-// OfferRP registers passkeys (*passkey.RP).
-type OfferRP interface {
-	BeginRegistration(ctx context.Context, st passkey.Store, u passkey.User, binding []byte) (passkey.Begun, error)
-	FinishRegistrationNotified(ctx context.Context, st passkey.Store, u passkey.User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error)
-}
-
 // OfferStore is what the offer reads and writes.
 type OfferStore interface {
 	passkey.Store
@@ -57,7 +51,9 @@ type OfferStore interface {
 // Offer is the passkey offer's dependencies; a nil *Offer makes none
 // (PASSKEYS=off).
 type Offer struct {
-	RP    OfferRP
+	// RP registers the passkey (*passkey.RP), the ceremony bound to the
+	// flow's browser cookie.
+	RP    passkey.Registrar
 	Store OfferStore
 	// Keys seal the notice telling the person a passkey was added;
 	// CanNotify says which channels can carry it (nil: all).
@@ -125,7 +121,7 @@ func HandleOfferPage(d Deps) http.Handler {
 			pages.ProblemStartAgain(w, r, http.StatusGone, "flow", f.RequestURL)
 			return
 		}
-		u, err := d.offerUser(r.Context(), f)
+		u, _, err := d.offerUser(r.Context(), f)
 		if err == nil && len(u.Passkeys) > 0 {
 			d.finish(w, r, f)
 			return
@@ -146,10 +142,15 @@ func HandleOfferPage(d Deps) http.Handler {
 	})
 }
 
-// offerUser is the flow's account as WebAuthn sees it.
-func (d Deps) offerUser(ctx context.Context, f store.Flow) (passkey.User, error) {
+// offerUser is the flow's account as WebAuthn sees it (named as on the
+// account page: the email, or the masked phone number), and its row.
+func (d Deps) offerUser(ctx context.Context, f store.Flow) (passkey.User, store.User, error) {
+	row, err := d.Offer.Store.UserByID(ctx, f.UserID)
+	if err != nil {
+		return passkey.User{}, row, err
+	}
 	list, err := d.Offer.Store.Passkeys(ctx, f.UserID)
-	return passkey.User{Subject: f.UserID, Name: f.Identifier, Passkeys: list}, err
+	return passkey.User{Subject: f.UserID, Name: identity.TOTPAccountName(row), Passkeys: list}, row, err
 }
 
 // HandleOffer answers POST /login/passkey-offer: action=create adds the
@@ -181,10 +182,10 @@ func HandleOffer(d Deps) http.Handler {
 // sign-in goes on.
 func (d Deps) addOffered(r *http.Request, f store.Flow) {
 	ctx := r.Context()
-	u, err := d.offerUser(ctx, f)
+	u, row, err := d.offerUser(ctx, f)
 	var notify *store.Message
 	if err == nil {
-		notify, err = d.offerNotice(ctx, f)
+		notify, err = identity.PasskeyNotice(d.Offer.Keys, row, i18n.FromContext(ctx), "notify.passkey.added", d.Offer.CanNotify)
 	}
 	if err == nil {
 		name := i18n.T(ctx, "account.passkeys.default_name", len(u.Passkeys)+1)
@@ -199,14 +200,4 @@ func (d Deps) addOffered(r *http.Request, f store.Flow) {
 		}
 	}
 	slog.WarnContext(ctx, "passkey not added on the offer; the sign-in goes on", "flow", f.ID, "err", err)
-}
-
-// offerNotice tells the flow's account that a passkey was added (nil when
-// no sender serves it).
-func (d Deps) offerNotice(ctx context.Context, f store.Flow) (*store.Message, error) {
-	u, err := d.Offer.Store.UserByID(ctx, f.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return identity.PasskeyNotice(d.Offer.Keys, u, i18n.FromContext(ctx), "notify.passkey.added", d.Offer.CanNotify)
 }
