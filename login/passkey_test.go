@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/passkey/passkeytest"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
@@ -416,4 +417,23 @@ func TestPasskeyAfterAVerifiedCode(t *testing.T) {
 	if errors.Is(nil, store.ErrFlowState) || w.st.calls["SignInWithPasskey"] != 0 {
 		t.Error("the transition ran")
 	}
+}
+
+// A Spanish sign-in offers passkeys, carries the browser's error messages
+// and shows the server's refusals in Spanish.
+func TestPasskeyInSpanish(t *testing.T) {
+	w, _ := passkeyWorld(t, passkeytest.Options{}, maria)
+	c := w.challenge()
+	lr := w.hy.requests[c]
+	lr.UILocales = []string{"es"}
+	w.hy.requests[c] = lr
+	b := w.browser("203.0.113.7")
+	flow := b.open(c)
+	page := b.get("/login/identify?flow=" + flow + "&method=email")
+	for _, k := range []string{"login.passkey.button", "login.passkey.error.cancelled", "login.passkey.error.security", "login.passkey.error.unsupported", "login.passkey.error.failed"} {
+		wantText(t, page, i18n.Spanish.T(k))
+	}
+	rec := b.signInWithPasskey(flow, passkeytest.New(testOrigin, "login.blink.sv", passkeytest.Options{}), false)
+	wantText(t, rec, i18n.Spanish.T("login.passkey.error.unknown"))
+	wantText(t, rec, i18n.Spanish.T("login.passkey.use_code"))
 }

@@ -448,3 +448,37 @@ func TestPasskeysNeedADomainName(t *testing.T) {
 		}
 	}
 }
+
+// The account's failure limit (RATE_FAIL_IDENTIFIER, 6 an hour) counts
+// refused passkeys from any address; once reached, even the right passkey is
+// refused with the 429 page, and nothing changes.
+func TestPasskeyFailureLimitPerAccount(t *testing.T) {
+	st, _, spy, _ := signInStacks(t)
+	subject := addUser(t, st, "passkey.limit@example.com")
+	key := registerPasskey(t, st, subject, "Key", passkeytest.Options{})
+	rp := newRelyingParty(t, st, devstack.ClientSpec{Scopes: []string{"openid"}, SkipConsent: true})
+	for i := range 6 {
+		b := newBrowser(t) // another address each time
+		page := rp.start(b).Last()
+		begun := passkeyOptions(t, st, b, page)
+		if h := postPasskey(st, b, flowID(t, page), begun.Ceremony, tamperClientData(key.SignIn(begun.PublicKey)), false).Last(); h.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("refusal %d: %d", i+1, h.Status)
+		}
+	}
+	if n := queryIntOn(t, st, `SELECT count(*) FROM rate_events WHERE bucket = 'fail-passkey' AND key = $1`, subject); n != 6 {
+		t.Errorf("%d failures counted against the account", n)
+	}
+	b := newBrowser(t)
+	start := rp.start(b)
+	before := passkeyRows(t, st)
+	h := passkeySignIn(t, st, b, start.Last(), key, false).Last()
+	if h.Status != http.StatusTooManyRequests || h.Header.Get("Retry-After") == "" {
+		t.Errorf("the right passkey over the limit: %d", h.Status)
+	}
+	if after := passkeyRows(t, st); after != before {
+		t.Errorf("rows changed: %s → %s", before, after)
+	}
+	if len(spy.Accepts(loginChallenge(t, start))) != 0 {
+		t.Error("Hydra got an accept")
+	}
+}
