@@ -240,7 +240,8 @@ func passkeyJourney(t *testing.T, lang i18n.Lang) {
 
 // In Chromium with its virtual authenticator: the offer after a code
 // sign-in makes the passkey in place and the sign-in finishes as before;
-// a device whose dialog fails goes on to the app with no passkey made.
+// an answer the server refuses, and a dialog that fails, go on to the app
+// with no passkey made.
 func TestBrowserPasskeyOfferAfterACode(t *testing.T) {
 	st := passkeyStack(t)
 	const email = "browser.passkey.offer@example.com"
@@ -262,6 +263,23 @@ func TestBrowserPasskeyOfferAfterACode(t *testing.T) {
 	))
 	if n := queryIntOn(t, st, `SELECT count(*) FROM passkeys WHERE subject::text = $1`, subject); n != 0 {
 		t.Fatalf("%d passkeys after a refused answer", n)
+	}
+
+	// A device whose dialog fails (user verification refused: the browser
+	// answers NotAllowedError, as for a cancelled dialog): the script goes
+	// on to the app, nothing is made.
+	ctx = newChromium(t)
+	auth = virtualAuthenticator(t, ctx)
+	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `button[name=action][value=create]`)
+	if _, err := chromedp.Call(ctx, webauthn.SetUserVerified, webauthn.SetUserVerifiedParams{AuthenticatorID: auth, IsUserVerified: false}); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, ctx, "a dialog that fails", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`button[name=action][value=create]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
+	))
+	if n := queryIntOn(t, st, `SELECT count(*) FROM passkeys WHERE subject::text = $1`, subject); n != 0 {
+		t.Fatalf("%d passkeys after a failed dialog", n)
 	}
 
 	// A new device: the offer makes the passkey and the app gets its tokens.
