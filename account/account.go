@@ -17,6 +17,7 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/hydra"
 	"github.com/blinkbitcoin/blink-consent/internal/i18n"
 	"github.com/blinkbitcoin/blink-consent/internal/identity"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey"
 	"github.com/blinkbitcoin/blink-consent/internal/secret"
 	"github.com/blinkbitcoin/blink-consent/internal/store"
 	"github.com/blinkbitcoin/blink-consent/internal/web"
@@ -53,6 +54,13 @@ type Store interface {
 	GrantedClients(ctx context.Context, userID string) ([]store.GrantedClient, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
 	UserByID(ctx context.Context, id string) (store.User, error)
+	// The account's passkeys: listed, and renamed or removed only among
+	// the subject's own, audited and notified in the same transaction;
+	// passkey.Store keeps a registration's ceremony and adds the passkey.
+	passkey.Store
+	Passkeys(ctx context.Context, subject string) ([]store.Passkey, error)
+	RenamePasskey(ctx context.Context, subject, id, name string, audit *store.AuditEvent, notify *store.Message) error
+	RemovePasskey(ctx context.Context, subject, id string, audit *store.AuditEvent, notify *store.Message) error
 }
 
 // Settings are the account page's knobs.
@@ -81,7 +89,11 @@ type Deps struct {
 	Keys secret.Keys
 	// TOTP turns two-step sign-in on and off through the identity source;
 	// nil leaves the two-step section out.
-	TOTP     identity.TOTPManager
+	TOTP identity.TOTPManager
+	// Passkeys registers passkeys (*passkey.RP), each ceremony bound to the
+	// account session's cookie; nil (PASSKEYS=off) leaves the Passkeys
+	// section out.
+	Passkeys passkey.Registrar
 	Settings Settings
 }
 

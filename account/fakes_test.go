@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"math/big"
 	"net/http"
@@ -54,6 +55,8 @@ type fakeStore struct {
 
 	// What an identity source keeps for a login session (Blink core's token).
 	*fakeCoreTokens
+	// The passkeys and their ceremonies.
+	*fakePasskeys
 }
 
 // fakeCoreTokens is what the source keeps per login session (with Blink
@@ -81,7 +84,138 @@ func newFakeStore() *fakeStore {
 		sessions: map[string]store.AccountSession{}, remembered: map[string]bool{}, users: map[string]store.User{},
 		events: map[string][]store.AuditEvent{}, granted: map[string][]store.GrantedClient{}, fail: map[string]error{},
 		fakeCoreTokens: &fakeCoreTokens{kept: map[string]bool{}},
+		fakePasskeys:   &fakePasskeys{ceremonies: map[string]*store.Ceremony{}, used: map[string]bool{}},
 	}
+}
+
+// fakePasskeys keeps passkeys and registration ceremonies as the store's
+// statements do: a ceremony is single-use and answers only for its subject
+// and binding (even a refused answer spends it); a subject has at most
+// in.Max; a credential id is registered once; a change is made only to the
+// subject's own passkey, with its audit line and notice in the same
+// "transaction".
+type fakePasskeys struct {
+	mu         sync.Mutex
+	ceremonies map[string]*store.Ceremony
+	used       map[string]bool
+	rows       []store.Passkey
+	audits     []store.AuditEvent // written with a change
+	notices    []store.Message    // queued with a change
+	fail       error              // every passkey statement fails (an outage)
+}
+
+func (f *fakePasskeys) SaveCeremony(ctx context.Context, c store.Ceremony, ttl time.Duration) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", f.fail
+	}
+	live := 0
+	for id, k := range f.ceremonies {
+		if !f.used[id] && k.Subject == c.Subject && bytes.Equal(k.Binding, c.Binding) {
+			live++
+		}
+	}
+	if live >= store.MaxLiveCeremonies {
+		return "", store.ErrCeremonyLimit
+	}
+	c.ID = fmt.Sprintf("00000000-0000-4000-8000-%012d", len(f.ceremonies)+1)
+	f.ceremonies[c.ID] = &c
+	return c.ID, nil
+}
+
+func (f *fakePasskeys) AddPasskey(ctx context.Context, in store.NewPasskey) (store.Passkey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return store.Passkey{}, f.fail
+	}
+	c, ok := f.ceremonies[in.Ceremony.ID]
+	if !ok || f.used[c.ID] || c.Purpose != store.CeremonyRegister || c.Subject != in.Ceremony.Subject || !bytes.Equal(c.Binding, in.Ceremony.Binding) {
+		return store.Passkey{}, store.ErrCeremony
+	}
+	f.used[c.ID] = true
+	n := 0
+	for _, p := range f.rows {
+		if p.Subject == c.Subject {
+			n++
+		}
+	}
+	if n >= in.Max {
+		return store.Passkey{}, store.ErrPasskeyLimit
+	}
+	p, err := in.Create(c.Session)
+	if err != nil {
+		return store.Passkey{}, err
+	}
+	for _, q := range f.rows {
+		if bytes.Equal(q.CredentialID, p.CredentialID) {
+			return store.Passkey{}, store.ErrPasskeyExists
+		}
+	}
+	p.ID = fmt.Sprintf("10000000-0000-4000-8000-%012d", len(f.rows)+1)
+	p.CreatedAt = time.Now()
+	f.rows = append(f.rows, p)
+	f.changed(in.Audit, in.Notify, c.Subject, p)
+	return p, nil
+}
+
+// changed records a change's audit line (as the store completes it) and notice.
+func (f *fakePasskeys) changed(audit *store.AuditEvent, notify *store.Message, subject string, p store.Passkey) {
+	if audit != nil {
+		e := *audit
+		e.UserID = subject
+		e.Details = map[string]any{"passkey": p.ID, "name": p.Name}
+		f.audits = append(f.audits, e)
+		if notify != nil {
+			f.notices = append(f.notices, *notify)
+		}
+	}
+}
+
+func (f *fakePasskeys) Passkeys(ctx context.Context, subject string) ([]store.Passkey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	var out []store.Passkey
+	for _, p := range f.rows {
+		if p.Subject == subject {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakePasskeys) RenamePasskey(ctx context.Context, subject, id, name string, audit *store.AuditEvent, notify *store.Message) error {
+	return f.change(subject, id, func(i int) { f.rows[i].Name = name }, audit, notify)
+}
+
+func (f *fakePasskeys) RemovePasskey(ctx context.Context, subject, id string, audit *store.AuditEvent, notify *store.Message) error {
+	return f.change(subject, id, func(i int) { f.rows = append(f.rows[:i], f.rows[i+1:]...) }, audit, notify)
+}
+
+func (f *fakePasskeys) change(subject, id string, do func(i int), audit *store.AuditEvent, notify *store.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	for i, p := range f.rows {
+		if p.Subject == subject && p.ID == id {
+			do(i)
+			f.changed(audit, notify, subject, p)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+// of lists subject's passkeys.
+func (f *fakePasskeys) of(subject string) []store.Passkey {
+	p, _ := f.Passkeys(context.Background(), subject)
+	return p
 }
 
 func (s *fakeStore) StartAccountSession(ctx context.Context, tokenHash, replacedHash []byte, a store.AccountSession, ttl time.Duration) error {
@@ -632,6 +766,9 @@ func (e *env) handler() http.Handler {
 	mux.Handle("GET /account/two-step/on", HandleTwoStepOn(d))
 	mux.Handle("GET /account/two-step/off", HandleTwoStepOff(d))
 	mux.Handle("GET /account/two-step/recovery", HandleRecoveryCodes(d))
+	mux.Handle("POST /account/passkeys", HandlePasskeys(d))
+	mux.Handle("GET /account/passkeys/add", HandlePasskeyAdd(d))
+	mux.Handle("GET /account/passkeys/remove", HandlePasskeyRemove(d))
 	mux.Handle("POST /account/signout", HandleSignOut(d))
 	mux.Handle("GET /account/signed-out", HandleSignedOut(d))
 	mux.Handle("POST "+BackChannelLogoutPath, HandleBackChannelLogout(d))

@@ -28,41 +28,52 @@ func HandleShow(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		ctx := r.Context()
-		v := views.AccountView{Done: doneKey(r.URL.Query().Get("done"), s.user, d.Settings.CanNotify)}
-		if s.user != nil {
-			v.UserName = s.user.Email
-			if v.UserName == "" {
-				v.UserName = s.user.Phone
-			}
-		}
-		apps, err := d.connectedApps(ctx, s.Subject)
-		if err != nil {
-			fail(w, r, err)
-			return
-		}
-		for _, a := range apps {
-			if origin := web.HTTPSOrigin(a.LogoURI); origin != "" {
-				web.AllowImagesFrom(w, origin)
-			}
-		}
-		v.Apps = apps
-		v.TwoStep = d.twoStep(r, s)
-		if v.Activity, err = d.activity(ctx, s.Subject); err != nil {
-			fail(w, r, err)
-			return
-		}
-		pages.Render(w, r, http.StatusOK, views.AccountPage(v))
+		d.showPage(w, r, s, http.StatusOK, doneKey(r.URL.Query().Get("done"), s.user, d.Settings.CanNotify))
 	})
+}
+
+// showPage renders the account page of s with the message of the catalog
+// key done (a confirmation, or an error), or none.
+func (d Deps) showPage(w http.ResponseWriter, r *http.Request, s Session, status int, done string) {
+	ctx := r.Context()
+	v := views.AccountView{Done: done}
+	if s.user != nil {
+		v.UserName = s.user.Email
+		if v.UserName == "" {
+			v.UserName = s.user.Phone
+		}
+	}
+	apps, err := d.connectedApps(ctx, s.Subject)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	for _, a := range apps {
+		if origin := web.HTTPSOrigin(a.LogoURI); origin != "" {
+			web.AllowImagesFrom(w, origin)
+		}
+	}
+	v.Apps = apps
+	v.TwoStep = d.twoStep(r, s)
+	if v.Passkeys, err = d.passkeys(ctx, s); err != nil {
+		fail(w, r, err)
+		return
+	}
+	if v.Activity, err = d.activity(ctx, s.Subject); err != nil {
+		fail(w, r, err)
+		return
+	}
+	pages.Render(w, r, status, views.AccountPage(v))
 }
 
 // doneKey is the confirmation a page load after a change shows, from a fixed
 // list: the query cannot put any other text on the page. A two-step change
 // says the user was told by email or SMS only when a sender serves u's email
-// or phone (identity.NoticeChannel, as the change itself chose).
+// or phone (identity.NoticeChannel, as the change itself chose); so does
+// adding or removing a passkey.
 func doneKey(done string, u *store.User, can identity.CanSend) string {
 	switch done {
-	case "totp_on", "totp_off":
+	case "totp_on", "totp_off", "passkey_added", "passkey_removed":
 		if u == nil {
 			return "account.done." + done + "_untold"
 		}
@@ -70,7 +81,7 @@ func doneKey(done string, u *store.User, can identity.CanSend) string {
 			return "account.done." + done + "_untold"
 		}
 		return "account.done." + done
-	case "revoked", "revoked_all", "not_connected", "recovery_new":
+	case "revoked", "revoked_all", "not_connected", "recovery_new", "passkey_renamed", "passkey_gone", "passkey_wait":
 		return "account.done." + done
 	case "totp_already_on", "totp_already_off":
 		return "account.totp.error." + strings.TrimPrefix(done, "totp_")
@@ -296,6 +307,12 @@ func activityKey(e store.AuditEvent) string {
 		return "account.activity.enabled"
 	case e.Action == store.ActionHydraSessionsRevoked:
 		return "account.activity.sessions_revoked"
+	case e.Action == store.ActionPasskeyAdded:
+		return "account.activity.passkey_added"
+	case e.Action == store.ActionPasskeyRenamed:
+		return "account.activity.passkey_renamed"
+	case e.Action == store.ActionPasskeyRemoved:
+		return "account.activity.passkey_removed"
 	}
 	return "account.activity.other"
 }

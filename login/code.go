@@ -26,7 +26,7 @@ func (d Deps) codeView(ctx context.Context, f store.Flow, errKey string) views.C
 		shown = contact.MaskPhone(f.Identifier)
 	}
 	v := views.CodeView{FlowID: f.ID, AppName: f.ClientName, Destination: shown, Channel: f.Channel, Error: errKey,
-		PhoneSignUp: d.Settings.SMS || d.Settings.WhatsApp}
+		PhoneSignUp: d.Settings.SMS || d.Settings.WhatsApp, PasskeyHint: d.PasskeyHintCookie()}
 	if f.LastSentAt != nil {
 		if wait := time.Until(f.LastSentAt.Add(d.Settings.ResendAfter)); wait > 0 {
 			v.ResendIn = int(wait.Seconds()) + 1

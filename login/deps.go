@@ -82,6 +82,8 @@ type Deps struct {
 	Hydra    Hydra
 	Store    Store
 	Accounts identity.Source
+	// Offer is the passkey offer after a code sign-in (offer.go); nil: none.
+	Offer    *Offer
 	Captcha  captcha.Checker
 	Settings Settings
 	// Metrics counts sign-ins, codes and limit refusals; nil counts nothing.

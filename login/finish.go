@@ -16,10 +16,14 @@ import (
 // The end of a sign-in, shared by the code and authenticator steps.
 
 // next goes on from a verified factor: to the authenticator step when the
-// flow says it is due, else to Hydra.
+// flow says it is due, else to the passkey offer when it is due (offer.go),
+// else to Hydra.
 func (d Deps) next(w http.ResponseWriter, r *http.Request, f store.Flow) {
 	if secondStepDue(f) {
 		http.Redirect(w, r, "/login/totp?flow="+f.ID, http.StatusSeeOther)
+		return
+	}
+	if d.offer(w, r, f) {
 		return
 	}
 	d.finish(w, r, f)

@@ -102,6 +102,6 @@ func HandleTOTP(d Deps) http.Handler {
 		}
 		// A completed factor gets a new browser cookie, now that the flow knows it.
 		setBrowserCookie(w, browser, d.Settings.SecureCookies)
-		d.finish(w, r, f2)
+		d.next(w, r, f2)
 	})
 }

@@ -19,9 +19,15 @@ import (
 	"github.com/blinkbitcoin/blink-consent/internal/totp"
 )
 
-// newChromium starts Debian's headless Chromium for one test. A machine
-// without it fails the test: `make test` installs it.
+// newChromium starts Debian's headless Chromium for one test, which has
+// 30 seconds. A machine without it fails the test: `make test` installs it.
 func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	return newChromiumFor(t, 30*time.Second)
+}
+
+// newChromiumFor is newChromium for a test of up to d in one browser.
+func newChromiumFor(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
 	bin := os.Getenv("CHROMIUM_BIN")
 	if bin == "" {
@@ -52,7 +58,7 @@ func newChromium(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(cancelTimeout)
 	return tctx
 }

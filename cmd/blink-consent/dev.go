@@ -130,6 +130,10 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
 		HydraPublicPort: *hydraPublic, HydraAdminPort: *hydraAdmin,
 		PostLogoutURL: demoURL + "/", HydraBinary: hydraBin, Dir: dir,
 		Stdout: stdout, Stderr: stderr, Env: env, Account: true,
+		// localhost, not 127.0.0.1: passkeys need a domain (browsers refuse
+		// an IP address as the relying party id), and localhost is one a
+		// browser treats as secure over http.
+		Host: "localhost",
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -189,7 +193,7 @@ the codes core would send are listed on /dev/messages all the same.`); help || e
   blink-consent is running (%s).
 
   Try a sign-in:   %s/
-%s  Your account:    %s/account  (connected apps, two-step sign-in, recent activity)
+%s  Your account:    %s/account  (connected apps, two-step sign-in, passkeys, recent activity)
   Limits:          %s
                    (set RATE_SEND_EMAIL, RATE_SEND_PHONE, RATE_SEND_IP, RATE_FAIL_IDENTIFIER
                    or RATE_FAIL_IP to try others: N/duration or off)

@@ -68,7 +68,7 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 			t.Fatalf("dev was not ready within 2 minutes:\n%s", lastLines(errOut.String()+out.String(), 40))
 		}
 	}
-	serviceURL := fmt.Sprintf("http://127.0.0.1:%d", ports["port"])
+	serviceURL := fmt.Sprintf("http://localhost:%d", ports["port"])
 	coreURL := fmt.Sprintf("http://127.0.0.1:%d", ports["core-port"])
 	banner := out.String()
 	for _, want := range []string{"IDENTITY_SOURCE=blink", demoEmail, demoPhone, demoTOTPEmail, coreURL, serviceURL + "/dev/messages", serviceURL + "/account",
@@ -100,6 +100,11 @@ func TestDevWithBlinkIdentity(t *testing.T) {
 	login := b.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ports["demo-port"], strings.ReplaceAll(start[1], "&amp;", "&"))).Last()
 	if login.URL.Path != "/login" || login.Status != http.StatusOK || !flowPattern.MatchString(login.Body) {
 		t.Errorf("a sign-in ended on %s %d", login.URL.Path, login.Status)
+	}
+	// Passkeys are on (dev's PUBLIC_URL is http://localhost, a domain):
+	// the identifier page offers them.
+	if !strings.Contains(login.Body, `id="passkey-form"`) || login.URL.Host != fmt.Sprintf("localhost:%d", ports["port"]) {
+		t.Errorf("dev's sign-in page (%s) offers no passkey", login.URL.Host)
 	}
 	// Telegram Passport is offered for a Telegram country (the stand-in's US),
 	// and its page loads the stand-in's Telegram script.

@@ -102,6 +102,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	signIn := loginDeps(cfg, db, h, source)
 	signIn.Metrics = m
 	signIn.Passkeys = rp
+	if rp != nil {
+		// The offer of a passkey after a code sign-in (login/offer.go).
+		signIn.Offer = &login.Offer{RP: rp, Store: db, Keys: keys, CanNotify: canNotify}
+	}
 	deps := server.Deps{
 		Settings: server.Settings{
 			ListenAddr: cfg.ListenAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL.String(),
@@ -123,6 +127,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Account:     accountDeps(cfg, db, h, source, keys, canNotify),
 	}
 
+	if deps.Account != nil && rp != nil {
+		deps.Account.Passkeys = rp
+	}
 	if deps.Account != nil {
 		go checkAccountClient(ctx, h, cfg, logger)
 	}

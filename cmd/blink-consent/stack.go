@@ -35,6 +35,10 @@ type stackOptions struct {
 	HydraPostgres *devstack.Postgres
 	// Account registers the /account page's client in Hydra and turns the page on.
 	Account bool
+	// Host is the service's host in PUBLIC_URL (default 127.0.0.1; it
+	// listens on 127.0.0.1 either way). A browser test of passkeys needs
+	// "localhost": browsers refuse an IP address as the relying party id.
+	Host string
 }
 
 // stack is this service and a Hydra wired to it, on one PostgreSQL cluster.
@@ -86,8 +90,11 @@ func startStack(ctx context.Context, pg *devstack.Postgres, o stackOptions) (*st
 		return nil, err
 	}
 
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
 	s := &stack{
-		ServiceURL:  "http://127.0.0.1:" + strconv.Itoa(o.ServicePort),
+		ServiceURL:  "http://" + o.Host + ":" + strconv.Itoa(o.ServicePort),
 		HealthURL:   "http://127.0.0.1:" + strconv.Itoa(o.HealthPort),
 		DatabaseURL: appDB,
 		done:        make(chan struct{}),

@@ -4,9 +4,12 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +22,8 @@ import (
 	"time"
 
 	"github.com/blinkbitcoin/blink-consent/internal/devstack"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey"
+	"github.com/blinkbitcoin/blink-consent/internal/passkey/passkeytest"
 )
 
 // The paths a simulated browser can take.
@@ -26,14 +31,20 @@ const (
 	pathSkip    = "skip"    // remembered login, skip_consent client: no page
 	pathConsent = "consent" // remembered login, the consent page posted
 	pathEmail   = "email"   // a new browser: identifier page, code by email, skip_consent client
+	pathPasskey = "passkey" // a new browser: identifier page, the passkey the first sign-in made, skip_consent client
 	pathMixed   = "mixed"   // 7 skip, 2 consent, 1 email in every 10 flows
 )
 
-// browser is one simulated browser: its own cookies, client address and account.
+// browser is one simulated browser: its own cookies, client address and
+// account, and a software authenticator (real WebAuthn answers, signed) that
+// gets a passkey on the service's offer after the first sign-in.
 type browser struct {
-	http  *http.Client
-	ip    string
-	email string
+	http    *http.Client
+	ip      string
+	email   string
+	passkey *passkeytest.Authenticator
+	// viaPasskey: this flow signs in with the passkey, not a code.
+	viaPasskey bool
 }
 
 // driver runs sign-ins through one provider's Hydra.
@@ -54,10 +65,14 @@ func newDriver(p *provider, s *sink, concurrency int) *driver {
 
 func (d *driver) newBrowser(i int, email string) *browser {
 	jar, _ := cookiejar.New(nil)
+	// What the code page's script notes on a device that can make a
+	// passkey: the first sign-in is offered one, and takes it.
+	u, _ := url.Parse(d.p.URL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "blink_passkey_device", Value: "1", Path: "/"}})
 	return &browser{ip: fmt.Sprintf("198.51.%d.%d", 100+i/250, 1+i%250), email: email, http: &http.Client{
 		Jar: jar, Transport: d.transport, Timeout: 120 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}, passkey: passkeytest.New(d.p.URL, u.Hostname(), passkeytest.Options{})}
 }
 
 // tokens is what the token endpoint answered.
@@ -83,11 +98,13 @@ func (d *driver) run(ctx context.Context, b *browser, path string) (tokens, erro
 		return d.flow(ctx, b, d.p.Skip)
 	case pathConsent:
 		return d.flow(ctx, b, d.p.Consent)
-	case pathEmail:
-		// A browser that has never signed in, with the same address and account.
+	case pathEmail, pathPasskey:
+		// A browser that has never signed in, with the same address and
+		// account (and, for the passkey, the same authenticator).
 		jar, _ := cookiejar.New(nil)
 		fresh := *b
 		fresh.http = &http.Client{Jar: jar, Transport: b.http.Transport, Timeout: b.http.Timeout, CheckRedirect: b.http.CheckRedirect}
+		fresh.viaPasskey = path == pathPasskey
 		return d.flow(ctx, &fresh, d.p.Skip)
 	}
 	return tokens{}, fmt.Errorf("unknown path %q", path)
@@ -142,7 +159,7 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 		if resp.StatusCode != http.StatusOK {
 			return tokens{}, fmt.Errorf("%s %s answered %d: %.300s", req.Method, req.URL.Path, resp.StatusCode, body)
 		}
-		form, action, arrived, err := d.answer(req.URL, string(body), b, c)
+		form, action, arrived, err := d.answer(ctx, req.URL, string(body), b, c)
 		if err != nil {
 			return tokens{}, err
 		}
@@ -164,12 +181,34 @@ func (d *driver) flow(ctx context.Context, b *browser, c devstack.OAuthClient) (
 
 // answer fills in the page the browser stands on; on the code page it also
 // says when the code reached the sink.
-func (d *driver) answer(page *url.URL, body string, b *browser, c devstack.OAuthClient) (_ url.Values, action string, arrived time.Time, _ error) {
+func (d *driver) answer(ctx context.Context, page *url.URL, body string, b *browser, c devstack.OAuthClient) (_ url.Values, action string, arrived time.Time, _ error) {
 	flowID := ""
 	if m := flowPattern.FindStringSubmatch(body); m != nil {
 		flowID = m[1]
 	}
 	switch {
+	case page.Path == "/login/passkey-offer" && flowID != "":
+		// The offer after the first sign-in's code: make the passkey.
+		ceremony, options := ceremonyPattern.FindStringSubmatch(body), optionsPattern.FindStringSubmatch(body)
+		if ceremony == nil || options == nil {
+			return nil, "", time.Time{}, errors.New("the passkey offer has no ceremony")
+		}
+		o := []byte(html.UnescapeString(options[1]))
+		subject, err := optionsSubject(o)
+		if err != nil {
+			return nil, "", time.Time{}, err
+		}
+		return url.Values{"flow": {flowID}, "action": {"create"}, "ceremony": {ceremony[1]}, "credential": {string(b.passkey.Register(o, subject))}},
+			d.p.URL + "/login/passkey-offer", time.Time{}, nil
+	case b.viaPasskey && strings.HasPrefix(page.Path, "/login") && flowID != "":
+		// What passkey.js does: a ceremony bound to the flow, the
+		// authenticator's answer, posted.
+		begun, err := d.passkeyOptions(ctx, b, flowID)
+		if err != nil {
+			return nil, "", time.Time{}, err
+		}
+		return url.Values{"flow": {flowID}, "ceremony": {begun.Ceremony}, "credential": {string(b.passkey.SignIn(begun.PublicKey))}, "remember": {"true"}},
+			d.p.URL + "/login/passkey", time.Time{}, nil
 	case page.Path == "/consent":
 		return url.Values{"consent_challenge": {page.Query().Get("consent_challenge")}, "action": {"allow"}, "scope": c.Scopes},
 			d.p.URL + "/consent", time.Time{}, nil
@@ -184,6 +223,51 @@ func (d *driver) answer(page *url.URL, body string, b *browser, c devstack.OAuth
 			d.p.URL + "/login/identify", time.Time{}, nil
 	}
 	return nil, "", time.Time{}, fmt.Errorf("unexpected page %s: %.300s", page.Path, body)
+}
+
+var (
+	ceremonyPattern = regexp.MustCompile(`name="ceremony" value="([^"]*)"`)
+	optionsPattern  = regexp.MustCompile(`data-options="([^"]*)"`)
+)
+
+// optionsSubject is the subject whose user handle registration options carry.
+func optionsSubject(options []byte) (string, error) {
+	var o struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal(options, &o); err != nil {
+		return "", err
+	}
+	h, err := base64.RawURLEncoding.DecodeString(o.User.ID)
+	if err != nil || len(h) != 16 {
+		return "", fmt.Errorf("registration options with a user handle of %d bytes", len(h))
+	}
+	x := hex.EncodeToString(h)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:], nil
+}
+
+// passkeyOptions asks the service for a passkey ceremony of the flow.
+func (d *driver) passkeyOptions(ctx context.Context, b *browser, flowID string) (passkey.Begun, error) {
+	var begun passkey.Begun
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.p.URL+"/login/passkey/options?flow="+flowID, nil)
+	if err != nil {
+		return begun, err
+	}
+	req.Header.Set("X-Forwarded-For", b.ip)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return begun, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		d.serverErrors.Add(1)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return begun, fmt.Errorf("passkey options answered %d", resp.StatusCode)
+	}
+	return begun, json.NewDecoder(resp.Body).Decode(&begun)
 }
 
 func (d *driver) exchange(ctx context.Context, c devstack.OAuthClient, callback *url.URL, state string) (tokens, error) {

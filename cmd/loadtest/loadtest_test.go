@@ -79,7 +79,7 @@ func TestDriverFlowsEndWithTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		subjects := map[string]string{}
-		for _, path := range []string{pathSkip, pathConsent, pathEmail, pathSkip} {
+		for _, path := range []string{pathSkip, pathConsent, pathEmail, pathPasskey, pathSkip} {
 			for _, b := range bs {
 				tok, err := d.run(ctx, b, path)
 				if err != nil {
@@ -103,6 +103,11 @@ func TestDriverFlowsEndWithTokens(t *testing.T) {
 						t.Errorf("path %s: %s signed in as %s, before as %s", path, b.email, sub, prev)
 					}
 					subjects[b.email] = sub
+					// The passkey path signs in with the passkey the first
+					// sign-in's offer made: no code, amr "hwk".
+					if amr, _ := json.Marshal(claims["amr"]); (path == pathPasskey) != strings.Contains(string(amr), `"hwk"`) {
+						t.Errorf("path %s: amr %s", path, amr)
+					}
 					if path == pathConsent && claims["email"] != b.email {
 						t.Errorf("path consent: the ID token's email is %v, want %s", claims["email"], b.email)
 					}

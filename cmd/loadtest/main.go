@@ -66,7 +66,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", orDefault(getenv("LOADTEST_MODE"), "compare"), "compare (the service beside the floor), soak (the service alone, mixed paths; fails on errors, RSS or goroutine growth) or rolling (two replicas behind HAProxy, each replaced in turn under load; fails on any failed flow or 5xx); default $LOADTEST_MODE")
-	path := fs.String("path", "", "skip, consent, email or mixed, comma-separated for several in turn, or all (the first three) (default: skip,email — the CPU floor, then time to code; soak and rolling: mixed)")
+	path := fs.String("path", "", "skip, consent, email, passkey or mixed, comma-separated for several in turn, or all (the first three) (default: skip,email — the CPU floor, then time to code; soak and rolling: mixed)")
 	conc := fs.String("concurrency", "", "simulated browsers at once, comma-separated for several runs (default: 8,64; soak: 64)")
 	dur := fs.Duration("duration", 0, "length of one round (default: 15s; soak: 60s)")
 	rounds := fs.Int("rounds", 3, "rounds per provider, alternating the providers round by round")
@@ -103,8 +103,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		o.Paths = strings.Split(*path, ",")
 	}
 	for _, p := range o.Paths {
-		if p != pathSkip && p != pathConsent && p != pathEmail && p != pathMixed {
-			return o, fmt.Errorf("-path must be skip, consent, email, all or mixed, not %q", p)
+		if p != pathSkip && p != pathConsent && p != pathEmail && p != pathPasskey && p != pathMixed {
+			return o, fmt.Errorf("-path must be skip, consent, email, passkey, all or mixed, not %q", p)
 		}
 	}
 	if *conc == "" {

@@ -159,10 +159,12 @@ func startStack(ctx context.Context, c stackConfig) (_ *stack, err error) {
 	env := map[string]string{
 		"DATABASE_URL":    s.ServiceDB,
 		"HYDRA_ADMIN_URL": hydraAdmin,
-		"PUBLIC_URL":      "http://127.0.0.1:" + strconv.Itoa(servicePort),
-		"LISTEN_ADDR":     "127.0.0.1:" + strconv.Itoa(servicePort),
-		"METRICS_ADDR":    "127.0.0.1:" + strconv.Itoa(metricsPort),
-		"SECRET_KEY":      randomHex(32),
+		// localhost, not 127.0.0.1: passkeys need a domain (the relying
+		// party id), and the passkey path signs in with them.
+		"PUBLIC_URL":   "http://localhost:" + strconv.Itoa(servicePort),
+		"LISTEN_ADDR":  "127.0.0.1:" + strconv.Itoa(servicePort),
+		"METRICS_ADDR": "127.0.0.1:" + strconv.Itoa(metricsPort),
+		"SECRET_KEY":   randomHex(32),
 		// DEV_MODE: the service is on plain http on loopback and mails the
 		// sink without TLS. It changes nothing on the sign-in path.
 		"DEV_MODE":        "true",

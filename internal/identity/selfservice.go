@@ -117,15 +117,23 @@ func NoticeChannel(u store.User, can CanSend) (channel, to string) {
 
 // TOTPNotice is the message telling u that two-step sign-in changed (key:
 // "notify.totp.added", "notify.totp.removed", "notify.recovery.used" or
-// "notify.recovery.new") on NoticeChannel: by email in lang (the language of
-// the page the change was made on) and then in the other language (the
-// account keeps no language of its own), or by SMS in lang alone, in one GSM-7
-// segment. When the account has no email or phone, or the notice cannot be
-// sealed, the caller changes nothing: a change the user could be told of is
-// not made untold. When no sender serves the account's email or phone it is
-// nil: the change is made (and audited) without a notice, and the account page
-// says nothing was sent. seal nil is delivery.Seal.
+// "notify.recovery.new"): Notice under the subject "notify.totp.subject".
 func TOTPNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, seal SealFunc, can CanSend) (*store.Message, error) {
+	return Notice(keys, u, lang, "notify.totp.subject", key, seal, can)
+}
+
+// Notice is the message telling u of a security change to their account
+// (key, e.g. "notify.totp.added", "notify.passkey.removed"; subjectKey the
+// email's subject) on NoticeChannel: by email in lang (the language of the
+// page the change was made on) and then in the other language (the account
+// keeps no language of its own), or by SMS in lang alone ("sms." in place of
+// "notify."), in one GSM-7 segment. When the account has no email or phone,
+// or the notice cannot be sealed, the caller changes nothing: a change the
+// user could be told of is not made untold. When no sender serves the
+// account's email or phone it is nil: the change is made (and audited)
+// without a notice, and the account page says nothing was sent. seal nil is
+// delivery.Seal.
+func Notice(keys secret.Keys, u store.User, lang i18n.Lang, subjectKey, key string, seal SealFunc, can CanSend) (*store.Message, error) {
 	if seal == nil {
 		seal = delivery.Seal
 	}
@@ -144,7 +152,7 @@ func TOTPNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, seal
 	// TestSMSBodiesFitOneGSM7Segment): "notify.x.y" is "sms.x.y".
 	e := delivery.Envelope{Channel: "sms", To: to, Text: first.T("sms." + strings.TrimPrefix(key, "notify."))}
 	if channel == "email" {
-		e = delivery.Envelope{Channel: "email", To: to, Subject: first.T("notify.totp.subject") + " / " + second.T("notify.totp.subject"),
+		e = delivery.Envelope{Channel: "email", To: to, Subject: first.T(subjectKey) + " / " + second.T(subjectKey),
 			Text: first.T(key) + "\n\n" + second.T(key)}
 	}
 	m, err := seal(keys, e, time.Now().Add(24*time.Hour))
@@ -152,6 +160,18 @@ func TOTPNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, seal
 		return nil, fmt.Errorf("the notification to the user could not be sealed, so nothing was changed: %w", err)
 	}
 	return m, nil
+}
+
+// PasskeyNotice is the message telling u that a passkey was added, renamed
+// or removed (key "notify.passkey.added", "…renamed", "…removed"): Notice
+// under "notify.passkey.subject", and nil when u has neither email nor phone
+// (with Blink core, an account whose cached row has none): the change is
+// made and audited, and the page says nobody was told.
+func PasskeyNotice(keys secret.Keys, u store.User, lang i18n.Lang, key string, can CanSend) (*store.Message, error) {
+	if u.Email == "" && u.Phone == "" {
+		return nil, nil
+	}
+	return Notice(keys, u, lang, "notify.passkey.subject", key, nil, can)
 }
 
 // TOTPAccountName is what the authenticator app lists: the email, or the

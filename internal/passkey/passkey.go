@@ -207,6 +207,14 @@ func (rp *RP) BeginRegistration(ctx context.Context, st Store, u User, binding [
 // IP, …; the store fills UserID and the passkey's id and name). Errors:
 // ErrInvalid, store.ErrCeremony, store.ErrPasskeyLimit, store.ErrPasskeyExists.
 func (rp *RP) FinishRegistration(ctx context.Context, st Store, u User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent) (store.Passkey, error) {
+	return rp.FinishRegistrationNotified(ctx, st, u, binding, id, response, name, audit, nil)
+}
+
+// FinishRegistrationNotified is FinishRegistration that also queues notify
+// (the notice telling the person a passkey was added; nil: none) in the
+// same transaction, as the account page and the offer after a code sign-in
+// do: a passkey is never added untold when it could be told.
+func (rp *RP) FinishRegistrationNotified(ctx context.Context, st Store, u User, binding []byte, id string, response []byte, name string, audit *store.AuditEvent, notify *store.Message) (store.Passkey, error) {
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
 		return store.Passkey{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -215,6 +223,7 @@ func (rp *RP) FinishRegistration(ctx context.Context, st Store, u User, binding 
 		Ceremony: store.Ceremony{ID: id, Subject: u.Subject, Binding: binding},
 		Max:      MaxPerAccount,
 		Audit:    audit,
+		Notify:   notify,
 		Create: func(raw []byte) (store.Passkey, error) {
 			var session webauthn.SessionData
 			if err := json.Unmarshal(raw, &session); err != nil {

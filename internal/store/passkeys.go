@@ -177,6 +177,9 @@ type NewPasskey struct {
 	// is added (its UserID is the subject); its Details get "passkey" (the
 	// row's id) and "name".
 	Audit *AuditEvent
+	// Notify, when set with Audit, is queued in the outbox in the same
+	// transaction: the notice telling the person a passkey was added.
+	Notify *Message
 }
 
 // AddPasskey finishes a registration in one transaction: the ceremony is
@@ -229,7 +232,7 @@ func (s *Store) AddPasskey(ctx context.Context, in NewPasskey) (Passkey, error) 
 			e := *in.Audit
 			e.UserID = in.Ceremony.Subject
 			e.Details = withDetails(e.Details, map[string]any{"passkey": added.ID, "name": added.Name})
-			return insertAudit(ctx, tx, e)
+			return auditAndNotify(ctx, tx, e, in.Notify)
 		}
 		return nil
 	})
@@ -257,18 +260,19 @@ func withDetails(d, more map[string]any) map[string]any {
 // RenamePasskey names the subject's passkey id; ErrNotFound when the subject
 // has no such passkey (another subject's is never touched). audit, when set,
 // is written in the same transaction (UserID the subject; Details get
-// "passkey" and "name").
-func (s *Store) RenamePasskey(ctx context.Context, subject, id, name string, audit *AuditEvent) error {
-	return s.changePasskey(ctx, subject, id, `UPDATE passkeys SET name = $3 WHERE subject = $1::uuid AND id = $2::uuid RETURNING name`, name, audit)
+// "passkey" and "name"), and notify (the notice to the person) queued with
+// it when set.
+func (s *Store) RenamePasskey(ctx context.Context, subject, id, name string, audit *AuditEvent, notify *Message) error {
+	return s.changePasskey(ctx, subject, id, `UPDATE passkeys SET name = $3 WHERE subject = $1::uuid AND id = $2::uuid RETURNING name`, name, audit, notify)
 }
 
 // RemovePasskey deletes the subject's passkey id; ErrNotFound when the
-// subject has no such passkey. audit as for RenamePasskey.
-func (s *Store) RemovePasskey(ctx context.Context, subject, id string, audit *AuditEvent) error {
-	return s.changePasskey(ctx, subject, id, `DELETE FROM passkeys WHERE subject = $1::uuid AND id = $2::uuid AND $3::text IS NULL RETURNING name`, nil, audit)
+// subject has no such passkey. audit and notify as for RenamePasskey.
+func (s *Store) RemovePasskey(ctx context.Context, subject, id string, audit *AuditEvent, notify *Message) error {
+	return s.changePasskey(ctx, subject, id, `DELETE FROM passkeys WHERE subject = $1::uuid AND id = $2::uuid AND $3::text IS NULL RETURNING name`, nil, audit, notify)
 }
 
-func (s *Store) changePasskey(ctx context.Context, subject, id, sql string, arg any, audit *AuditEvent) error {
+func (s *Store) changePasskey(ctx context.Context, subject, id, sql string, arg any, audit *AuditEvent, notify *Message) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var name string
 		err := tx.QueryRow(ctx, sql, uuidArg(subject), uuidArg(id), arg).Scan(&name)
@@ -284,6 +288,6 @@ func (s *Store) changePasskey(ctx context.Context, subject, id, sql string, arg 
 		e := *audit
 		e.UserID = subject
 		e.Details = withDetails(e.Details, map[string]any{"passkey": id, "name": name})
-		return insertAudit(ctx, tx, e)
+		return auditAndNotify(ctx, tx, e, notify)
 	})
 }

@@ -142,19 +142,19 @@ func TestPasskeyRenameAndRemoveAreTheOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Bob cannot touch Ana's passkey.
-	if err := s.RenamePasskey(ctx, bob, p.ID, "mine", nil); !errors.Is(err, ErrNotFound) {
+	if err := s.RenamePasskey(ctx, bob, p.ID, "mine", nil, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob renames: %v", err)
 	}
-	if err := s.RemovePasskey(ctx, bob, p.ID, nil); !errors.Is(err, ErrNotFound) {
+	if err := s.RemovePasskey(ctx, bob, p.ID, nil, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob removes: %v", err)
 	}
 	if n := queryInt(t, s, `SELECT count(*) FROM passkeys WHERE id = $1 AND name = 'Key cred-a'`, p.ID); n != 1 {
 		t.Fatal("bob changed ana's passkey")
 	}
-	if err := s.RenamePasskey(ctx, ana, p.ID, "iPhone", &AuditEvent{Action: ActionPasskeyRenamed, Actor: "user", Result: "ok"}); err != nil {
+	if err := s.RenamePasskey(ctx, ana, p.ID, "iPhone", &AuditEvent{Action: ActionPasskeyRenamed, Actor: "user", Result: "ok"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemovePasskey(ctx, ana, p.ID, &AuditEvent{Action: ActionPasskeyRemoved, Actor: "user", Result: "ok"}); err != nil {
+	if err := s.RemovePasskey(ctx, ana, p.ID, &AuditEvent{Action: ActionPasskeyRemoved, Actor: "user", Result: "ok"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := queryInt(t, s, `SELECT count(*) FROM passkeys`); n != 0 {
