@@ -182,7 +182,7 @@ func accountTwoStepInBrowser(t *testing.T, lang i18n.Lang) {
 	}
 	right := totp.Code(secret, time.Now())
 	browse(t, ctx, "confirm a wrong code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), wrongCode(right)),
+		typeCodeKeys(wrongCode(right)),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=confirm_totp]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code][aria-invalid=true]`)),
 	))
@@ -202,7 +202,7 @@ func accountTwoStepInBrowser(t *testing.T, lang i18n.Lang) {
 	assertAccessible(t, ctx, "enrol page with an error message ("+string(lang)+")")
 	browse(t, ctx, "confirm the right code", chromedp.Steps(
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=code]").value = ""`),
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), right),
+		typeCodeKeys(right),
 		chromedp.Click(chromedp.CSS(`button[name=action][value=confirm_totp]`)),
 		chromedp.WaitVisible(chromedp.CSS(`ol.recovery-codes`)),
 	))
@@ -252,7 +252,7 @@ func accountTwoStepInBrowser(t *testing.T, lang i18n.Lang) {
 	inLanguage(t, ctx, lang)
 	signInInBrowser(t, ctx, rpURL+"/start?client="+c.ID, email, `form[action="/login/totp"] input[name=code]`)
 	browse(t, ctx, "type the authenticator code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), totp.Code(secret, time.Now().Add(totp.Period*time.Second))),
+		typeCodeKeys(totp.Code(secret, time.Now().Add(totp.Period*time.Second))),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, `"acr": "2"`) {

@@ -31,7 +31,7 @@ func TestBrowserBlinkEmailSignIn(t *testing.T) {
 	))
 	code := core.Code("blink.browser@example.com")
 	browse(t, ctx, "type the code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
+		typeCodeKeys(code),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	if got := pageText(t, ctx, `#subject`); got != id {
@@ -54,7 +54,7 @@ func TestBrowserBlinkPhoneSignInPassesGeetest(t *testing.T) {
 	))
 	assertAccessible(t, ctx, "code page, blink mode with Geetest")
 	browse(t, ctx, "type the code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), core.Code("+50375550404")),
+		typeCodeKeys(core.Code("+50375550404")),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	id := core.Lookup("+50375550404")
@@ -87,7 +87,7 @@ func TestBrowserBlinkLostAuthenticatorGoesToSupport(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 			))
 			browse(t, ctx, "type the code", chromedp.Steps(
-				chromedp.SendKeys(chromedp.CSS(`input[name=code]`), core.Code(email)),
+				typeCodeKeys(core.Code(email)),
 				chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp"] input[name=code]`)),
 				chromedp.Click(chromedp.CSS(`details.lost summary`)),
 				chromedp.WaitVisible(chromedp.CSS(`details.lost a`)),

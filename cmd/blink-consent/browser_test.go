@@ -239,7 +239,7 @@ func askEmailCode(t *testing.T, ctx context.Context, email string) string {
 func typeCode(t *testing.T, ctx context.Context, code, sel string) {
 	t.Helper()
 	browse(t, ctx, "type the code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
+		typeCodeKeys(code),
 		chromedp.WaitVisible(chromedp.CSS(sel)),
 	))
 }
@@ -358,7 +358,7 @@ func TestBrowserPhoneSignInCreatesTheAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	browse(t, ctx, "type the code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), codeIn(sms.Text)),
+		typeCodeKeys(codeIn(sms.Text)),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	claims := pageText(t, ctx, `#claims`)
@@ -381,11 +381,28 @@ func TestBrowserTwoStepSignIn(t *testing.T) {
 		t.Errorf("heading %q", h)
 	}
 	browse(t, ctx, "type the authenticator code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), totp.Code(s, time.Now())),
+		typeCodeKeys(totp.Code(s, time.Now())),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	claims := pageText(t, ctx, `#claims`)
 	if !strings.Contains(claims, `"acr": "2"`) || !strings.Contains(claims, `"mfa"`) {
 		t.Errorf("claims %s", claims)
 	}
+}
+
+// typeCodeKeys types code into the page's code field. The code and
+// authenticator pages submit by themselves at the sixth digit, so the last
+// key goes to the focused field as a key event rather than to the field's
+// node: once the page has navigated that node's id is gone, and chromedp
+// would fail with "Could not find node with given id" after the typing
+// worked (seen on a loaded machine).
+func typeCodeKeys(code string) chromedp.Action[chromedp.Void] {
+	if code == "" {
+		return chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code)
+	}
+	last := len(code) - 1
+	return chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code[:last]),
+		chromedp.KeyEvent(code[last:]),
+	)
 }

@@ -102,7 +102,7 @@ func TestBrowserGeetestBindFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name=code]`)),
 	))
 	browse(t, ctx, "type the code", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`input[name=code]`), core.Code("+50375550606")),
+		typeCodeKeys(core.Code("+50375550606")),
 		chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 	))
 	if id, got := core.Lookup("+50375550606"), pageText(t, ctx, `#subject`); id == "" || got != id {

@@ -346,7 +346,7 @@ func TestBrowserCodeByTheOtherChannel(t *testing.T) {
 				t.Errorf("%d superseded SMS codes, want 1", n)
 			}
 			browse(t, ctx, "type the WhatsApp code", chromedp.Steps(
-				chromedp.SendKeys(chromedp.CSS(`input[name=code]`), codeIn(wa.Text)),
+				typeCodeKeys(codeIn(wa.Text)),
 				chromedp.WaitVisible(chromedp.CSS(`#signed-in`)),
 			))
 			if claims := pageText(t, ctx, `#claims`); !strings.Contains(claims, phone) {
