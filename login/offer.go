@@ -154,9 +154,11 @@ func (d Deps) offerUser(ctx context.Context, f store.Flow) (passkey.User, store.
 }
 
 // HandleOffer answers POST /login/passkey-offer: action=create adds the
-// passkey the browser made (ceremony, credential), not_now remembers the
-// answer on this device, anything else (skip) just goes on. Each then
-// finishes the sign-in.
+// passkey the browser made (ceremony, credential); not_now and skip
+// ("Continue without a passkey") are a person's no, remembered on this
+// device so it is offered once; failed (the dialog failed or was not
+// possible: the script posts it) just goes on, to be offered again. Each
+// then finishes the sign-in.
 func HandleOffer(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, r, ok := d.loadFlow(w, r)
@@ -170,7 +172,7 @@ func HandleOffer(d Deps) http.Handler {
 		switch r.PostFormValue("action") {
 		case "create":
 			d.addOffered(r, f)
-		case "not_now":
+		case "not_now", "skip":
 			web.SetCookie(w, notNowCookie, "1", notNowFor, d.Settings.SecureCookies)
 		}
 		d.finish(w, r, f)

@@ -178,16 +178,17 @@ func TestOfferMakesAPasskeyThenFinishes(t *testing.T) {
 	wantRedirect(t, b2.code(flow2, code2), acceptURL(c2))
 }
 
-// Every other answer goes on to the app too: "Not now" (remembered on the
-// device, so the next code sign-in is not offered one), "Continue", and an
-// answer the server refuses; none makes a passkey.
+// Every other answer goes on to the app too: an answer the server refuses
+// and a failed dialog (offered again next time), then "Continue" and "Not
+// now" (a no, remembered on the device, so the next code sign-in is not
+// offered one); none makes a passkey.
 func TestOfferNeverStopsASignIn(t *testing.T) {
 	w, os := offerWorld(t)
 	b := w.capable("203.0.113.7")
 	for _, form := range []url.Values{
 		{"action": {"create"}, "ceremony": {"00000000-0000-4000-8000-000000000000"}, "credential": {`{"not":"a credential"}`}},
+		{"action": {"failed"}},
 		{"action": {"skip"}},
-		{"action": {"not_now"}},
 	} {
 		c := w.challenge()
 		flow, code := b.toCodePage(c, maria.Email)
@@ -195,6 +196,9 @@ func TestOfferNeverStopsASignIn(t *testing.T) {
 		b.offerPage(flow)
 		form.Set("flow", flow)
 		wantRedirect(t, b.post(OfferPath, form), acceptURL(c))
+		if remembered, no := b.cookies[notNowCookie] != nil, form.Get("action") == "skip"; remembered != no {
+			t.Fatalf("after %q the device's no is remembered: %v", form.Get("action"), remembered)
+		}
 	}
 	if len(os.passkeys) != 0 || len(os.audits) != 0 || len(os.notices) != 0 {
 		t.Errorf("passkeys %v audits %v", os.passkeys, os.audits)

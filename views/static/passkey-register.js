@@ -53,11 +53,12 @@
     form.submit();
   }
   // The offer (a form with a flow) never stops the sign-in: after an error
-  // it goes on to the app.
+  // it goes on to the app, and the device is offered again next time (the
+  // person did not say no).
   function fail(kind) {
     say(kind);
     busy = false;
-    if (form.querySelector('input[name="flow"]')) post("skip");
+    if (form.querySelector('input[name="flow"]')) post("failed");
   }
 
   if (!window.PublicKeyCredential || !navigator.credentials) {
